@@ -1,0 +1,63 @@
+"""Safe file writing: nothing a user has on disk is overwritten unasked or half-written."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+
+def check_target(path: str, overwrite: bool) -> None:
+    """Refuse to replace an existing ``path`` unless ``overwrite``."""
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(
+            f"{path!r} already exists; pass overwrite=True (--overwrite) to replace it"
+        )
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"folder {parent!r} for {path!r} does not exist")
+
+
+def atomic_write_text(path: str, text: str, overwrite: bool = False) -> None:
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, overwrite: bool = False, suffix: str = "") -> Iterator[str]:
+    """Yield a temporary path next to ``path``; on success rename it into place.
+
+    The temporary path lives in the same folder (so the rename is atomic on
+    POSIX) and is removed if the body raises, so a crash never leaves a
+    half-written file or folder where a good one was.
+
+    Args:
+        path: Final location (a file or a folder).
+        overwrite: Allow replacing an existing ``path``.
+        suffix: Suffix of the temporary name (some writers need an extension).
+    """
+    path = os.fspath(path)
+    check_target(path, overwrite)
+    parent = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path.rstrip(os.sep))
+    tmp_dir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
+    tmp = os.path.join(tmp_dir, base + suffix if suffix else base)
+    try:
+        yield tmp
+        if os.path.isdir(tmp) and os.path.isdir(path):
+            # A folder cannot be renamed over a non-empty folder: move the old one
+            # aside first, then drop it only once the new one is in place.
+            old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
+            os.rename(path, os.path.join(old, base))
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)

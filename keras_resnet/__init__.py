@@ -1,0 +1,49 @@
+"""keras_resnet: plain and residual Keras 3 networks from a short spec.
+
+```python
+import keras_resnet as kr
+
+spec = kr.ModelSpec(
+    input_shape=(32, 32, 3),
+    stem=kr.StemSpec(filters=16, kernel_size=3, strides=1, pool=None),
+    blocks=[kr.BlockSpec("basic", 16, repeat=3),
+            kr.BlockSpec("basic", 32, repeat=3, strides=2),
+            kr.BlockSpec("basic", 64, repeat=3, strides=2)],
+    shortcut="A", l2=1e-4, classes=10)
+resnet = kr.build_resnet(spec)   # residual
+plain = kr.build_plain(spec)     # the same network without shortcuts
+```
+"""
+
+from keras_resnet import presets
+from keras_resnet.blocks import BlockContext, BlockType, list_blocks, register_block
+from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet, spec_of
+from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.plan import Plan, Step, make_plan
+from keras_resnet.shortcuts import resolve_shortcut
+from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlockContext",
+    "BlockSpec",
+    "BlockType",
+    "ModelSpec",
+    "Plan",
+    "PoolSpec",
+    "ResNetModel",
+    "StemSpec",
+    "Step",
+    "ZeroPadShortcut",
+    "__version__",
+    "as_spec",
+    "build_plain",
+    "build_resnet",
+    "list_blocks",
+    "make_plan",
+    "presets",
+    "register_block",
+    "resolve_shortcut",
+    "spec_of",
+]

@@ -1,0 +1,434 @@
+"""``build_resnet`` and ``build_plain``: spec in, ``keras.Model`` out.
+
+Both builders walk the same plan (:mod:`keras_resnet.plan`) and build the same
+layers; the plain twin only leaves out the shortcut path (and the additions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from keras_resnet import _checks as C
+from keras_resnet.blocks import REGISTRY, BlockContext
+from keras_resnet.plan import Plan, Step, make_plan
+from keras_resnet.shortcuts import make_shortcut
+from keras_resnet.spec import ModelSpec
+
+
+class _Unset:
+    """Marks a builder argument that was not given (the spec's value is used)."""
+
+    def __repr__(self) -> str:
+        return "<from spec>"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+
+#: Builder arguments that override the spec field of the same name.
+OVERRIDABLE = ("input_shape", "include_top", "pooling", "classes",
+               "classifier_activation", "name", "l2", "zero_init_residual")
+
+
+def as_spec(spec: Any) -> ModelSpec:
+    """Turns what users pass as a spec into a validated :class:`ModelSpec`.
+
+    Args:
+        spec: A ``ModelSpec``, a dict (``ModelSpec.to_dict()`` form), a path to
+            a ``.json``/``.yaml``/``.yml`` file, or a preset name.
+
+    Returns:
+        The ``ModelSpec``.
+    """
+    if isinstance(spec, ModelSpec):
+        return spec
+    if isinstance(spec, dict):
+        return ModelSpec.from_dict(spec)
+    if isinstance(spec, (str, os.PathLike)):
+        text = os.fspath(spec)
+        from keras_resnet import presets
+
+        if text in presets.PRESETS:
+            return presets.get(text)
+        if os.path.exists(text) or text.lower().endswith((".json", ".yaml", ".yml")):
+            return ModelSpec.load(text)
+        raise ValueError(
+            f"spec {text!r} is neither a spec file nor a preset name"
+            f"{C.close_matches(text, presets.PRESETS)}. Presets: "
+            f"{', '.join(presets.list())}. Received: spec={text!r}"
+        )
+    C.fail("spec", "must be a ModelSpec, a dict, a spec file path or a preset name",
+           spec, TypeError)
+
+
+@contextlib.contextmanager
+def deep_recursion(limit: int = 20000) -> Iterator[None]:
+    """Raise Python's recursion limit for Keras' graph walks on very deep nets."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ResNetModel(keras.Model):
+    """A functional ``keras.Model`` built from a :class:`ModelSpec`.
+
+    It behaves as any functional model (``fit``, ``predict``, ``summary``,
+    ``save``, ``export``); its config is the spec itself, so a saved ``.keras``
+    file reloads with ``keras.models.load_model`` (after ``import keras_resnet``)
+    without ``custom_objects`` and ``spec_of(model)`` gives the spec back.
+    Prefer :func:`build_resnet` / :func:`build_plain` to calling it directly.
+
+    Args:
+        spec: The spec (anything :func:`as_spec` accepts).
+        residual: True for the residual network, False for its plain twin.
+        input_tensor: Optional Keras tensor to use as the model's input.
+        **kwargs: ``keras.Model`` arguments (``name``, ``trainable``).
+    """
+
+    def __init__(self, spec: Any, residual: bool = True, input_tensor: Any = None,
+                 **kwargs: Any) -> None:
+        spec = as_spec(spec)
+        C.check_bool("residual", residual)
+        name = kwargs.pop("name", None) or spec.name or ("resnet" if residual else "plain")
+        inputs, x = _inputs(spec, input_tensor)
+        with deep_recursion():
+            outputs = _build_graph(x, spec, residual)
+            super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+        self._resnet_spec = spec
+        self._resnet_residual = residual
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The :class:`ModelSpec` this model was built from."""
+        return self._resnet_spec
+
+    @property
+    def residual(self) -> bool:
+        """True for a residual network, False for a plain one."""
+        return self._resnet_residual
+
+    @property
+    def plan(self) -> Plan:
+        """The shape walk of the spec (per-block shapes and shortcuts)."""
+        return make_plan(self._resnet_spec)
+
+    def get_config(self) -> dict:
+        return {"spec": self._resnet_spec.to_dict(), "residual": self._resnet_residual,
+                "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: Any = None) -> ResNetModel:
+        return cls(**config)
+
+
+def _inputs(spec: ModelSpec, input_tensor: Any) -> tuple:
+    if input_tensor is None:
+        x = keras.Input(shape=spec.input_shape, name="input")
+        return x, x
+    if not keras.backend.is_keras_tensor(input_tensor):
+        x = keras.Input(tensor=input_tensor, name="input")
+        return x, x
+    sources = keras.utils.get_source_inputs(input_tensor)
+    return (sources[0] if len(sources) == 1 else sources), input_tensor
+
+
+def _stem(x: Any, spec: ModelSpec) -> Any:
+    stem = spec.stem
+    if stem is None:
+        return x
+    ctx = BlockContext(spec, None, "stem")
+    if stem.type == "dense":
+        x = ctx.dense(x, stem.filters, name="stem_dense", followed_by_norm=stem.norm_act)
+    elif stem.type == "deep":
+        half = max(1, stem.filters // 2)
+        widths = (half, half, stem.filters)
+        for i, width in enumerate(widths, start=1):
+            x = ctx.conv(x, width, 3, stem.strides if i == 1 else 1,
+                         name=f"stem_conv{i}", followed_by_norm=stem.norm_act or i < 3)
+            if stem.norm_act or i < 3:
+                x = ctx.norm(x, name=f"stem_bn{i}")
+                x = ctx.act(x, name=f"stem_act{i}")
+    else:
+        x = ctx.conv(x, stem.filters, stem.kernel_size, stem.strides, name="stem_conv",
+                     followed_by_norm=stem.norm_act)
+    if stem.norm_act and stem.type != "deep":
+        x = ctx.norm(x, name="stem_bn")
+        x = ctx.act(x, name="stem_act")
+    if stem.pool is not None and stem.type != "dense":
+        x = ctx.pool_layer(x, stem.pool, stem.pool_size, stem.pool_strides,
+                           name="stem_pool")
+    return x
+
+
+def _block(x: Any, step: Step, spec: ModelSpec, residual: bool) -> Any:
+    entry = spec.blocks[step.index]
+    btype = REGISTRY[step.type]
+    ctx = BlockContext(spec, entry, step.name, out_channels=step.out_shape[-1],
+                       strides=step.strides,
+                       zero_init=residual and spec.zero_init_residual)
+    pre = x
+    if btype.preact:
+        pre = ctx.norm(x, name=ctx.name("preact_bn"))
+        pre = ctx.act(pre, name=ctx.name("preact_act"))
+    shortcut = None
+    if residual:
+        # Projections of pre-activation blocks read the pre-activated input;
+        # identity and zero-padding read the raw input (He et al. 2016).
+        src = pre if (btype.preact and step.shortcut in ("B", "C", "D")) else x
+        shortcut = make_shortcut(src, step.shortcut, ctx, in_channels=step.in_shape[-1],
+                                 preact=btype.preact)
+    y = btype.build(pre, ctx)
+    got = tuple(y.shape[1:])
+    if len(got) != len(step.out_shape) or got[-1] != step.out_shape[-1] or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(got[:-1], step.out_shape[:-1])):
+        raise ValueError(
+            f"blocks[{step.index}] ({step.type!r}) built a branch of shape {got}, but "
+            f"the shape walk expects {step.out_shape}: a block function must output "
+            f"ctx.out_channels channels and downsample by ctx.strides exactly once"
+        )
+    if shortcut is not None:
+        y = keras.layers.Add(name=ctx.name("add"))([shortcut, y])
+    if not btype.preact:
+        y = ctx.act(y, name=ctx.name("out"))
+    return y
+
+
+def _head(x: Any, spec: ModelSpec, plan: Plan) -> Any:
+    ctx = BlockContext(spec, None, "head")
+    if plan.preact_tail:
+        x = ctx.norm(x, name="post_bn")
+        x = ctx.act(x, name="post_act")
+    spatial = len(x.shape) == 4
+    if spec.include_top:
+        if spatial:
+            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        policy = keras.config.dtype_policy()
+        reg = keras.regularizers.L2(spec.l2) if spec.l2 > 0 else None
+        return keras.layers.Dense(
+            spec.classes,
+            activation=spec.classifier_activation,
+            kernel_regularizer=reg,
+            bias_regularizer=reg if spec.l2_bias else None,
+            # Keep the softmax in float32 under mixed precision.
+            dtype="float32" if policy.name.startswith("mixed") else None,
+            name="predictions",
+        )(x)
+    if spatial and spec.pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if spatial and spec.pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
+
+
+def _build_graph(x: Any, spec: ModelSpec, residual: bool) -> Any:
+    plan = make_plan(spec)
+    x = _stem(x, spec)
+    ctx = BlockContext(spec, None, "transition")
+    for step in plan.steps:
+        if step.type == "pool":
+            entry = spec.blocks[step.index]
+            x = ctx.pool_layer(x, entry.pool, entry.pool_size or entry.strides,
+                               entry.strides, name=step.name)
+        else:
+            x = _block(x, step, spec, residual)
+    return _head(x, spec, plan)
+
+
+def _resolve(spec: Any, input_tensor: Any, overrides: dict) -> ModelSpec:
+    spec = as_spec(spec)
+    changes = {k: v for k, v in overrides.items() if not isinstance(v, _Unset)}
+    if input_tensor is not None and "input_shape" not in changes:
+        shape = tuple(input_tensor.shape[1:])
+        if shape != tuple(spec.input_shape):
+            changes["input_shape"] = shape
+    if changes.get("input_shape") is not None:
+        changes["input_shape"] = tuple(changes["input_shape"])
+    return spec.replace(**changes) if changes else spec
+
+
+def _check_preset_kind(spec: Any, residual: bool) -> None:
+    from keras_resnet import presets
+
+    if isinstance(spec, str) and spec in presets.TABLE:
+        if presets.is_residual(spec) != residual:
+            twin = presets.twin(spec)
+            builder = "build_plain" if residual else "build_resnet"
+            raise ValueError(
+                f"spec {spec!r} names a {'plain' if residual else 'residual'} "
+                f"preset; use kr.{builder}({spec!r})"
+                + (f" or pass its twin {twin!r}" if twin else "")
+                + f". Received: spec={spec!r}"
+            )
+
+
+def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
+           overrides: dict) -> keras.Model:
+    _check_preset_kind(spec, residual)
+    spec = _resolve(spec, input_tensor, overrides)
+    if weights is not None:
+        C.check_str("weights", weights)
+        if not os.path.exists(weights):
+            raise FileNotFoundError(f"weights file {weights!r} does not exist")
+    if input_tensor is not None and keras.backend.is_keras_tensor(input_tensor):
+        sources = keras.utils.get_source_inputs(input_tensor)
+        if not any(s is input_tensor for s in sources):
+            # The input comes out of other layers: keep them in a plain
+            # functional model (it serializes as a graph).
+            name = spec.name or ("resnet" if residual else "plain")
+            with deep_recursion():
+                model = keras.Model(sources, _build_graph(input_tensor, spec, residual),
+                                    name=name)
+            model._resnet_spec = spec
+            if weights is not None:
+                model.load_weights(weights)
+            return model
+    model = ResNetModel(spec, residual=residual, input_tensor=input_tensor)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+
+
+def build_resnet(
+    spec: Any,
+    *,
+    include_top: bool = UNSET,
+    input_shape: tuple | None = UNSET,
+    input_tensor: Any = None,
+    pooling: str | None = UNSET,
+    classes: int = UNSET,
+    classifier_activation: str | None = UNSET,
+    name: str | None = UNSET,
+    l2: float = UNSET,
+    zero_init_residual: bool = UNSET,
+    weights: str | None = None,
+) -> keras.Model:
+    """Builds the residual network of a spec.
+
+    Wherever a block changes resolution (stride or pooling) or width, the
+    shortcut chosen by ``spec.shortcut`` (or the block's own ``shortcut``) is
+    inserted; elsewhere the shortcut is the identity (see
+    :mod:`keras_resnet.shortcuts`). Arguments left out take the spec's value;
+    given ones override it (and are validated like the spec).
+
+    Args:
+        spec: A ``ModelSpec``, its dict form, a ``.json``/``.yaml`` file or a
+            preset name.
+        include_top: Add global average pooling and the classifier.
+        input_shape: Input shape, e.g. ``(224, 224, 3)`` or ``(None, None, 3)``.
+        input_tensor: Optional Keras tensor to use as input (as in
+            ``keras.applications``).
+        pooling: Without top: None, ``"avg"`` or ``"max"``.
+        classes: Number of classes.
+        classifier_activation: Activation of the classifier; None for logits.
+        name: Model name.
+        l2: L2 weight decay on every conv/dense kernel.
+        zero_init_residual: Start each residual block as the identity map.
+        weights: Optional path of a weights file (``.weights.h5``) to load.
+
+    Returns:
+        A ``keras.Model`` (a :class:`ResNetModel`).
+
+    Example:
+
+    ```python
+    spec = kr.ModelSpec(input_shape=(32, 32, 3), blocks=[kr.BlockSpec("basic", 16)],
+                        stem=kr.StemSpec(16, 3, 1, pool=None), classes=10)
+    model = kr.build_resnet(spec, l2=1e-4)
+    ```
+    """
+    overrides = dict(include_top=include_top, input_shape=input_shape, pooling=pooling,
+                     classes=classes, classifier_activation=classifier_activation,
+                     name=name, l2=l2, zero_init_residual=zero_init_residual)
+    return _build(spec, True, input_tensor, weights, overrides)
+
+
+def build_plain(
+    spec: Any,
+    *,
+    include_top: bool = UNSET,
+    input_shape: tuple | None = UNSET,
+    input_tensor: Any = None,
+    pooling: str | None = UNSET,
+    classes: int = UNSET,
+    classifier_activation: str | None = UNSET,
+    name: str | None = UNSET,
+    l2: float = UNSET,
+    zero_init_residual: bool = UNSET,
+    weights: str | None = None,
+) -> keras.Model:
+    """Builds the plain twin of a spec: the same layers without any shortcut.
+
+    With ``shortcut="A"`` the plain and residual networks have exactly the same
+    parameters (option A adds none), the fair comparison of He et al. 2015.
+    ``zero_init_residual`` is accepted but has no effect: a plain network has
+    no residual branch, and zeroing its blocks would cut the signal.
+
+    Args:
+        spec: A ``ModelSpec``, its dict form, a ``.json``/``.yaml`` file or a
+            preset name.
+        include_top: Add global average pooling and the classifier.
+        input_shape: Input shape.
+        input_tensor: Optional Keras tensor to use as input.
+        pooling: Without top: None, ``"avg"`` or ``"max"``.
+        classes: Number of classes.
+        classifier_activation: Activation of the classifier; None for logits.
+        name: Model name (default ``"plain"``).
+        l2: L2 weight decay on every conv/dense kernel.
+        zero_init_residual: Ignored (see above); kept for a uniform signature.
+        weights: Optional path of a weights file to load.
+
+    Returns:
+        A ``keras.Model`` (a :class:`ResNetModel` with ``residual=False``).
+
+    Example:
+
+    ```python
+    plain = kr.build_plain(spec)
+    resnet = kr.build_resnet(spec)
+    ```
+    """
+    overrides = dict(include_top=include_top, input_shape=input_shape, pooling=pooling,
+                     classes=classes, classifier_activation=classifier_activation,
+                     name=name, l2=l2, zero_init_residual=zero_init_residual)
+    return _build(spec, False, input_tensor, weights, overrides)
+
+
+def spec_of(model: keras.Model) -> ModelSpec:
+    """Returns the :class:`ModelSpec` a model was built from.
+
+    Works on models from :func:`build_resnet`/:func:`build_plain`, on the same
+    models reloaded from ``.keras`` files, and on models that contain one
+    (e.g. a ``Sequential`` with a preprocessing layer in front).
+
+    Args:
+        model: A Keras model.
+
+    Returns:
+        The spec.
+    """
+    spec = getattr(model, "_resnet_spec", None)
+    if isinstance(spec, ModelSpec):
+        return spec
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.Model):
+            try:
+                return spec_of(layer)
+            except TypeError:
+                continue
+    raise TypeError(
+        f"model {getattr(model, 'name', model)!r} was not built by keras_resnet "
+        f"(no spec found). Received: model of type {type(model).__name__}"
+    )

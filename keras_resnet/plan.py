@@ -1,0 +1,207 @@
+"""Shape tracking: walk a spec block by block without building any layer.
+
+The walk knows every block's input and output shape and its resolved shortcut,
+so validation can reject a spec before Keras is touched, the builder can
+build from it, and summaries, plots and tests can ask "which blocks got a
+projection?" without a model.
+
+Every downsampling step (strided conv, pooling) maps a spatial size ``n`` to
+``ceil(n / s)``, whichever padding mode is used, and needs ``n >= s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from keras_resnet.blocks import get_block_type
+from keras_resnet.shortcuts import resolve_shortcut
+
+if TYPE_CHECKING:  # pragma: no cover
+    from keras_resnet.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Step:
+    """One block (or transition entry) of the walk.
+
+    Attributes:
+        index: Position of its entry in ``spec.blocks``.
+        repeat: 0-based repeat within the entry (0 for transition entries).
+        name: Layer-name prefix, e.g. ``"stage2_block1"`` or ``"stage3_pool"``.
+        type: Block type name, or ``"pool"``.
+        in_shape: Shape entering the block (without batch).
+        out_shape: Shape leaving the block.
+        strides: Downsampling factor of this step.
+        shortcut: ``"identity"``, ``"A"``, ``"B"``, ``"C"``, ``"D"``, or ``"none"``
+            for transition entries.
+        preact: Whether it is a pre-activation block.
+    """
+
+    index: int
+    repeat: int
+    name: str
+    type: str
+    in_shape: tuple
+    out_shape: tuple
+    strides: int
+    shortcut: str
+    preact: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The result of walking a spec.
+
+    Attributes:
+        input_shape: The spec's input shape.
+        stem_shape: Shape after the stem (the input shape without stem).
+        steps: One :class:`Step` per block repeat and transition entry.
+        features_shape: Shape entering the head.
+        total_stride: Product of all downsampling factors.
+    """
+
+    input_shape: tuple
+    stem_shape: tuple
+    steps: tuple
+    features_shape: tuple
+    total_stride: int
+
+    @property
+    def preact_tail(self) -> bool:
+        """True when the last block is pre-activation (the head then adds BN-act)."""
+        blocks = [s for s in self.steps if s.type != "pool"]
+        return bool(blocks) and blocks[-1].preact
+
+    def shortcuts(self) -> dict:
+        """``{step name: shortcut kind}`` for every block."""
+        return {s.name: s.shortcut for s in self.steps if s.type != "pool"}
+
+
+def _down(n: int | None, s: int) -> int | None:
+    return None if n is None else -(-n // s)
+
+
+def _min_size(strides: list) -> int:
+    """Smallest spatial size n for which every step gets at least its stride."""
+    n = 1
+    while True:
+        size, ok = n, True
+        for _, s in strides:
+            if size < s:
+                ok = False
+                break
+            size = -(-size // s)
+        if ok:
+            return n
+        n += 1
+
+
+def make_plan(spec: ModelSpec) -> Plan:
+    """Walks ``spec``, resolving shapes and shortcuts.
+
+    Args:
+        spec: A ``ModelSpec`` (its fields already type-checked).
+
+    Returns:
+        The :class:`Plan`.
+
+    Raises:
+        ValueError: a block does not fit its input (wrong rank, a shortcut
+            option that cannot express the change) or the input is too small
+            for the network's downsampling; the message names the block.
+    """
+    shape = tuple(spec.input_shape)
+    rank = len(shape)
+    downs: list = []  # (where, stride) for every downsampling step
+    stem = spec.stem
+    if stem is not None:
+        if rank == 1 and stem.type != "dense":
+            raise ValueError(
+                f"stem.type must be 'dense' (or stem=None) for a 1-D "
+                f"input_shape={shape}. Received: type={stem.type!r}"
+            )
+        if rank == 3 and stem.type == "dense":
+            raise ValueError(
+                f"stem.type 'dense' needs a 1-D input_shape; this one is "
+                f"{shape}: use 'conv' or 'deep'. Received: type='dense'"
+            )
+        if rank == 3:
+            if stem.strides > 1:
+                downs.append(("stem", stem.strides))
+            shape = (_down(shape[0], stem.strides), _down(shape[1], stem.strides),
+                     stem.filters)
+            if stem.pool is not None:
+                if stem.pool_strides > 1:
+                    downs.append(("stem.pool", stem.pool_strides))
+                shape = (_down(shape[0], stem.pool_strides),
+                         _down(shape[1], stem.pool_strides), stem.filters)
+        else:
+            shape = (stem.filters,)
+    stem_shape = shape
+    steps = []
+    for i, entry in enumerate(spec.blocks):
+        where = f"blocks[{i}]"
+        if entry.type == "pool":
+            if len(shape) != 3:
+                raise ValueError(
+                    f"{where} is a 'pool' entry, which needs a (height, width, "
+                    f"channels) input; its input is {shape}. Received: type='pool'"
+                )
+            out = (_down(shape[0], entry.strides), _down(shape[1], entry.strides),
+                   shape[2])
+            if entry.strides > 1:
+                downs.append((where, entry.strides))
+            steps.append(Step(i, 0, f"stage{i + 1}_pool", "pool", shape, out,
+                              entry.strides, "none"))
+            shape = out
+            continue
+        btype = get_block_type(entry.type, f"{where}.type")
+        if btype.input_rank != len(shape):
+            need = "(units,) vectors" if btype.input_rank == 1 else (
+                "(height, width, channels) feature maps")
+            raise ValueError(
+                f"{where} is a {entry.type!r} block, which takes {need}, but its "
+                f"input has shape {shape}. Received: type={entry.type!r}"
+            )
+        out_channels = btype.out_channels(entry)
+        option = entry.shortcut or spec.shortcut
+        for r in range(entry.repeat):
+            strides = entry.strides if r == 0 else 1
+            kind = resolve_shortcut(option, in_channels=shape[-1],
+                                    out_channels=out_channels, strides=strides,
+                                    input_rank=btype.input_rank, where=where)
+            if len(shape) == 3:
+                out = (_down(shape[0], strides), _down(shape[1], strides), out_channels)
+            else:
+                out = (out_channels,)
+            if strides > 1:
+                downs.append((where, strides))
+            steps.append(Step(i, r, f"stage{i + 1}_block{r + 1}", btype.name, shape,
+                              out, strides, kind, btype.preact))
+            shape = out
+    total = 1
+    for _, s in downs:
+        total *= s
+    _check_size(spec.input_shape, downs, total)
+    return Plan(tuple(spec.input_shape), stem_shape, tuple(steps), shape, total)
+
+
+def _check_size(input_shape: tuple, downs: list, total: int) -> None:
+    if len(input_shape) != 3:
+        return
+    for axis, n in (("height", input_shape[0]), ("width", input_shape[1])):
+        if n is None:
+            continue
+        size = n
+        for where, s in downs:
+            if size < s:
+                smallest = _min_size(downs)
+                route = ", ".join(f"{w} /{st}" for w, st in downs)
+                raise ValueError(
+                    f"input_shape is too small for this network: it downsamples "
+                    f"{total}x ({route}) and {where} would get a {axis} of {size}, "
+                    f"smaller than its stride {s}. The smallest input that works is "
+                    f"{smallest}x{smallest}. Received: input_shape={input_shape}"
+                )
+            size = -(-size // s)

@@ -1,0 +1,266 @@
+"""build_resnet / build_plain: parameter counts, twins, init, L2, arguments."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from conftest import cifar_spec, trainable
+
+import keras_resnet as kr
+
+SHORTCUT_LAYERS = ("_shortcut_", "_add")
+
+
+def test_cifar20_parameter_counts():
+    """The issue's 20-layer net: plain, A, B, C (and D)."""
+    counts = {"plain": trainable(kr.build_plain(cifar_spec()))}
+    for option in "ABCD":
+        counts[option] = trainable(kr.build_resnet(cifar_spec(shortcut=option)))
+    assert counts == {"plain": 269_722, "A": 269_722, "B": 272_474, "C": 283_962,
+                      "D": 272_474}
+
+
+def test_plain_is_resnet_minus_shortcut_path():
+    for option in "ABCD":
+        spec = cifar_spec(shortcut=option)
+        resnet, plain = kr.build_resnet(spec), kr.build_plain(spec)
+        res_layers = {layer.name: type(layer) for layer in resnet.layers}
+        plain_layers = {layer.name: type(layer) for layer in plain.layers}
+        kept = {n: t for n, t in res_layers.items()
+                if not any(s in n for s in SHORTCUT_LAYERS)}
+        assert kept == plain_layers
+        assert not any(isinstance(layer, keras.layers.Add) for layer in plain.layers)
+        assert sum(isinstance(layer, keras.layers.Add) for layer in resnet.layers) == 9
+
+
+def test_plain_and_a_have_equal_parameters_and_weights():
+    spec = cifar_spec()
+    keras.utils.set_random_seed(1)
+    resnet = kr.build_resnet(spec)
+    plain = kr.build_plain(spec)
+    assert resnet.count_params() == plain.count_params()
+    # same layer names -> same weight shapes, so weights move between twins
+    plain.set_weights(resnet.get_weights())
+
+
+def seed_mlp(norm, width=32):
+    return kr.ModelSpec(input_shape=(width,), stem=None,
+                        blocks=[kr.BlockSpec("dense", width, repeat=3)],
+                        include_top=False, norm=norm, zero_init_residual=True)
+
+
+@pytest.mark.parametrize("norm", ["batch", None])
+def test_zero_init_residual_is_identity(norm):
+    """The seed's argument: with W = 0 and b = 0, a[l+2] = g(a[l]) = a[l] for a[l] >= 0."""
+    model = kr.build_resnet(seed_mlp(norm))
+    x = np.random.RandomState(0).rand(16, 32).astype("float32") * 5
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x, training=False)), x,
+                               rtol=1e-6, atol=1e-6)
+    # negative inputs are clipped by g = relu: identity only on x >= 0
+    y = keras.ops.convert_to_numpy(model(-x, training=False))
+    np.testing.assert_array_equal(y, 0)
+    # without zero init the blocks are not the identity
+    other = kr.build_resnet(seed_mlp(norm).replace(zero_init_residual=False))
+    assert np.abs(keras.ops.convert_to_numpy(other(x, training=False)) - x).max() > 1e-2
+
+
+def test_zero_init_targets_the_last_norm_of_each_branch():
+    spec = cifar_spec(zero_init_residual=True)
+    model = kr.build_resnet(spec)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma = keras.ops.convert_to_numpy(layer.gamma)
+            last = layer.name.endswith("_bn2") and layer.name.startswith("stage")
+            assert (np.all(gamma == 0) if last else np.all(gamma == 1)), layer.name
+    # the plain twin has no residual branch: nothing is zeroed
+    plain = kr.build_plain(spec)
+    assert all(np.all(keras.ops.convert_to_numpy(layer.gamma) == 1)
+               for layer in plain.layers
+               if isinstance(layer, keras.layers.BatchNormalization))
+
+
+def test_zero_init_preact_zeroes_last_conv():
+    spec = kr.ModelSpec(input_shape=(8, 8, 3), stem=kr.StemSpec(8, 3, 1, pool=None),
+                        blocks=[kr.BlockSpec("preact_basic", 8, repeat=2)],
+                        zero_init_residual=True, classes=2)
+    model = kr.build_resnet(spec)
+    for b in (1, 2):
+        conv = model.get_layer(f"stage1_block{b}_conv2")
+        assert np.all(keras.ops.convert_to_numpy(conv.kernel) == 0)
+        assert np.any(keras.ops.convert_to_numpy(
+            model.get_layer(f"stage1_block{b}_conv1").kernel) != 0)
+
+
+def kernels(model):
+    return [w for layer in model.layers for w in layer.weights
+            if w.path.endswith("/kernel")]
+
+
+def test_l2_one_term_per_kernel_equal_to_l2_sum_w2():
+    l2 = 3e-4
+    model = kr.build_resnet(cifar_spec(shortcut="B", l2=l2))
+    ks = kernels(model)
+    assert len(model.losses) == len(ks) == 19 + 2 + 1  # 19 convs, 2 projections, classifier
+    expected = l2 * sum(float(np.sum(keras.ops.convert_to_numpy(k) ** 2)) for k in ks)
+    total = float(sum(keras.ops.convert_to_numpy(t) for t in model.losses))
+    assert total == pytest.approx(expected, rel=1e-5)
+
+
+def test_l2_bias_and_norm_are_opt_in():
+    base = cifar_spec(l2=1e-4, use_bias=True)
+    n_kernels = len(kernels(kr.build_resnet(base)))
+    n_bn = sum(isinstance(layer, keras.layers.BatchNormalization)
+               for layer in kr.build_resnet(base).layers)
+    assert len(kr.build_resnet(base.replace(l2_bias=True)).losses) == 2 * n_kernels
+    assert len(kr.build_resnet(base.replace(l2_norm=True)).losses) == n_kernels + 2 * n_bn
+    assert kr.build_resnet(base.replace(l2=0.0)).losses == []
+    assert kr.build_resnet(base, l2=0.0).losses == []  # the argument overrides
+
+
+def test_bias_rule():
+    def biased(model):
+        return {layer.name for layer in model.layers
+                if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+                and layer.use_bias}
+
+    assert biased(kr.build_resnet(cifar_spec())) == {"predictions"}
+    every = biased(kr.build_resnet(cifar_spec(use_bias=True)))
+    assert len(every) == 19 + 1
+    pre = kr.ModelSpec(input_shape=(8, 8, 3), stem=kr.StemSpec(8, 3, 1, pool=None,
+                                                               norm_act=False),
+                       blocks=[kr.BlockSpec("preact_basic", 16)], classes=2)
+    # "auto": bias only where no norm follows (stem without norm, last conv, projection)
+    assert biased(kr.build_resnet(pre)) == {"stem_conv", "stage1_block1_conv2",
+                                           "stage1_block1_shortcut_conv", "predictions"}
+    assert biased(kr.build_resnet(pre.replace(use_bias=False))) == {"predictions"}
+
+
+def test_keras_applications_style_arguments():
+    spec = cifar_spec()
+    m = kr.build_resnet(spec, include_top=False, pooling="avg")
+    assert m.output.shape == (None, 64)
+    m = kr.build_resnet(spec, include_top=False, pooling="max")
+    assert isinstance(m.layers[-1], keras.layers.GlobalMaxPooling2D)
+    m = kr.build_resnet(spec, include_top=False)
+    assert m.output.shape == (None, 8, 8, 64)
+    m = kr.build_resnet(spec, classes=3, classifier_activation=None, name="net")
+    assert m.output.shape == (None, 3) and m.name == "net"
+    assert m.get_layer("predictions").activation.__name__ == "linear"
+    assert kr.spec_of(m).classes == 3 and spec.classes == 10  # spec itself unchanged
+    inp = keras.Input((48, 48, 3))
+    m = kr.build_resnet(spec, input_tensor=inp)
+    assert m.input_shape == (None, 48, 48, 3) and m.inputs[0] is inp
+    with pytest.raises(ValueError, match=r"^pooling must be one of None, 'avg', 'max'"):
+        kr.build_resnet(spec, pooling="sum")
+
+
+def test_input_tensor_with_layers_before_it():
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255.0, name="rescale")(inp)
+    m = kr.build_resnet(cifar_spec(), input_tensor=x)
+    assert m.layers[1].name == "rescale"
+    assert kr.spec_of(m).input_shape == (32, 32, 3)
+
+
+def test_any_input_size_and_too_small():
+    m = kr.build_resnet(cifar_spec(input_shape=(None, None, 3)))
+    for size in (40, 33, 3):
+        out = m.predict(np.zeros((1, size, size, 3), "float32"), verbose=0)
+        assert out.shape == (1, 10)
+    with pytest.raises(ValueError, match=r"The smallest input that works is 3x3"):
+        kr.build_resnet(cifar_spec(), input_shape=(2, 2, 3))
+    # ImageNet-style 32x downsampling: 17 is the smallest size (each stride gets >= 2)
+    spec = kr.ModelSpec(blocks=[kr.BlockSpec("basic", 8, strides=s) for s in (1, 2, 2, 2)],
+                        stem=kr.StemSpec(8))
+    assert kr.build_resnet(spec, input_shape=(17, 17, 3)).output.shape == (None, 1000)
+    with pytest.raises(ValueError, match=r"downsamples 32x.*smallest input that works is "
+                                         r"17x17"):
+        kr.build_resnet(spec, input_shape=(16, 16, 3))
+
+
+def test_deterministic_layer_names_and_no_lambda():
+    a = [layer.name for layer in kr.build_resnet(cifar_spec()).layers]
+    keras.backend.clear_session()
+    b = [layer.name for layer in kr.build_resnet(cifar_spec()).layers]
+    assert a == b
+    assert "stage2_block1_conv1" in a and "stage2_block1_shortcut_pad" in a
+    assert not any(isinstance(layer, keras.layers.Lambda)
+                   for layer in kr.build_resnet(cifar_spec()).layers)
+
+
+def test_save_load_same_outputs_and_spec(tmp_path):
+    spec = cifar_spec(shortcut="A", zero_init_residual=False)
+    model = kr.build_resnet(spec)
+    x = np.random.RandomState(0).rand(4, 32, 32, 3).astype("float32")
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, kr.ResNetModel) and loaded.residual
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert kr.spec_of(loaded) == spec
+    plain = kr.build_plain(spec)
+    plain.save(str(tmp_path / "p.keras"))
+    assert not keras.models.load_model(str(tmp_path / "p.keras")).residual
+
+
+def test_load_in_a_fresh_process(tmp_path):
+    model = kr.build_resnet(cifar_spec(shortcut="D"))
+    x = np.random.RandomState(1).rand(2, 32, 32, 3).astype("float32")
+    model.save(str(tmp_path / "m.keras"))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
+    code = textwrap.dedent(f"""
+        import numpy as np, keras, keras_resnet as kr
+        m = keras.models.load_model({str(tmp_path / 'm.keras')!r})
+        x = np.load({str(tmp_path / 'x.npy')!r}); y = np.load({str(tmp_path / 'y.npy')!r})
+        assert np.array_equal(m.predict(x, verbose=0), y)
+        assert kr.spec_of(m).shortcut == "D"
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")
+
+
+def test_jax_backend_builds_without_tensorflow():
+    pytest.importorskip("jax")
+    code = textwrap.dedent("""
+        import sys
+        import keras_resnet as kr
+        m = kr.build_resnet("cifar_resnet20")
+        p = kr.build_plain("cifar_plain20")
+        import keras
+        assert keras.backend.backend() == "jax"
+        assert "tensorflow" not in sys.modules, "tensorflow was imported"
+        print(m.count_params(), p.count_params())
+    """)
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["271098", "271098"]
+
+
+def test_preset_kind_mismatch_is_explained():
+    with pytest.raises(ValueError, match=r"names a plain preset; use "
+                                         r"kr.build_plain\('cifar_plain20'\)"):
+        kr.build_resnet("cifar_plain20")
+    assert kr.build_plain("cifar_plain20").residual is False
+
+
+def test_training_lowers_the_loss():
+    keras.utils.set_random_seed(0)
+    rng = np.random.RandomState(0)
+    x = rng.rand(64, 16, 16, 3).astype("float32")
+    y = (x[:, :8].mean(axis=(1, 2, 3)) > x[:, 8:].mean(axis=(1, 2, 3))).astype("int32")
+    spec = cifar_spec(input_shape=(16, 16, 3), classes=2)
+    model = kr.build_resnet(spec)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    hist = model.fit(x, y, epochs=5, batch_size=16, verbose=0).history["loss"]
+    assert hist[-1] < 0.7 * hist[0], hist

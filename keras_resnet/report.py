@@ -1,0 +1,95 @@
+"""Human-readable reports about a model or spec (the ``summary`` command)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from keras_resnet.builders import as_spec, build_resnet, spec_of
+from keras_resnet.plan import make_plan
+
+
+def trainable_params(model: Any, prefix: str | None = None) -> int:
+    """Trainable parameters of a model (or of its layers named ``prefix*``).
+
+    ``model.count_params()`` also counts BatchNormalization's moving statistics;
+    papers and torchvision count trainable parameters only, as this does.
+    """
+    total = 0
+    for layer in model.layers:
+        if prefix is not None and not layer.name.startswith(prefix):
+            continue
+        total += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+    return total
+
+
+def _shortcuts(kinds: list) -> str:
+    counts = Counter(kinds)
+    return ", ".join(f"{k}\u00d7{n}" if n > 1 else k for k, n in counts.items())
+
+
+def stage_rows(model_or_spec: Any) -> list:
+    """Per-stage rows: stage, type, blocks, output shape, shortcuts, parameters.
+
+    Args:
+        model_or_spec: A model built by this package, or anything
+            :func:`~keras_resnet.builders.as_spec` accepts (then the residual
+            network is built).
+
+    Returns:
+        A list of dicts, one per stem/stage/head, with the keys ``stage``,
+        ``type``, ``blocks``, ``output_shape``, ``shortcuts`` and ``params``.
+    """
+    if hasattr(model_or_spec, "layers"):
+        model = model_or_spec
+        spec = spec_of(model)
+        residual = getattr(model, "residual", True)
+    else:
+        spec = as_spec(model_or_spec)
+        model = build_resnet(spec)
+        residual = True
+    plan = make_plan(spec)
+    rows = []
+    if spec.stem is not None:
+        rows.append(dict(stage="stem", type=spec.stem.type, blocks=0,
+                         output_shape=plan.stem_shape, shortcuts="",
+                         params=trainable_params(model, "stem_")))
+    for i, entry in enumerate(spec.blocks):
+        steps = [s for s in plan.steps if s.index == i]
+        kinds = [s.shortcut for s in steps]
+        rows.append(dict(stage=f"stage{i + 1}", type=entry.type,
+                         blocks=0 if entry.type == "pool" else len(steps),
+                         output_shape=steps[-1].out_shape,
+                         shortcuts="" if entry.type == "pool" else (
+                             _shortcuts(kinds) if residual else "- (plain)"),
+                         params=trainable_params(model, f"stage{i + 1}_")))
+    head = sum(trainable_params(model, p) for p in ("post_", "predictions"))
+    rows.append(dict(stage="head", type="classifier" if spec.include_top else
+                     (spec.pooling or "features"), blocks=0,
+                     output_shape=tuple(model.output.shape[1:]), shortcuts="",
+                     params=head))
+    return rows
+
+
+def stage_table(model_or_spec: Any) -> str:
+    """The rows of :func:`stage_rows` as a text table with a total line."""
+    rows = stage_rows(model_or_spec)
+    model = model_or_spec if hasattr(model_or_spec, "layers") else None
+    header = ("stage", "type", "blocks", "output shape", "shortcuts", "params")
+    table = [header] + [
+        (r["stage"], r["type"], str(r["blocks"] or ""),
+         "x".join("?" if d is None else str(d) for d in r["output_shape"]),
+         r["shortcuts"], f"{r['params']:,}")
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 5 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths))) for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    total = sum(r["params"] for r in rows)
+    name = model.name if model is not None else as_spec(model_or_spec).name
+    lines.append(f"{name or 'model'}: {total:,} trainable parameters")
+    return "\n".join(lines)
+

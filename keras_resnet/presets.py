@@ -1,8 +1,23 @@
 """Named specs, as data.
 
-Each preset is one row of :data:`TABLE`: a family (which fixes stem, widths,
-strides and options) and the number of blocks per stage. :func:`get` expands a
-row into a :class:`~keras_resnet.spec.ModelSpec`; nothing else is code.
+Each preset is one row of :data:`TABLE`: a family from :data:`FAMILIES` (stem,
+stage widths and strides, network-wide options) plus the blocks per stage and,
+for wide nets, a width multiplier. :func:`get` expands a row into a
+:class:`~keras_resnet.spec.ModelSpec`; nothing else is code.
+
+| family | presets | layout |
+|---|---|---|
+| ``imagenet_basic`` | ``resnet18/34`` | He et al. 2015 Table 1, no conv biases |
+| ``imagenet_v1`` | ``resnet50/101/152`` | ``keras.applications.ResNet50``: stride on 1x1 |
+| ``imagenet_v1_5`` | ``resnet50/101/152_v1_5`` | stride on the 3x3, no biases (torchvision) |
+| ``imagenet_v2`` | ``resnet50/101/152v2`` | ``keras.applications.ResNet50V2`` |
+| ``imagenet_d`` | ``resnet18/34/50/101/152d`` | deep stem, avg-pool shortcuts |
+| ``cifar`` | ``cifar_resnet20/32/44/56/110/1202`` | He et al. 2015 §4.2, option A |
+| ``wrn`` | ``wrn_16_8``, ``wrn_28_10``, ``wrn_40_4`` | Zagoruyko & Komodakis 2016 |
+
+ResNet-D is He et al. 2019 ("Bag of Tricks"). The ResNet-18...152 and CIFAR
+presets have plain twins (``plain18``, ``cifar_plain56``, ...): the same spec,
+built without shortcuts.
 
 Example:
 
@@ -11,8 +26,9 @@ import dataclasses
 import keras_resnet as kr
 
 spec = kr.presets.get("cifar_resnet56")
-wider = dataclasses.replace(spec, l2=5e-4)
-model = kr.build_resnet("cifar_resnet20")
+spec = dataclasses.replace(spec, l2=5e-4)
+model = kr.build_resnet("resnet50", weights=None)
+plain = kr.build_plain("plain34")
 ```
 """
 
@@ -20,13 +36,55 @@ from __future__ import annotations
 
 import builtins
 import copy
+from typing import Any
 
 from keras_resnet import _checks as C
 from keras_resnet.spec import ModelSpec
 
-#: Families: everything but the depth. ``stages`` lists (block type, filters,
-#: strides of the stage's first block) per stage.
+_IMAGENET = {
+    "input_shape": [224, 224, 3],
+    "stem": {"filters": 64, "kernel_size": 7, "strides": 2, "pool": "max"},
+    "padding": "symmetric",
+    "shortcut": "B",
+    "classes": 1000,
+}
+_KERAS_APPS = {**_IMAGENET, "bn_epsilon": 1.001e-5}
+_WIDTHS = (64, 128, 256, 512)
+
+#: Families: everything but the depth. ``stages``: (block type, filters, strides)
+#: per stage; ``block``: extra BlockSpec fields; ``stride_last``: the stage's
+#: stride goes on its last block (``keras.applications`` V2), whose shortcut is
+#: ``last_shortcut``.
 FAMILIES: dict[str, dict] = {
+    "imagenet_basic": {
+        "spec": _IMAGENET,
+        "stages": [("basic", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+    },
+    "imagenet_v1": {
+        "spec": {**_KERAS_APPS, "use_bias": True},
+        "stages": [("bottleneck", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+        "block": {"stride_1x1": True},
+    },
+    "imagenet_v1_5": {
+        "spec": _IMAGENET,
+        "stages": [("bottleneck", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+    },
+    "imagenet_v2": {
+        "spec": {**_KERAS_APPS, "stem": {**_IMAGENET["stem"], "norm_act": False}},
+        "stages": [("preact_bottleneck", w, s) for w, s in zip(_WIDTHS, (2, 2, 2, 1))],
+        "stride_last": True,
+        "last_shortcut": "A",
+    },
+    "imagenet_d": {
+        "spec": {**_IMAGENET, "stem": {**_IMAGENET["stem"], "type": "deep"},
+                 "shortcut": "D"},
+        "stages": [("bottleneck", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+    },
+    "imagenet_d_basic": {
+        "spec": {**_IMAGENET, "stem": {**_IMAGENET["stem"], "type": "deep"},
+                 "shortcut": "D"},
+        "stages": [("basic", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+    },
     # He et al. 2015, §4.2: 3x3 stem of 16, stages of 16/32/64 on 32/16/8 maps,
     # option A shortcuts (plain and residual twins have equal parameters).
     "cifar": {
@@ -38,37 +96,104 @@ FAMILIES: dict[str, dict] = {
         },
         "stages": [("basic", 16, 1), ("basic", 32, 2), ("basic", 64, 2)],
     },
+    # Zagoruyko & Komodakis 2016: pre-activation basic blocks of 16k/32k/64k,
+    # 1x1 projections where the shape changes, no biases, final BN-ReLU.
+    "wrn": {
+        "spec": {
+            "input_shape": [32, 32, 3],
+            "stem": {"filters": 16, "kernel_size": 3, "strides": 1, "pool": None,
+                     "norm_act": False},
+            "shortcut": "B",
+            "use_bias": False,
+            "classes": 10,
+        },
+        "stages": [("preact_basic", 16, 1), ("preact_basic", 32, 2),
+                   ("preact_basic", 64, 2)],
+    },
 }
 
-#: Preset name -> (family, blocks per stage, description, residual).
-TABLE: dict[str, tuple] = {
-    **{f"cifar_resnet{6 * n + 2}": ("cifar", [n] * 3,
-                                    f"CIFAR ResNet-{6 * n + 2} (He et al. 2015, §4.2)",
-                                    True)
+
+def _row(family: str, depths: list, about: str, residual: bool = True,
+         width: int = 1, keras_app: str | None = None) -> dict:
+    return {"family": family, "depths": depths, "about": about, "residual": residual,
+            "width": width, "keras_app": keras_app}
+
+
+_DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
+           152: [3, 8, 36, 3]}
+
+#: Preset name -> row. ``keras_app`` names the ``keras.applications`` model whose
+#: layers (and weights) the preset mirrors exactly.
+TABLE: dict[str, dict] = {
+    **{f"resnet{d}": _row("imagenet_basic", _DEPTHS[d], f"ResNet-{d} (He et al. 2015)")
+       for d in (18, 34)},
+    **{f"resnet{d}": _row("imagenet_v1", _DEPTHS[d],
+                          f"ResNet-{d}, as keras.applications.ResNet{d}",
+                          keras_app=f"ResNet{d}")
+       for d in (50, 101, 152)},
+    **{f"plain{d}": _row("imagenet_basic" if d < 50 else "imagenet_v1", _DEPTHS[d],
+                         f"plain-{d}: ResNet-{d} without shortcuts", residual=False)
+       for d in (18, 34, 50, 101, 152)},
+    **{f"resnet{d}_v1_5": _row("imagenet_v1_5", _DEPTHS[d],
+                               f"ResNet-{d} v1.5: stride on the 3x3 (torchvision)")
+       for d in (50, 101, 152)},
+    **{f"resnet{d}v2": _row("imagenet_v2", _DEPTHS[d],
+                            f"ResNet-{d} V2 (pre-activation), as "
+                            f"keras.applications.ResNet{d}V2",
+                            keras_app=f"ResNet{d}V2")
+       for d in (50, 101, 152)},
+    **{f"resnet{d}d": _row("imagenet_d_basic" if d < 50 else "imagenet_d", _DEPTHS[d],
+                           f"ResNet-{d}-D: deep stem, avg-pool shortcuts (He et al. 2019)")
+       for d in (18, 34, 50, 101, 152)},
+    **{f"cifar_resnet{6 * n + 2}": _row("cifar", [n] * 3,
+                                        f"CIFAR ResNet-{6 * n + 2} (He et al. 2015, §4.2)")
        for n in (3, 5, 7, 9, 18, 200)},
-    **{f"cifar_plain{6 * n + 2}": ("cifar", [n] * 3,
-                                   f"CIFAR plain-{6 * n + 2}: ResNet-{6 * n + 2} "
-                                   "without shortcuts (He et al. 2015, Fig. 6)", False)
+    **{f"cifar_plain{6 * n + 2}": _row("cifar", [n] * 3,
+                                       f"CIFAR plain-{6 * n + 2}: ResNet-{6 * n + 2} "
+                                       "without shortcuts (He et al. 2015, Fig. 6)",
+                                       residual=False)
        for n in (3, 5, 7, 9, 18, 200)},
+    **{f"wrn_{d}_{k}": _row("wrn", [(d - 4) // 6] * 3,
+                            f"Wide ResNet-{d}-{k} (Zagoruyko & Komodakis 2016)", width=k)
+       for d, k in ((16, 8), (28, 10), (40, 4))},
 }
 
 PRESETS = TABLE  # name lookup used by the builders
 
 
-def _expand(name: str) -> dict:
-    family, depths, _, _ = TABLE[name]
-    fam = FAMILIES[family]
+def _stage_blocks(fam: dict, btype: str, filters: int, n: int, strides: int) -> list:
+    extra = fam.get("block", {})
+    if fam.get("stride_last") and strides > 1:
+        head = [{"type": btype, "filters": filters, "repeat": n - 1, **extra}] if n > 1 else []
+        return head + [{"type": btype, "filters": filters, "strides": strides,
+                        "shortcut": fam["last_shortcut"], **extra}]
+    return [{"type": btype, "filters": filters, "repeat": n, "strides": strides, **extra}]
+
+
+def to_dict(name: str) -> dict:
+    """The spec of a preset in dict form (what :func:`get` validates)."""
+    _check(name)
+    row = TABLE[name]
+    fam = FAMILIES[row["family"]]
     spec = copy.deepcopy(fam["spec"])
-    spec["blocks"] = [
-        {"type": btype, "filters": filters, "repeat": n, "strides": strides}
-        for (btype, filters, strides), n in zip(fam["stages"], depths)
-    ]
+    spec["blocks"] = []
+    for (btype, filters, strides), n in zip(fam["stages"], row["depths"]):
+        spec["blocks"] += _stage_blocks(fam, btype, filters * row["width"], n, strides)
     spec["name"] = name
     return spec
 
 
-def list() -> builtins.list[str]:  # noqa: A001 - the API name the users ask for
-    """Returns the preset names."""
+def _check(name: Any) -> None:
+    C.check_str("name", name)
+    if name not in TABLE:
+        raise ValueError(
+            f"name must be a preset{C.close_matches(name, TABLE)}. Presets: "
+            f"{', '.join(list())}. Received: name={name!r}"
+        )
+
+
+def list() -> builtins.list[str]:  # noqa: A001 - the API name users expect
+    """Returns the preset names, sorted."""
     return sorted(TABLE)
 
 
@@ -76,37 +201,96 @@ def get(name: str) -> ModelSpec:
     """Returns the spec of a preset.
 
     Args:
-        name: A name from :func:`list`, e.g. ``"cifar_resnet20"``.
+        name: A name from :func:`list`, e.g. ``"cifar_resnet20"``; an unknown
+            name raises ``ValueError`` listing the close matches.
 
     Returns:
-        The ``ModelSpec`` (edit it with ``dataclasses.replace``).
+        The ``ModelSpec`` (edit it with ``dataclasses.replace``/``spec.replace``).
     """
-    C.check_str("name", name)
-    if name not in TABLE:
-        raise ValueError(
-            f"name must be a preset{C.close_matches(name, TABLE)}. Presets: "
-            f"{', '.join(list())}. Received: name={name!r}"
-        )
-    return ModelSpec.from_dict(_expand(name))
+    return ModelSpec.from_dict(to_dict(name))
 
 
 def is_residual(name: str) -> bool:
     """Whether a preset names a residual (True) or a plain (False) network."""
-    get(name)
-    return TABLE[name][3]
+    _check(name)
+    return TABLE[name]["residual"]
 
 
 def twin(name: str) -> str | None:
     """The preset with the same layers and the other kind (plain <-> residual)."""
-    get(name)
-    family, depths, _, residual = TABLE[name]
-    for other, (fam, dep, _, res) in TABLE.items():
-        if fam == family and dep == depths and res != residual:
+    _check(name)
+    row = TABLE[name]
+    for other, r in TABLE.items():
+        if (r["family"], r["depths"], r["width"]) == (row["family"], row["depths"],
+                                                     row["width"]) and (
+                r["residual"] != row["residual"]):
             return other
     return None
 
 
 def describe(name: str) -> str:
     """One-line description of a preset."""
-    get(name)
-    return TABLE[name][2]
+    _check(name)
+    return TABLE[name]["about"]
+
+
+def keras_application(name: str) -> str | None:
+    """Name of the ``keras.applications`` model a preset mirrors exactly, or None."""
+    _check(name)
+    return TABLE[name]["keras_app"]
+
+
+#: Spec fields that may differ from the preset while its weights still apply.
+HEAD_FIELDS = ("input_shape", "include_top", "pooling", "classes",
+               "classifier_activation", "l2", "l2_bias", "l2_norm",
+               "zero_init_residual", "name")
+
+
+def keras_application_of(spec: ModelSpec) -> str | None:
+    """The ``keras.applications`` model whose layers ``spec`` mirrors, or None.
+
+    A spec mirrors one when it equals that preset up to :data:`HEAD_FIELDS`.
+    """
+    for name, row in TABLE.items():
+        if row["keras_app"] and name == spec.name:
+            preset = get(name)
+            same = spec.replace(**{f: getattr(preset, f) for f in HEAD_FIELDS})
+            return row["keras_app"] if same == preset else None
+    return None
+
+
+def port_weights(source: Any, target: Any) -> Any:
+    """Copies the weights of a ``keras.applications`` model into an equal preset.
+
+    The presets that mirror ``keras.applications`` build the same layers in the
+    same order, so this is ``target.set_weights(source.get_weights())`` after
+    checking, weight by weight, that the shapes agree.
+
+    Args:
+        source: e.g. ``keras.applications.ResNet50(weights=...)``.
+        target: e.g. ``kr.build_resnet("resnet50")``.
+
+    Returns:
+        ``target``.
+
+    Example:
+
+    ```python
+    ka = keras.applications.ResNet50(weights=None)
+    model = kr.presets.port_weights(ka, kr.build_resnet("resnet50"))
+    ```
+    """
+    src, dst = source.weights, target.weights
+    if len(src) != len(dst):
+        raise ValueError(
+            f"cannot port weights: {source.name!r} has {len(src)} weight tensors and "
+            f"{target.name!r} has {len(dst)}; the architectures differ"
+        )
+    for a, b in zip(src, dst):
+        if tuple(a.shape) != tuple(b.shape):
+            raise ValueError(
+                f"cannot port weights: {a.path} has shape {tuple(a.shape)} but "
+                f"{b.path} has shape {tuple(b.shape)}; the architectures differ"
+            )
+    target.set_weights(source.get_weights())
+    return target

@@ -18,6 +18,7 @@ plain = kr.build_plain(spec)     # the same network without shortcuts
 from keras_resnet import presets
 from keras_resnet.blocks import BlockContext, BlockType, list_blocks, register_block
 from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet, spec_of
+from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan
 from keras_resnet.shortcuts import resolve_shortcut
@@ -40,6 +41,8 @@ __all__ = [
     "as_spec",
     "build_plain",
     "build_resnet",
+    "flops",
+    "layer_flops",
     "list_blocks",
     "make_plan",
     "presets",

@@ -70,7 +70,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_presets(args: argparse.Namespace) -> int:
     import keras_resnet as kr
 
-    for name in kr.presets.list():
+    if args.table:
+        from keras_resnet.report import presets_markdown
+
+        print(presets_markdown())
+        return 0
+    for name in kr.presets.TABLE:
         print(f"{name:24s} {kr.presets.describe(name)}")
     return 0
 
@@ -94,6 +99,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("presets", help="list the presets")
+    p.add_argument("--table", action="store_true",
+                   help="build each and print a Markdown table of parameters and FLOPs")
     p.set_defaults(func=cmd_presets)
     return parser
 

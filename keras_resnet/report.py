@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from keras_resnet.builders import as_spec, build_resnet, spec_of
+from keras_resnet.flops import layer_flops
 from keras_resnet.plan import make_plan
 
 
@@ -31,7 +32,7 @@ def _shortcuts(kinds: list) -> str:
 
 
 def stage_rows(model_or_spec: Any) -> list:
-    """Per-stage rows: stage, type, blocks, output shape, shortcuts, parameters.
+    """Per-stage rows: stage, type, blocks, output shape, shortcuts, parameters, FLOPs.
 
     Args:
         model_or_spec: A model built by this package, or anything
@@ -40,7 +41,8 @@ def stage_rows(model_or_spec: Any) -> list:
 
     Returns:
         A list of dicts, one per stem/stage/head, with the keys ``stage``,
-        ``type``, ``blocks``, ``output_shape``, ``shortcuts`` and ``params``.
+        ``type``, ``blocks``, ``output_shape``, ``shortcuts``, ``params`` and
+        ``flops`` (multiply-adds, None when the input size is not fixed).
     """
     if hasattr(model_or_spec, "layers"):
         model = model_or_spec
@@ -51,11 +53,21 @@ def stage_rows(model_or_spec: Any) -> list:
         model = build_resnet(spec)
         residual = True
     plan = make_plan(spec)
+    try:
+        macs = layer_flops(model)
+    except ValueError:  # input size not fixed
+        macs = None
+
+    def cost(*prefixes: str) -> int | None:
+        if macs is None:
+            return None
+        return sum(v for k, v in macs.items() if k.startswith(prefixes))
+
     rows = []
     if spec.stem is not None:
         rows.append(dict(stage="stem", type=spec.stem.type, blocks=0,
                          output_shape=plan.stem_shape, shortcuts="",
-                         params=trainable_params(model, "stem_")))
+                         params=trainable_params(model, "stem_"), flops=cost("stem_")))
     for i, entry in enumerate(spec.blocks):
         steps = [s for s in plan.steps if s.index == i]
         kinds = [s.shortcut for s in steps]
@@ -64,12 +76,13 @@ def stage_rows(model_or_spec: Any) -> list:
                          output_shape=steps[-1].out_shape,
                          shortcuts="" if entry.type == "pool" else (
                              _shortcuts(kinds) if residual else "- (plain)"),
-                         params=trainable_params(model, f"stage{i + 1}_")))
+                         params=trainable_params(model, f"stage{i + 1}_"),
+                         flops=cost(f"stage{i + 1}_")))
     head = sum(trainable_params(model, p) for p in ("post_", "predictions"))
     rows.append(dict(stage="head", type="classifier" if spec.include_top else
                      (spec.pooling or "features"), blocks=0,
                      output_shape=tuple(model.output.shape[1:]), shortcuts="",
-                     params=head))
+                     params=head, flops=cost("post_", "predictions")))
     return rows
 
 
@@ -77,11 +90,12 @@ def stage_table(model_or_spec: Any) -> str:
     """The rows of :func:`stage_rows` as a text table with a total line."""
     rows = stage_rows(model_or_spec)
     model = model_or_spec if hasattr(model_or_spec, "layers") else None
-    header = ("stage", "type", "blocks", "output shape", "shortcuts", "params")
+    header = ("stage", "type", "blocks", "output shape", "shortcuts", "params", "MFLOPs")
     table = [header] + [
         (r["stage"], r["type"], str(r["blocks"] or ""),
          "x".join("?" if d is None else str(d) for d in r["output_shape"]),
-         r["shortcuts"], f"{r['params']:,}")
+         r["shortcuts"], f"{r['params']:,}",
+         "?" if r["flops"] is None else f"{r['flops'] / 1e6:,.1f}")
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -90,6 +104,32 @@ def stage_table(model_or_spec: Any) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     total = sum(r["params"] for r in rows)
     name = model.name if model is not None else as_spec(model_or_spec).name
-    lines.append(f"{name or 'model'}: {total:,} trainable parameters")
+    line = f"{name or 'model'}: {total:,} trainable parameters"
+    if all(r["flops"] is not None for r in rows):
+        line += f", {sum(r['flops'] for r in rows) / 1e9:.3f} GFLOPs (multiply-adds)"
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def presets_markdown(names: list | None = None) -> str:
+    """A Markdown table of presets: input, parameters, GFLOPs, description.
+
+    Args:
+        names: Presets to list (default: all).
+
+    Returns:
+        The table (the README's preset table is made with it).
+    """
+    from keras_resnet import presets
+    from keras_resnet.builders import build_plain
+
+    lines = ["| preset | input | parameters | GFLOPs | what |", "|---|---|---:|---:|---|"]
+    for name in names or list(presets.TABLE):
+        build = build_resnet if presets.is_residual(name) else build_plain
+        model = build(name)
+        shape = "x".join(str(d) for d in spec_of(model).input_shape)
+        lines.append(f"| `{name}` | {shape} | {trainable_params(model):,} | "
+                     f"{sum(layer_flops(model).values()) / 1e9:.3f} | "
+                     f"{presets.describe(name)} |")
     return "\n".join(lines)
 

@@ -58,3 +58,16 @@ def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "keras_resnet.cli", "--version"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("keras-resnet ")
+
+
+def test_summary_shows_flops_per_stage(capsys):
+    assert main(["summary", "resnet18"]) == 0
+    out = capsys.readouterr().out
+    assert "MFLOPs" in out
+    assert "resnet18: 11,689,512 trainable parameters, 1.814 GFLOPs (multiply-adds)" in out
+
+
+def test_presets_command(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("resnet18 ") and len(out) == len(kr.presets.list())

@@ -259,29 +259,77 @@ def _resolve(spec: Any, input_tensor: Any, overrides: dict) -> ModelSpec:
     return spec.replace(**changes) if changes else spec
 
 
-def _check_preset_kind(spec: Any, residual: bool) -> None:
+def _preset_name(spec: Any, residual: bool) -> str | None:
+    """Model name for a preset asked of the other kind: build_plain("resnet34") is plain34."""
     from keras_resnet import presets
 
     if isinstance(spec, str) and spec in presets.TABLE:
         if presets.is_residual(spec) != residual:
-            twin = presets.twin(spec)
-            builder = "build_plain" if residual else "build_resnet"
+            return presets.twin(spec)
+    return None
+
+
+def _check_weights(spec: ModelSpec, weights: Any) -> str | None:
+    """Validates ``weights`` before anything is built.
+
+    Returns:
+        The ``keras.applications`` model to take ImageNet weights from, or None.
+    """
+    from keras_resnet import presets
+
+    if weights is None:
+        return None
+    C.check_str("weights", weights)
+    if weights == "imagenet":
+        app = presets.keras_application_of(spec)
+        if app is None:
+            mirrors = [n for n in presets.list() if presets.keras_application(n)]
             raise ValueError(
-                f"spec {spec!r} names a {'plain' if residual else 'residual'} "
-                f"preset; use kr.{builder}({spec!r})"
-                + (f" or pass its twin {twin!r}" if twin else "")
-                + f". Received: spec={spec!r}"
+                "weights='imagenet' is available for the presets that mirror "
+                f"keras.applications ({', '.join(mirrors)}), unchanged but for their "
+                f"head. Received: weights='imagenet' for spec {spec.name!r}"
             )
+        return app
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(
+            f"weights file {weights!r} does not exist (weights must be None, "
+            "'imagenet' or the path of a .weights.h5/.h5 file)"
+        )
+    return None
+
+
+def _load_weights(model: keras.Model, spec: ModelSpec, weights: str,
+                  app: str | None) -> None:
+    """Loads a weights file, or ImageNet weights through keras.applications."""
+    from keras_resnet import presets
+
+    if app is None:
+        model.load_weights(weights)
+        return
+    try:
+        source = getattr(keras.applications, app)(
+            include_top=spec.include_top, weights=weights,
+            input_shape=tuple(spec.input_shape), pooling=spec.pooling,
+            classes=spec.classes, classifier_activation=spec.classifier_activation)
+    except ValueError:
+        raise  # keras.applications' own argument checks (e.g. classes != 1000)
+    except Exception as e:  # noqa: BLE001 - the download failed
+        raise OSError(
+            f"could not get the ImageNet weights of {app} through keras.applications "
+            f"({e}). Without network, download them elsewhere and pass the file: "
+            f"weights='path/to/{app.lower()}_weights_tf_dim_ordering_tf_kernels.h5'"
+        ) from e
+    presets.port_weights(source, model)
 
 
 def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
            overrides: dict) -> keras.Model:
-    _check_preset_kind(spec, residual)
+    twin = _preset_name(spec, residual)
+    if twin is not None and isinstance(overrides.get("name"), _Unset):
+        overrides = {**overrides, "name": twin}
     spec = _resolve(spec, input_tensor, overrides)
-    if weights is not None:
-        C.check_str("weights", weights)
-        if not os.path.exists(weights):
-            raise FileNotFoundError(f"weights file {weights!r} does not exist")
+    app = _check_weights(spec, weights)
+    model = None
     if input_tensor is not None and keras.backend.is_keras_tensor(input_tensor):
         sources = keras.utils.get_source_inputs(input_tensor)
         if not any(s is input_tensor for s in sources):
@@ -292,12 +340,10 @@ def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
                 model = keras.Model(sources, _build_graph(input_tensor, spec, residual),
                                     name=name)
             model._resnet_spec = spec
-            if weights is not None:
-                model.load_weights(weights)
-            return model
-    model = ResNetModel(spec, residual=residual, input_tensor=input_tensor)
+    if model is None:
+        model = ResNetModel(spec, residual=residual, input_tensor=input_tensor)
     if weights is not None:
-        model.load_weights(weights)
+        _load_weights(model, spec, weights, app)
     return model
 
 
@@ -336,7 +382,10 @@ def build_resnet(
         name: Model name.
         l2: L2 weight decay on every conv/dense kernel.
         zero_init_residual: Start each residual block as the identity map.
-        weights: Optional path of a weights file (``.weights.h5``) to load.
+        weights: None, the path of a weights file (``.weights.h5``, or a
+            ``keras.applications`` ``.h5`` file for the presets that mirror
+            it), or ``"imagenet"`` for those presets (downloaded and cached by
+            ``keras.applications``).
 
     Returns:
         A ``keras.Model`` (a :class:`ResNetModel`).
@@ -388,7 +437,8 @@ def build_plain(
         name: Model name (default ``"plain"``).
         l2: L2 weight decay on every conv/dense kernel.
         zero_init_residual: Ignored (see above); kept for a uniform signature.
-        weights: Optional path of a weights file to load.
+        weights: None, the path of a weights file, or ``"imagenet"`` (see
+            :func:`build_resnet`; ImageNet weights exist for residual nets only).
 
     Returns:
         A ``keras.Model`` (a :class:`ResNetModel` with ``residual=False``).

@@ -246,11 +246,13 @@ def test_jax_backend_builds_without_tensorflow():
     assert out.stdout.split() == ["271098", "271098"]
 
 
-def test_preset_kind_mismatch_is_explained():
-    with pytest.raises(ValueError, match=r"names a plain preset; use "
-                                         r"kr.build_plain\('cifar_plain20'\)"):
-        kr.build_resnet("cifar_plain20")
-    assert kr.build_plain("cifar_plain20").residual is False
+def test_preset_of_the_other_kind_is_named_after_its_twin():
+    plain = kr.build_plain("resnet34")
+    assert plain.residual is False and plain.name == "plain34"
+    resnet = kr.build_resnet("cifar_plain20")
+    assert resnet.residual and resnet.name == "cifar_resnet20"
+    assert kr.build_plain("cifar_plain20").name == "cifar_plain20"
+    assert kr.build_plain("resnet34", name="mine").name == "mine"
 
 
 def test_training_lowers_the_loss():

@@ -18,16 +18,21 @@ plain = kr.build_plain(spec)     # the same network without shortcuts
 from keras_resnet import presets
 from keras_resnet.blocks import BlockContext, BlockType, list_blocks, register_block
 from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet, spec_of
+from keras_resnet.data import Data, load_data
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan
 from keras_resnet.shortcuts import resolve_shortcut
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
+from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BlockContext",
+    "Data",
+    "TrainResult",
+    "TrainingDiverged",
     "BlockSpec",
     "BlockType",
     "ModelSpec",
@@ -41,6 +46,9 @@ __all__ = [
     "as_spec",
     "build_plain",
     "build_resnet",
+    "compile_model",
+    "load_data",
+    "train",
     "flops",
     "layer_flops",
     "list_blocks",

@@ -1,0 +1,240 @@
+"""Data for training and the experiment: built-in, folders, keras.datasets.
+
+:func:`load_data` returns a :class:`Data`: training and validation data as NumPy
+arrays (built-in and ``keras.datasets`` sets) or ``tf.data`` datasets (image
+folders), plus what a model needs to know (input shape, classes).
+
+| source | what | needs |
+|---|---|---|
+| ``"digits"`` | scikit-learn's 1,797 8x8 grey digits | nothing more |
+| a folder | one sub-folder per class (``image_dataset_from_directory``) | TensorFlow |
+| ``"cifar10"``, ``"cifar100"``, ``"mnist"``, ``"fashion_mnist"`` | ``keras.datasets`` | network |
+
+Example:
+
+```python
+data = kr.load_data("digits")                 # (8, 8, 1) images in [0, 1]
+data = kr.load_data("digits", flatten=True)   # (64,) vectors, for MLPs
+data = kr.load_data("photos/", image_size=(64, 64), validation_split=0.2)
+```
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from keras_resnet import _checks as C
+
+BUILTIN = ("digits",)
+KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclass
+class Data:
+    """Training and validation data plus what a model needs to know.
+
+    Attributes:
+        name: Source name (``"digits"``, a folder path, ``"cifar10"``...).
+        train: ``(x, y)`` NumPy arrays, or a batched ``tf.data.Dataset``.
+        validation: The same for validation (None without a split).
+        input_shape: Shape of one example, e.g. ``(8, 8, 1)``.
+        num_classes: Number of classes (labels are integers ``0..num_classes-1``).
+        class_names: Names of the classes.
+    """
+
+    name: str
+    train: Any
+    validation: Any
+    input_shape: tuple
+    num_classes: int
+    class_names: list
+
+    @property
+    def is_numpy(self) -> bool:
+        """Whether ``train`` is a pair of NumPy arrays."""
+        return isinstance(self.train, tuple)
+
+    def __repr__(self) -> str:
+        if self.is_numpy:
+            sizes = f"train={len(self.train[0])}, validation=" + (
+                str(len(self.validation[0])) if self.validation is not None else "0")
+        else:
+            sizes = "tf.data"
+        return (f"Data({self.name!r}, {sizes}, input_shape={self.input_shape}, "
+                f"num_classes={self.num_classes})")
+
+
+def _split(x: np.ndarray, y: np.ndarray, validation_split: float, seed: int) -> tuple:
+    """Stratified split: each class keeps its share in both parts."""
+    rng = np.random.RandomState(seed)
+    val_idx = []
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        rng.shuffle(idx)
+        val_idx.extend(idx[: int(round(len(idx) * validation_split))])
+    mask = np.zeros(len(y), bool)
+    mask[val_idx] = True
+    train_idx = rng.permutation(np.flatnonzero(~mask))
+    val_idx = rng.permutation(np.flatnonzero(mask))
+    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
+
+
+def _digits(validation_split: float, seed: int, flatten: bool) -> Data:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError(
+            "the 'digits' data ships with scikit-learn: pip install scikit-learn "
+            "(a dependency of keras-resnet-builder)"
+        ) from None
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype("float32")[..., None]  # (n, 8, 8, 1) in [0, 1]
+    if flatten:
+        x = x.reshape(len(x), -1)
+    y = bunch.target.astype("int32")
+    train, val = _split(x, y, validation_split, seed)
+    return Data("digits", train, val if validation_split > 0 else None, x.shape[1:], 10,
+                [str(i) for i in range(10)])
+
+
+def _keras_dataset(name: str, validation_split: float, seed: int, flatten: bool) -> Data:
+    import keras
+
+    module = getattr(keras.datasets, name)
+    try:
+        (x, y), (x_test, y_test) = module.load_data()
+    except Exception as e:  # noqa: BLE001 - any download failure means the same
+        raise OSError(
+            f"could not load {name!r} through keras.datasets ({e}). It needs a network "
+            "the first time. Offline, use the built-in data (--data digits) or a folder "
+            "of images with one sub-folder per class (--data path/to/folder)."
+        ) from e
+    x = np.asarray(x, "float32") / 255.0
+    x_test = np.asarray(x_test, "float32") / 255.0
+    if x.ndim == 3:
+        x, x_test = x[..., None], x_test[..., None]
+    if flatten:
+        x, x_test = x.reshape(len(x), -1), x_test.reshape(len(x_test), -1)
+    y = np.asarray(y).reshape(-1).astype("int32")
+    y_test = np.asarray(y_test).reshape(-1).astype("int32")
+    num_classes = int(max(y.max(), y_test.max()) + 1)
+    # The official test split is the validation data; validation_split is unused.
+    return Data(name, (x, y), (x_test, y_test), x.shape[1:], num_classes,
+                [str(i) for i in range(num_classes)])
+
+
+def _folder(path: str, validation_split: float, seed: int, image_size: tuple,
+            batch_size: int, color_mode: str) -> Data:
+    import keras
+
+    classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
+    if len(classes) < 2:
+        raise ValueError(
+            f"image folder {path!r} must hold one sub-folder per class (at least 2). "
+            f"Received: {len(classes)} sub-folder(s)"
+        )
+    common = dict(labels="inferred", label_mode="int", image_size=tuple(image_size),
+                  batch_size=batch_size, seed=seed, color_mode=color_mode)
+    if validation_split > 0:
+        train = keras.utils.image_dataset_from_directory(
+            path, validation_split=validation_split, subset="training", **common)
+        val = keras.utils.image_dataset_from_directory(
+            path, validation_split=validation_split, subset="validation", **common)
+    else:
+        train = keras.utils.image_dataset_from_directory(path, **common)
+        val = None
+    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
+    scale = keras.layers.Rescaling(1 / 255.0)
+
+    def rescale(ds: Any) -> Any:
+        return None if ds is None else ds.map(lambda x, y: (scale(x), y))
+
+    return Data(path, rescale(train), rescale(val), tuple(image_size) + (channels,),
+                len(train.class_names), list(train.class_names))
+
+
+def load_data(
+    source: str = "digits",
+    *,
+    validation_split: float = 0.2,
+    seed: int = 0,
+    flatten: bool = False,
+    image_size: tuple = (32, 32),
+    batch_size: int = 32,
+    color_mode: str = "rgb",
+) -> Data:
+    """Loads training and validation data.
+
+    Args:
+        source: ``"digits"`` (built in, offline), a folder with one sub-folder
+            of images per class, or ``"cifar10"``, ``"cifar100"``, ``"mnist"``,
+            ``"fashion_mnist"`` (``keras.datasets``; they need a network the
+            first time and say so when there is none).
+        validation_split: Share of the data held out for validation (digits,
+            folders; stratified for digits). ``keras.datasets`` sets use their
+            own test split instead.
+        seed: Seed of the split.
+        flatten: Return vectors instead of images (digits and keras.datasets),
+            for MLPs built from ``dense`` blocks.
+        image_size: Folders only: images are resized to this size.
+        batch_size: Folders only: batch size of the ``tf.data`` datasets.
+        color_mode: Folders only: ``"rgb"``, ``"grayscale"`` or ``"rgba"``.
+
+    Returns:
+        A :class:`Data`. Pixel values are scaled to ``[0, 1]``.
+    """
+    C.check_str("source", source)
+    validation_split = C.check_float("validation_split", validation_split, minimum=0.0,
+                                     maximum=1.0, exclusive_maximum=True)
+    C.check_int("seed", seed, minimum=0)
+    C.check_bool("flatten", flatten)
+    if source == "digits":
+        return _digits(validation_split, seed, flatten)
+    if source in KERAS_DATASETS:
+        return _keras_dataset(source, validation_split, seed, flatten)
+    if os.path.isdir(source):
+        C.check_choice("color_mode", color_mode, ("rgb", "grayscale", "rgba"))
+        if flatten:
+            raise ValueError("flatten=True is not supported for image folders. "
+                             "Received: flatten=True")
+        return _folder(source, validation_split, seed, image_size, batch_size, color_mode)
+    if os.path.exists(source):
+        raise ValueError(f"data source {source!r} is a file; a folder of images (one "
+                         "sub-folder per class) is expected. Received: source="
+                         f"{source!r}")
+    raise ValueError(
+        f"data source must be 'digits', one of {', '.join(KERAS_DATASETS)}, or an "
+        f"existing folder of images{C.close_matches(source, BUILTIN + KERAS_DATASETS)}. "
+        f"Received: source={source!r}"
+    )
+
+
+def cifar_augmentation(input_shape: tuple, pad: int = 4, flip: bool = True,
+                       seed: int | None = None) -> Any:
+    """The paper's CIFAR augmentation as Keras preprocessing layers.
+
+    Pads ``pad`` pixels on each side, takes a random crop of the original size,
+    and flips horizontally (He et al. 2015, §4.2). Active only in training.
+
+    Args:
+        input_shape: ``(height, width, channels)`` of the images.
+        pad: Pixels of zero padding on each side before cropping.
+        flip: Also flip horizontally at random.
+        seed: Seed of the random layers.
+
+    Returns:
+        A ``keras.Sequential`` to put in front of a model (or map over data).
+    """
+    import keras
+
+    h, w = input_shape[0], input_shape[1]
+    layers = [keras.layers.ZeroPadding2D(pad, name="augment_pad"),
+              keras.layers.RandomCrop(h, w, seed=seed, name="augment_crop")]
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="augment_flip"))
+    return keras.Sequential(layers, name="cifar_augmentation")

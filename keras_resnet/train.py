@@ -1,0 +1,402 @@
+"""Training with the paper's recipe, progress bars, logs and resume after a crash.
+
+:func:`train` compiles and fits a model (or builds one from a spec) with He et
+al.'s CIFAR recipe by default: SGD with momentum 0.9, learning rate 0.1 divided
+by 10 at 50% and 75% of training (the paper's 32k and 48k of 64k iterations),
+weight decay through the spec's ``l2``, batch 128, optional warm-up at a tenth
+of the rate (the paper's ResNet-110). With ``out_dir`` it appends a CSV log,
+backs up every epoch (a run killed even with SIGKILL resumes from its last
+finished epoch when started again), and writes the model, its spec and its
+history. A loss that turns NaN stops the run with :class:`TrainingDiverged`
+before anything is written over a good model.
+
+Example:
+
+```python
+result = kr.train("cifar_resnet20", "digits", epochs=10, out_dir="runs/r20")
+result.history["accuracy"][-1]
+```
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_resnet import _checks as C
+from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.data import Data, load_data
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("step", "cosine", "constant")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; nothing was saved over earlier results."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        model: The trained model.
+        history: ``{metric: [value per epoch]}`` over the whole run, resumed
+            epochs included.
+        out_dir: Where the model, spec and logs were written (None if nowhere).
+        spec: The ``ModelSpec`` of the model (None for foreign models).
+    """
+
+    model: Any
+    history: dict
+    out_dir: str | None
+    spec: Any = None
+
+
+def make_optimizer(name: str = "sgd", learning_rate: float = 0.1,
+                   momentum: float = 0.9) -> keras.optimizers.Optimizer:
+    """An optimizer by name (weight decay comes from the model's L2 terms).
+
+    Args:
+        name: ``"sgd"`` (with momentum, the paper's), ``"adam"``, ``"adamw"`` or
+            ``"rmsprop"``.
+        learning_rate: Initial learning rate (a schedule may change it).
+        momentum: Momentum of SGD and RMSprop.
+
+    Returns:
+        A Keras optimizer.
+    """
+    C.check_choice("optimizer", name, OPTIMIZERS)
+    learning_rate = C.check_float("learning_rate", learning_rate, minimum=0.0)
+    momentum = C.check_float("momentum", momentum, minimum=0.0, maximum=1.0,
+                             exclusive_maximum=True)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate)
+    return keras.optimizers.RMSprop(learning_rate, momentum=momentum)
+
+
+def compile_model(model: keras.Model, optimizer: str = "sgd", learning_rate: float = 0.1,
+                  momentum: float = 0.9, label_smoothing: float = 0.0) -> keras.Model:
+    """Compiles a classifier the way :func:`train` does.
+
+    Integer labels, cross-entropy on the model's softmax (or logits when its
+    classifier has no activation), and accuracy.
+
+    Args:
+        model: A classifier.
+        optimizer: See :func:`make_optimizer`.
+        learning_rate: Initial learning rate.
+        momentum: Momentum of SGD and RMSprop.
+        label_smoothing: Label smoothing (0 disables it).
+
+    Returns:
+        The same model, compiled.
+    """
+    logits = _outputs_logits(model)
+    label_smoothing = C.check_float("label_smoothing", label_smoothing, minimum=0.0,
+                                    maximum=1.0, exclusive_maximum=True)
+    if label_smoothing > 0:
+        loss = _SmoothedSparseCE(label_smoothing, from_logits=logits)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate, momentum), loss=loss,
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def _outputs_logits(model: keras.Model) -> bool:
+    try:
+        layer = model.get_layer("predictions")
+    except ValueError:
+        return False
+    return getattr(layer.activation, "__name__", "") == "linear"
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class _SmoothedSparseCE(keras.losses.Loss):
+    """Sparse categorical cross-entropy with label smoothing."""
+
+    def __init__(self, smoothing: float = 0.1, from_logits: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.smoothing = smoothing
+        self.from_logits = from_logits
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        classes = keras.ops.shape(y_pred)[-1]
+        one_hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)),
+                                                   "int32"), classes)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, from_logits=self.from_logits, label_smoothing=self.smoothing)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "smoothing": self.smoothing,
+                "from_logits": self.from_logits}
+
+
+def learning_rate_at(epoch: int, epochs: int, base: float, schedule: str = "step",
+                     warmup_epochs: int = 0) -> float:
+    """Learning rate of an epoch (0-based) under a schedule.
+
+    ``"step"`` divides by 10 at 50% and 75% of the epochs (He et al. 2015),
+    ``"cosine"`` decays to 0, ``"constant"`` keeps ``base``. During the first
+    ``warmup_epochs`` the rate is ``base / 10`` (the paper's ResNet-110 warm-up).
+    """
+    if epoch < warmup_epochs:
+        return base / 10
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        span = max(1, epochs - warmup_epochs)
+        return 0.5 * base * (1 + math.cos(math.pi * (epoch - warmup_epochs) / span))
+    drops = sum(epoch >= int(epochs * f) for f in (0.5, 0.75))
+    return base * (0.1 ** drops)
+
+
+class _StopOnNaN(keras.callbacks.Callback):
+    """Stops at the first NaN/inf loss and remembers it (TerminateOnNaN + a flag)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad = (batch, float(loss))
+            self.model.stop_training = True
+
+
+def _read_csv_history(path: str) -> dict:
+    """History from the CSV log; a re-run epoch (after a kill) keeps its last row."""
+    if not os.path.exists(path):
+        return {}
+    rows: dict = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                rows[int(row["epoch"])] = row
+            except (KeyError, ValueError):
+                continue
+    history: dict = {}
+    for epoch in sorted(rows):
+        for key, value in rows[epoch].items():
+            if key == "epoch" or value in (None, ""):
+                continue
+            history.setdefault(key, []).append(float(value))
+    return history
+
+
+def _prepare(model_or_spec: Any, data: Data, residual: bool) -> tuple:
+    """A model for ``data``: specs get the data's input shape and classes."""
+    from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet
+
+    if isinstance(model_or_spec, keras.Model):
+        spec = model_or_spec.spec if isinstance(model_or_spec, ResNetModel) else None
+        return model_or_spec, spec
+    spec = as_spec(model_or_spec)
+    spec = spec.replace(input_shape=tuple(data.input_shape), classes=data.num_classes)
+    build = build_resnet if residual else build_plain
+    model = build(spec)
+    return model, model.spec
+
+
+class _AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled NumPy batches, augmented on the fly (any backend)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, augment: Any,
+                 seed: int) -> None:
+        super().__init__()
+        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+        self.rng = np.random.RandomState(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, i: int) -> tuple:
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        xb = self.x[idx]
+        if self.augment is not None:
+            xb = keras.ops.convert_to_numpy(self.augment(xb, training=True))
+        return xb, self.y[idx]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.x))
+
+
+def train(
+    model_or_spec: Any,
+    data: Any = "digits",
+    *,
+    epochs: int = 30,
+    batch_size: int = 128,
+    optimizer: str = "sgd",
+    learning_rate: float = 0.1,
+    momentum: float = 0.9,
+    schedule: str = "step",
+    warmup_epochs: int = 0,
+    label_smoothing: float = 0.0,
+    augment: bool = False,
+    residual: bool = True,
+    out_dir: str | None = None,
+    overwrite: bool = False,
+    tensorboard: bool = False,
+    seed: int | None = 0,
+    verbose: int | str = "auto",
+    callbacks: list | None = None,
+) -> TrainResult:
+    """Trains a model with the paper's recipe (by default).
+
+    Args:
+        model_or_spec: A Keras model, or a spec / preset name / spec file (then
+            the network is built for the data: its input shape and classes
+            are taken from ``data``).
+        data: A :class:`~keras_resnet.data.Data`, or a source for
+            :func:`~keras_resnet.data.load_data` (``"digits"``, a folder...).
+        epochs: Epochs in total (a resumed run counts the finished ones).
+        batch_size: Batch size (NumPy data).
+        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"`` or ``"rmsprop"``.
+        learning_rate: Initial learning rate.
+        momentum: SGD/RMSprop momentum.
+        schedule: ``"step"`` (/10 at 50% and 75%), ``"cosine"`` or ``"constant"``.
+        warmup_epochs: Epochs at a tenth of the rate first (ResNet-110 recipe).
+        label_smoothing: Label smoothing of the loss.
+        augment: The paper's CIFAR augmentation (pad 4, random crop, flip) on
+            training batches.
+        residual: With a spec: build the residual net (True) or its plain twin.
+        out_dir: Folder for ``model.keras``, ``spec.json``, ``history.json``,
+            ``history.csv`` and the resume backup. None writes nothing.
+        overwrite: Replace a finished run in ``out_dir`` (an unfinished one is
+            resumed).
+        tensorboard: Also log to ``out_dir/logs`` for TensorBoard.
+        seed: Seed for ``keras.utils.set_random_seed`` (None leaves it).
+        verbose: Keras ``fit`` verbosity (progress bars by default).
+        callbacks: Extra Keras callbacks.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        TrainingDiverged: the loss became NaN/inf; the previous model in
+            ``out_dir`` is left as it was.
+    """
+    epochs = C.check_int("epochs", epochs, minimum=1, maximum=100000)
+    batch_size = C.check_int("batch_size", batch_size, minimum=1, maximum=1 << 20)
+    C.check_choice("schedule", schedule, SCHEDULES)
+    warmup_epochs = C.check_int("warmup_epochs", warmup_epochs, minimum=0, maximum=epochs)
+    C.check_bool("augment", augment)
+    C.check_bool("residual", residual)
+    make_optimizer(optimizer, learning_rate, momentum)  # validates before any work
+    if out_dir is not None:
+        out_dir = os.fspath(out_dir)
+        _check_out_dir(out_dir, overwrite)
+    if seed is not None:
+        keras.utils.set_random_seed(C.check_int("seed", seed, minimum=0))
+
+    if not isinstance(data, Data):
+        data = load_data(data, seed=seed or 0, flatten=_wants_vectors(model_or_spec))
+    model, spec = _prepare(model_or_spec, data, residual)
+    compile_model(model, optimizer, learning_rate, momentum, label_smoothing)
+
+    stop = _StopOnNaN()
+    cbs = [stop, keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: learning_rate_at(epoch, epochs, learning_rate, schedule,
+                                           warmup_epochs))]
+    csv_path = None
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        csv_path = os.path.join(out_dir, "history.csv")
+        cbs.append(keras.callbacks.CSVLogger(csv_path, append=True))
+        # After the CSV row, so a kill between the two re-runs (never skips) an epoch.
+        cbs.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup"),
+                                                    save_freq="epoch"))
+        if tensorboard:
+            cbs.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
+    cbs += list(callbacks or [])
+
+    if data.is_numpy:
+        x, y = data.train
+        train_data = _AugmentedBatches(x, y, batch_size,
+                                       _augmenter(data) if augment else None, seed or 0)
+    else:
+        train_data = data.train
+        if augment:
+            aug = _augmenter(data)
+            train_data = train_data.map(lambda xb, yb: (aug(xb, training=True), yb))
+    fit_history = model.fit(train_data, validation_data=data.validation, epochs=epochs,
+                            callbacks=cbs, verbose=verbose)
+    if stop.bad is not None or _has_nan(fit_history.history):
+        raise TrainingDiverged(
+            f"training diverged: the loss became {stop.bad[1] if stop.bad else 'NaN'} "
+            f"(learning rate {learning_rate}); lower learning_rate or add warmup_epochs. "
+            "Nothing was saved" + (f" over {out_dir}" if out_dir else "")
+        )
+    history = _read_csv_history(csv_path) if csv_path else {
+        k: [float(v) for v in vals] for k, vals in fit_history.history.items()}
+    if out_dir is not None:
+        _write_run(out_dir, model, spec, history)
+    return TrainResult(model, history, out_dir, spec)
+
+
+def _wants_vectors(model_or_spec: Any) -> bool:
+    from keras_resnet.builders import as_spec
+
+    if isinstance(model_or_spec, keras.Model):
+        return len(model_or_spec.inputs[0].shape) == 2
+    try:
+        return as_spec(model_or_spec).is_mlp
+    except (ValueError, TypeError, FileNotFoundError):
+        return False
+
+
+def _augmenter(data: Data) -> Any:
+    from keras_resnet.data import cifar_augmentation
+
+    if len(data.input_shape) != 3:
+        raise ValueError("augment=True needs image data; these are vectors. "
+                         f"Received: input_shape={data.input_shape}")
+    pad = max(1, data.input_shape[0] // 8)  # 4 pixels at 32x32, as the paper
+    return cifar_augmentation(data.input_shape, pad=pad)
+
+
+def _has_nan(history: dict) -> bool:
+    return any(not math.isfinite(float(v)) for v in history.get("loss", []))
+
+
+def _check_out_dir(out_dir: str, overwrite: bool) -> None:
+    finished = os.path.exists(os.path.join(out_dir, "model.keras"))
+    resumable = os.path.isdir(os.path.join(out_dir, "backup"))
+    if finished and not resumable and not overwrite:
+        raise FileExistsError(
+            f"{out_dir!r} already holds a finished run (model.keras); pass "
+            "overwrite=True (--overwrite) to train again, or choose another folder"
+        )
+    if overwrite and finished and not resumable:
+        for name in ("history.csv", "history.json"):
+            path = os.path.join(out_dir, name)
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def _write_run(out_dir: str, model: keras.Model, spec: Any, history: dict) -> None:
+    """model.keras, spec.json and history.json, each written atomically."""
+    with atomic_path(os.path.join(out_dir, "model.keras"), overwrite=True) as tmp:
+        model.save(tmp)
+    if spec is not None:
+        spec.save(os.path.join(out_dir, "spec.json"), overwrite=True)
+    atomic_write_text(os.path.join(out_dir, "history.json"),
+                      json.dumps(history, indent=2) + "\n", overwrite=True)
+    shutil.rmtree(os.path.join(out_dir, "backup"), ignore_errors=True)

@@ -1,0 +1,285 @@
+"""The experiment: deeper plain nets train worse, residual nets do not.
+
+He et al. 2015 (Fig. 1, 4, 6): as a plain network gets deeper its *training*
+error goes up, while the residual network with the same layers keeps it low.
+:func:`compare` trains the plain and residual twins of the paper's CIFAR nets
+(depth 6n+2, option-A shortcuts, so the twins have exactly the same parameters)
+at two or more depths, on the same data with the same recipe and seed, and
+writes what the paper shows:
+
+- ``results.json``: final training and validation error of every model, its
+  parameters, time, and whether the effect showed;
+- ``<model>/history.csv``: the per-epoch log of each model (and its
+  ``model.keras``, ``spec.json``, ``history.json``);
+- ``figure.png``: training error against epoch, plain dashed and residual
+  solid, one colour per depth (the paper's Figure 6).
+
+Every model is trained by :func:`keras_resnet.train`, so a killed experiment
+started again with the same ``out_dir`` skips the finished models and resumes
+the interrupted one from its last epoch.
+
+Example:
+
+```python
+result = kr.compare(depths=(20, 56), data="digits", out_dir="runs/compare")
+result.models["plain56"]["train_error"], result.models["resnet56"]["train_error"]
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from keras_resnet import _checks as C
+from keras_resnet._io import atomic_path, atomic_write_text
+
+#: The defaults of the ``keras-resnet compare`` main job, chosen so the effect
+#: shows on the built-in digits data in a few minutes on 2 CPU cores, for any
+#: seed (see the README for the measured numbers of 3 seeds).
+DEFAULTS = dict(depths=(20, 32, 44, 56), epochs=20, batch_size=32, learning_rate=0.05,
+                warmup_epochs=1, schedule="step")
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare` returns.
+
+    Attributes:
+        models: ``{name: {"depth", "residual", "params", "train_error",
+            "val_error", "train_error_curve", "seconds"}}``.
+        out_dir: Where the results, logs and figure are.
+        effect: ``{"plain_degrades": bool, "residual_at_or_below_plain": bool}``
+            for the deepest vs the shallowest depth.
+    """
+
+    models: dict
+    out_dir: str | None
+    effect: dict
+
+
+def _names(depth: int) -> tuple:
+    return f"plain{depth}", f"resnet{depth}"
+
+
+def _cifar_spec(depth: int, shortcut: str) -> Any:
+    from keras_resnet import presets
+
+    if (depth - 2) % 6 != 0 or depth < 8:
+        raise ValueError(f"depths must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110...). "
+                         f"Received: depth={depth}")
+    n = (depth - 2) // 6
+    spec = presets.get("cifar_resnet20")  # the paper's layout; only the depth changes
+    blocks = [dataclasses.replace(b, repeat=n) for b in spec.blocks]
+    return spec.replace(blocks=blocks, shortcut=shortcut, name=f"cifar{depth}")
+
+
+def compare(
+    depths: tuple = DEFAULTS["depths"],
+    data: Any = "digits",
+    *,
+    epochs: int = DEFAULTS["epochs"],
+    batch_size: int = DEFAULTS["batch_size"],
+    learning_rate: float = DEFAULTS["learning_rate"],
+    warmup_epochs: int = DEFAULTS["warmup_epochs"],
+    schedule: str = DEFAULTS["schedule"],
+    shortcut: str = "A",
+    seed: int = 0,
+    augment: bool = False,
+    out_dir: str | None = "runs/compare",
+    overwrite: bool = False,
+    verbose: int | str = 2,
+) -> CompareResult:
+    """Trains plain and residual twins at several depths and compares them.
+
+    Args:
+        depths: Depths 6n+2 of the paper's CIFAR nets (at least two).
+        data: A :class:`~keras_resnet.data.Data` or a source for
+            :func:`~keras_resnet.data.load_data` (default: the built-in digits).
+        epochs: Epochs per model.
+        batch_size: Batch size.
+        learning_rate: Initial SGD learning rate (momentum 0.9).
+        warmup_epochs: Epochs at a tenth of the rate first.
+        schedule: ``"step"``, ``"cosine"`` or ``"constant"``.
+        shortcut: Shortcut option of the residual nets (``"A"``: the twins have
+            equal parameters).
+        seed: One seed for every model (same initial draws, same batches).
+        augment: The paper's CIFAR augmentation.
+        out_dir: Folder for ``results.json``, ``figure.png`` and one folder per
+            model; None keeps everything in memory.
+        overwrite: Start again in an ``out_dir`` that holds a finished
+            experiment (an unfinished one is resumed).
+        verbose: Keras progress output per model.
+
+    Returns:
+        A :class:`CompareResult`.
+    """
+    from keras_resnet.data import Data, load_data
+    from keras_resnet.train import train
+
+    if not isinstance(depths, (list, tuple)) or len(depths) < 2:
+        C.fail("depths", "must list at least two depths", depths)
+    depths = sorted({C.check_int("depths[]", d, minimum=8, maximum=2000) for d in depths})
+    specs = {d: _cifar_spec(d, C.check_choice("shortcut", shortcut, ("A", "B", "C", "D")))
+             for d in depths}
+    if out_dir is not None:
+        out_dir = os.fspath(out_dir)
+        if os.path.exists(os.path.join(out_dir, "results.json")) and not overwrite:
+            raise FileExistsError(
+                f"{out_dir!r} already holds a finished comparison (results.json); pass "
+                "overwrite=True (--overwrite) to run it again, or choose another folder")
+        os.makedirs(out_dir, exist_ok=True)
+    if not isinstance(data, Data):
+        data = load_data(data, seed=seed)
+
+    import keras
+
+    models: dict = {}
+    for depth in depths:
+        for residual, name in zip((False, True), _names(depth)):
+            keras.backend.clear_session()
+            run_dir = None if out_dir is None else os.path.join(out_dir, name)
+            start = time.perf_counter()
+            if run_dir is not None and _finished(run_dir) and not overwrite:
+                model, history = _load_finished(run_dir)
+            else:
+                if verbose:
+                    print(f"--- {name}: {'residual' if residual else 'plain'}, depth {depth}",
+                          flush=True)
+                result = train(specs[depth], data, epochs=epochs, batch_size=batch_size,
+                               learning_rate=learning_rate, warmup_epochs=warmup_epochs,
+                               schedule=schedule, augment=augment, residual=residual,
+                               out_dir=run_dir, overwrite=overwrite, seed=seed,
+                               verbose=verbose)
+                model, history = result.model, result.history
+            models[name] = _measure(model, data, history, depth, residual,
+                                    time.perf_counter() - start)
+    effect = _effect(models, depths)
+    if out_dir is not None:
+        settings = dict(depths=depths, data=data.name, epochs=epochs, batch_size=batch_size,
+                        learning_rate=learning_rate, warmup_epochs=warmup_epochs,
+                        schedule=schedule, shortcut=shortcut, seed=seed, augment=augment)
+        plot_training_error(models, os.path.join(out_dir, "figure.png"), overwrite=True,
+                            title=f"{data.name}: plain (dashed) vs residual (solid)")
+        atomic_write_text(os.path.join(out_dir, "results.json"),
+                          json.dumps({"settings": settings, "effect": effect,
+                                      "models": models}, indent=2) + "\n",
+                          overwrite=True)
+    if verbose:
+        print(table(models))
+    return CompareResult(models, out_dir, effect)
+
+
+def _finished(run_dir: str) -> bool:
+    return (os.path.exists(os.path.join(run_dir, "model.keras"))
+            and os.path.exists(os.path.join(run_dir, "history.json"))
+            and not os.path.isdir(os.path.join(run_dir, "backup")))
+
+
+def _load_finished(run_dir: str) -> tuple:
+    from keras_resnet.export import load_model
+
+    with open(os.path.join(run_dir, "history.json")) as fh:
+        history = json.load(fh)
+    return load_model(os.path.join(run_dir, "model.keras")), history
+
+
+def _measure(model: Any, data: Any, history: dict, depth: int, residual: bool,
+             seconds: float) -> dict:
+    """Final errors evaluated in inference mode, plus the per-epoch curve."""
+    from keras_resnet.report import trainable_params
+
+    def error(split: Any) -> float | None:
+        if split is None:
+            return None
+        if isinstance(split, tuple):
+            logs = model.evaluate(split[0], split[1], batch_size=256, verbose=0,
+                                  return_dict=True)
+        else:
+            logs = model.evaluate(split, verbose=0, return_dict=True)
+        return round(1.0 - float(logs["accuracy"]), 6)
+
+    return {
+        "depth": depth,
+        "residual": residual,
+        "params": trainable_params(model),
+        "train_error": error(data.train),
+        "val_error": error(data.validation),
+        "train_error_curve": [round(1.0 - a, 6) for a in history.get("accuracy", [])],
+        "val_error_curve": [round(1.0 - a, 6) for a in history.get("val_accuracy", [])],
+        "seconds": round(seconds, 1),
+    }
+
+
+def _effect(models: dict, depths: list) -> dict:
+    shallow, deep = depths[0], depths[-1]
+    plain_s, _ = _names(shallow)
+    plain_d, res_d = _names(deep)
+    return {
+        "shallowest": shallow,
+        "deepest": deep,
+        "plain_degrades": models[plain_d]["train_error"] > models[plain_s]["train_error"],
+        "residual_at_or_below_plain": (models[res_d]["train_error"]
+                                       <= models[plain_d]["train_error"]),
+    }
+
+
+def table(models: dict) -> str:
+    """The results as a text table (one row per model)."""
+    lines = [f"{'model':<12}{'params':>10}{'train err':>11}{'val err':>10}{'time':>8}"]
+    for name, m in models.items():
+        val = "-" if m["val_error"] is None else f"{100 * m['val_error']:.2f}%"
+        lines.append(f"{name:<12}{m['params']:>10,}{100 * m['train_error']:>10.2f}%"
+                     f"{val:>10}{m['seconds']:>7.0f}s")
+    return "\n".join(lines)
+
+
+def plot_training_error(models: dict, path: str, *, overwrite: bool = False,
+                        title: str | None = None) -> str:
+    """Training error vs epoch: plain dashed, residual solid, one colour per depth.
+
+    Args:
+        models: ``CompareResult.models``.
+        path: PNG file to write (atomically).
+        overwrite: Replace an existing file.
+        title: Figure title.
+
+    Returns:
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from matplotlib.ticker import MaxNLocator
+
+    depths = sorted({m["depth"] for m in models.values()})
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    for i, depth in enumerate(depths):
+        colour = colours(i % 10)
+        for m in models.values():
+            if m["depth"] != depth:
+                continue
+            curve = [100 * e for e in m["train_error_curve"]]
+            label = f"{'ResNet' if m['residual'] else 'plain'}-{depth}"
+            ax.plot(range(1, len(curve) + 1), curve, color=colour,
+                    linestyle="-" if m["residual"] else "--", linewidth=1.8, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training error (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(ncol=2, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

@@ -18,7 +18,9 @@ plain = kr.build_plain(spec)     # the same network without shortcuts
 from keras_resnet import presets
 from keras_resnet.blocks import BlockContext, BlockType, list_blocks, register_block
 from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet, spec_of
+from keras_resnet.compare import CompareResult, compare
 from keras_resnet.data import Data, load_data
+from keras_resnet.export import ExportResult, export
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan
@@ -34,6 +36,8 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "BlockSpec",
+    "CompareResult",
+    "ExportResult",
     "BlockType",
     "ModelSpec",
     "Plan",
@@ -46,6 +50,8 @@ __all__ = [
     "as_spec",
     "build_plain",
     "build_resnet",
+    "compare",
+    "export",
     "compile_model",
     "load_data",
     "train",

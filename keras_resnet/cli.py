@@ -80,6 +80,85 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_args(p: argparse.ArgumentParser, defaults: dict) -> None:
+    p.add_argument("--epochs", type=int, default=defaults["epochs"])
+    p.add_argument("--batch-size", type=int, default=defaults["batch_size"])
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float,
+                   default=defaults["learning_rate"])
+    p.add_argument("--warmup-epochs", type=int, default=defaults["warmup_epochs"],
+                   help="epochs at a tenth of the learning rate first")
+    p.add_argument("--schedule", choices=("step", "cosine", "constant"),
+                   default=defaults["schedule"])
+    p.add_argument("--augment", action="store_true",
+                   help="the paper's CIFAR augmentation (pad, random crop, flip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace finished results in the output folder")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import keras_resnet as kr
+
+    if (args.preset is None) == (args.spec is None):
+        raise UsageError("give exactly one of --preset NAME and --spec FILE")
+    source = args.preset or args.spec
+    residual = not args.plain
+    if args.preset is not None and args.preset in kr.presets.TABLE:
+        residual = kr.presets.is_residual(args.preset) and not args.plain
+    result = kr.train(source, args.data, epochs=args.epochs, batch_size=args.batch_size,
+                      learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
+                      schedule=args.schedule, augment=args.augment, residual=residual,
+                      out_dir=args.out, overwrite=args.overwrite, seed=args.seed,
+                      tensorboard=args.tensorboard, optimizer=args.optimizer)
+    acc = result.history.get("val_accuracy") or result.history.get("accuracy")
+    print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, history.json, "
+          f"history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"
+          f"accuracy {acc[-1]:.4f}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from keras_resnet.compare import compare, table
+
+    result = compare(tuple(args.depths), args.data, epochs=args.epochs,
+                     batch_size=args.batch_size, learning_rate=args.learning_rate,
+                     warmup_epochs=args.warmup_epochs, schedule=args.schedule,
+                     shortcut=args.shortcut, seed=args.seed, augment=args.augment,
+                     out_dir=args.out, overwrite=args.overwrite, verbose=args.verbose)
+    if not args.verbose:  # compare() prints the table itself when verbose
+        print(table(result.models))
+    e = result.effect
+    print(f"deepest plain (plain{e['deepest']}) trains "
+          f"{'worse' if e['plain_degrades'] else 'NOT worse'} than the shallowest "
+          f"(plain{e['shallowest']}); ResNet-{e['deepest']} is "
+          f"{'at or below' if e['residual_at_or_below_plain'] else 'ABOVE'} "
+          f"plain-{e['deepest']}.")
+    print(f"wrote {args.out}/results.json, {args.out}/figure.png and one folder per model")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from keras_resnet.export import export
+
+    result = export(args.model, args.out, args.format, overwrite=args.overwrite,
+                    verify=not args.no_verify)
+    check = ("not verified" if result.max_abs_diff is None else
+             f"verified in a fresh process, max abs difference {result.max_abs_diff:.2g}")
+    print(f"exported {args.model} -> {result.path} ({result.format}; {check}; "
+          f"{result.seconds:.1f}s)")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from keras_resnet.predict import predict_files
+
+    for path, top in predict_files(args.model, args.images, top=args.top,
+                                   labels=args.labels):
+        best = ", ".join(f"{name} {p:.3f}" for name, p in top)
+        print(f"{path}: {best}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     from keras_resnet import __version__
 
@@ -97,6 +176,49 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", action="store_true",
                    help="also print Keras' per-layer summary")
     p.set_defaults(func=cmd_summary)
+
+    from keras_resnet.compare import DEFAULTS
+
+    p = sub.add_parser("compare", help="the experiment: plain vs residual twins at several "
+                       "depths (the main job)")
+    p.add_argument("--depths", type=int, nargs="+", default=list(DEFAULTS["depths"]),
+                   help="depths 6n+2 of the paper's CIFAR nets")
+    p.add_argument("--data", default="digits",
+                   help="digits (built in), an image folder, or cifar10/mnist/...")
+    p.add_argument("--shortcut", default="A", choices=("A", "B", "C", "D"))
+    p.add_argument("--out", default="runs/compare", help="output folder")
+    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    _recipe_args(p, DEFAULTS)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("train", help="train a preset or spec, save model, spec and history")
+    p.add_argument("--preset", help="preset name")
+    p.add_argument("--spec", help="spec file (.json, .yaml)")
+    p.add_argument("--plain", action="store_true", help="train the plain twin")
+    p.add_argument("--data", default="digits")
+    p.add_argument("--out", required=True, help="output folder (resumes if unfinished)")
+    p.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "adamw", "rmsprop"))
+    p.add_argument("--tensorboard", action="store_true", help="log to OUT/logs")
+    _recipe_args(p, dict(epochs=30, batch_size=128, learning_rate=0.1, warmup_epochs=0,
+                         schedule="step"))
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export a .keras model (verified in a fresh process)")
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("out", help="target file or folder")
+    p.add_argument("--format", default="saved_model",
+                   choices=("keras", "saved_model", "tflite", "onnx"))
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-verify", action="store_true", help="skip the reload check")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="top classes of a trained model for image files")
+    p.add_argument("model", help="a .keras file")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--labels", help="JSON list of class names (default: labels.json next "
+                   "to the model, else class numbers)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("presets", help="list the presets")
     p.add_argument("--table", action="store_true",

@@ -218,23 +218,26 @@ def cifar_augmentation(input_shape: tuple, pad: int = 4, flip: bool = True,
                        seed: int | None = None) -> Any:
     """The paper's CIFAR augmentation as Keras preprocessing layers.
 
-    Pads ``pad`` pixels on each side, takes a random crop of the original size,
-    and flips horizontally (He et al. 2015, §4.2). Active only in training.
+    A random shift of up to ``pad`` pixels with zero fill, which is padding by
+    ``pad`` on each side and cropping the original size at random, plus a random
+    horizontal flip (He et al. 2015, §4.2). Active only with ``training=True``;
+    at inference it returns its input unchanged.
 
     Args:
         input_shape: ``(height, width, channels)`` of the images.
-        pad: Pixels of zero padding on each side before cropping.
+        pad: Largest shift in pixels (4 at 32x32, as the paper).
         flip: Also flip horizontally at random.
         seed: Seed of the random layers.
 
     Returns:
-        A ``keras.Sequential`` to put in front of a model (or map over data).
+        A ``keras.Sequential`` to apply to training batches.
     """
     import keras
 
     h, w = input_shape[0], input_shape[1]
-    layers = [keras.layers.ZeroPadding2D(pad, name="augment_pad"),
-              keras.layers.RandomCrop(h, w, seed=seed, name="augment_crop")]
+    layers = [keras.layers.RandomTranslation(pad / h, pad / w, fill_mode="constant",
+                                             fill_value=0.0, interpolation="nearest",
+                                             seed=seed, name="augment_shift")]
     if flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="augment_flip"))
     return keras.Sequential(layers, name="cifar_augmentation")

@@ -336,8 +336,10 @@ def train(
         if augment:
             aug = _augmenter(data)
             train_data = train_data.map(lambda xb, yb: (aug(xb, training=True), yb))
+    # Batches come shuffled: our NumPy batches reshuffle every epoch, folders are
+    # shuffled by image_dataset_from_directory.
     fit_history = model.fit(train_data, validation_data=data.validation, epochs=epochs,
-                            callbacks=cbs, verbose=verbose)
+                            callbacks=cbs, verbose=verbose, shuffle=False)
     if stop.bad is not None or _has_nan(fit_history.history):
         raise TrainingDiverged(
             f"training diverged: the loss became {stop.bad[1] if stop.bad else 'NaN'} "
@@ -347,7 +349,7 @@ def train(
     history = _read_csv_history(csv_path) if csv_path else {
         k: [float(v) for v in vals] for k, vals in fit_history.history.items()}
     if out_dir is not None:
-        _write_run(out_dir, model, spec, history)
+        _write_run(out_dir, model, spec, history, data.class_names)
     return TrainResult(model, history, out_dir, spec)
 
 
@@ -391,12 +393,15 @@ def _check_out_dir(out_dir: str, overwrite: bool) -> None:
                 os.remove(path)
 
 
-def _write_run(out_dir: str, model: keras.Model, spec: Any, history: dict) -> None:
-    """model.keras, spec.json and history.json, each written atomically."""
+def _write_run(out_dir: str, model: keras.Model, spec: Any, history: dict,
+               class_names: list) -> None:
+    """model.keras, spec.json, history.json and labels.json, each written atomically."""
     with atomic_path(os.path.join(out_dir, "model.keras"), overwrite=True) as tmp:
         model.save(tmp)
     if spec is not None:
         spec.save(os.path.join(out_dir, "spec.json"), overwrite=True)
     atomic_write_text(os.path.join(out_dir, "history.json"),
                       json.dumps(history, indent=2) + "\n", overwrite=True)
+    atomic_write_text(os.path.join(out_dir, "labels.json"),
+                      json.dumps(list(class_names)) + "\n", overwrite=True)
     shutil.rmtree(os.path.join(out_dir, "backup"), ignore_errors=True)

@@ -71,3 +71,63 @@ def test_presets_command(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("resnet18 ") and len(out) == len(kr.presets.list())
+
+
+def test_train_export_predict_round_trip(tmp_path, capsys):
+    """The user's path: train on digits, export a SavedModel, predict on image files."""
+    import json
+
+    import keras
+    import numpy as np
+
+    out = tmp_path / "run"
+    assert main(["train", "--spec", str(_small_spec(tmp_path)), "--data", "digits",
+                 "--epochs", "2", "--batch-size", "64", "--out", str(out)]) == 0
+    assert "final val_accuracy" in capsys.readouterr().out
+    assert json.loads((out / "labels.json").read_text())[3] == "3"
+    assert main(["train", "--spec", str(tmp_path / "small.json"), "--out", str(out)]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+
+    assert main(["export", str(out / "model.keras"), str(tmp_path / "sm"),
+                 "--format", "saved_model"]) == 0
+    line = capsys.readouterr().out
+    assert "verified in a fresh process, max abs difference" in line
+    assert main(["export", str(out / "model.keras"), str(tmp_path / "sm")]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+    data = kr.load_data("digits")
+    images = []
+    for i in range(3):
+        path = tmp_path / f"digit{i}.png"
+        keras.utils.save_img(str(path), (data.validation[0][i] * 255).astype("uint8"),
+                             scale=False)
+        images.append(str(path))
+    assert main(["predict", str(out / "model.keras"), *images, "--top", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith(images[0] + ": ")
+    probs = [float(p.split()[1]) for p in lines[0].split(": ", 1)[1].split(", ")]
+    assert len(probs) == 2 and probs[0] >= probs[1] and 0 < sum(probs) <= 1.0001
+    assert np.isfinite(probs).all()
+    assert main(["predict", str(out / "model.keras"), str(tmp_path / "none.png")]) == 2
+
+
+def _small_spec(tmp_path):
+    path = tmp_path / "small.json"
+    kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
+                 blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 16, strides=2)],
+                 shortcut="A", classes=10).save(path)
+    return path
+
+
+def test_train_needs_one_source(capsys):
+    assert main(["train", "--out", "x"]) == 2
+    assert "exactly one of --preset NAME and --spec FILE" in capsys.readouterr().err
+
+
+def test_compare_command(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--depths", "8", "14", "--epochs", "1", "--out", str(out),
+                 "--verbose", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "plain14" in text and "resnet14" in text and "results.json" in text
+    assert (out / "figure.png").exists()

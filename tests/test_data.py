@@ -1,0 +1,110 @@
+"""Data sources: built-in digits, image folders, keras.datasets (offline message)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet as kr
+from keras_resnet.data import cifar_augmentation
+
+
+def test_digits_split_is_stratified_and_scaled():
+    data = kr.load_data("digits")
+    (x, y), (xv, yv) = data.train, data.validation
+    assert x.shape == (1438, 8, 8, 1) and xv.shape == (359, 8, 8, 1)
+    assert data.input_shape == (8, 8, 1) and data.num_classes == 10
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.dtype == np.float32
+    # stratified: every class keeps ~20% of its examples in validation
+    counts = np.bincount(yv, minlength=10)
+    assert counts.min() >= 34 and counts.max() <= 37
+    again = kr.load_data("digits")
+    np.testing.assert_array_equal(again.train[1], y)  # same seed, same split
+    other = kr.load_data("digits", seed=1)
+    assert not np.array_equal(other.train[1], y)
+
+
+def test_digits_flat_and_no_validation():
+    data = kr.load_data("digits", flatten=True, validation_split=0.0)
+    assert data.train[0].shape == (1797, 64) and data.validation is None
+    assert data.input_shape == (64,)
+
+
+def write_folder(root, classes=("cat", "dog", "owl"), per_class=4, size=(20, 24)):
+    rng = np.random.RandomState(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            keras.utils.save_img(str(root / c / f"{i}.png"),
+                                 rng.randint(0, 255, size + (3,)).astype("uint8"))
+    return root
+
+
+def test_image_folder(tmp_path):
+    root = write_folder(tmp_path / "imgs")
+    data = kr.load_data(str(root), image_size=(16, 16), validation_split=0.25,
+                        batch_size=4)
+    assert data.class_names == ["cat", "dog", "owl"] and data.num_classes == 3
+    assert data.input_shape == (16, 16, 3)
+    xs = [x for x, _ in data.train]
+    n_train = sum(int(x.shape[0]) for x in xs)
+    n_val = sum(int(x.shape[0]) for x, _ in data.validation)
+    assert (n_train, n_val) == (9, 3)
+    assert xs[0].shape[1:] == (16, 16, 3)
+    assert 0.0 <= float(np.min(xs[0])) and float(np.max(xs[0])) <= 1.0
+    grey = kr.load_data(str(root), image_size=(8, 8), color_mode="grayscale",
+                        validation_split=0.0)
+    assert grey.input_shape == (8, 8, 1) and grey.validation is None
+
+
+def test_folder_errors(tmp_path):
+    (tmp_path / "only").mkdir()
+    with pytest.raises(ValueError, match="one sub-folder per class"):
+        kr.load_data(str(tmp_path))
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        kr.load_data(str(f))
+    with pytest.raises(ValueError, match=r"data source must be 'digits'.*did you mean 'digits'"):
+        kr.load_data("digit")
+
+
+def test_keras_datasets_offline_message(monkeypatch):
+    calls = []
+
+    def offline():
+        calls.append("cifar10")
+        raise Exception("URL fetch failure on https://www.cs.toronto.edu/...: "
+                        "Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    with pytest.raises(OSError, match=r"could not load 'cifar10' through keras.datasets .*"
+                                      r"URL fetch failure.*--data digits.*folder"):
+        kr.load_data("cifar10")
+    assert calls == ["cifar10"]  # the real keras loader is the one called
+
+
+def test_keras_datasets_shapes(monkeypatch):
+    rng = np.random.RandomState(0)
+    fake = ((rng.randint(0, 255, (10, 28, 28)), rng.randint(0, 10, 10)),
+            (rng.randint(0, 255, (4, 28, 28)), rng.randint(0, 10, 4)))
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: fake)
+    data = kr.load_data("mnist")
+    assert data.input_shape == (28, 28, 1) and data.train[0].max() <= 1.0
+    assert data.validation[0].shape == (4, 28, 28, 1)
+
+
+def test_cifar_augmentation():
+    aug = cifar_augmentation((32, 32, 3), seed=1)
+    x = np.random.RandomState(0).rand(8, 32, 32, 3).astype("float32")
+    train = keras.ops.convert_to_numpy(aug(x, training=True))
+    assert train.shape == x.shape and not np.allclose(train, x)
+    test = keras.ops.convert_to_numpy(aug(x, training=False))
+    np.testing.assert_allclose(test, x)  # inactive at inference
+    names = [layer.name for layer in aug.layers]
+    assert names == ["augment_shift", "augment_flip"]
+    # a shift keeps whole pixels: every augmented image is a shifted/flipped copy,
+    # so most of its non-zero values come from the original image
+    img = np.arange(1, 65, dtype="float32").reshape(1, 8, 8, 1) / 64
+    shifted = keras.ops.convert_to_numpy(cifar_augmentation((8, 8, 1), pad=1, seed=3)(
+        img, training=True))
+    assert set(np.round(shifted[shifted > 0] * 64).astype(int)) <= set(range(1, 65))

@@ -1,0 +1,153 @@
+"""Training: the recipe, logs, resume after SIGKILL, divergence."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet as kr
+from keras_resnet.train import learning_rate_at
+
+SMALL = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
+                     blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 16, strides=2)],
+                     shortcut="A", classes=10)
+
+
+def test_schedule():
+    assert [learning_rate_at(e, 8, 0.1) for e in range(8)] == pytest.approx(
+        [0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    assert learning_rate_at(0, 10, 0.1, warmup_epochs=1) == pytest.approx(0.01)
+    assert learning_rate_at(1, 10, 0.1, warmup_epochs=1) == pytest.approx(0.1)
+    assert learning_rate_at(0, 10, 0.1, "cosine") == pytest.approx(0.1)
+    assert learning_rate_at(5, 10, 0.1, "cosine") == pytest.approx(0.05)
+    assert learning_rate_at(7, 10, 0.1, "constant") == 0.1
+
+
+def test_train_writes_run_and_loss_goes_down(tmp_path):
+    out = tmp_path / "run"
+    result = kr.train(SMALL, "digits", epochs=4, batch_size=64, out_dir=str(out),
+                      verbose=0)
+    loss = result.history["loss"]
+    assert len(loss) == 4 and loss[-1] < 0.5 * loss[0]
+    assert result.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+    assert sorted(os.listdir(out)) == ["history.csv", "history.json", "labels.json",
+                                       "model.keras", "spec.json"]
+    assert json.loads((out / "history.json").read_text()) == result.history
+    assert json.loads((out / "labels.json").read_text()) == [str(i) for i in range(10)]
+    assert kr.ModelSpec.load(out / "spec.json") == SMALL
+    loaded = keras.models.load_model(str(out / "model.keras"))
+    x = kr.load_data("digits").validation[0][:8]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               result.model.predict(x, verbose=0), atol=1e-6)
+    with pytest.raises(FileExistsError, match="already holds a finished run"):
+        kr.train(SMALL, "digits", epochs=1, out_dir=str(out), verbose=0)
+    again = kr.train(SMALL, "digits", epochs=1, out_dir=str(out), overwrite=True, verbose=0)
+    assert len(again.history["loss"]) == 1
+
+
+def test_spec_is_fitted_to_the_data():
+    result = kr.train("cifar_resnet20", "digits", epochs=1, verbose=0)
+    spec = result.spec
+    assert spec.input_shape == (8, 8, 1) and spec.classes == 10
+    plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
+    assert not plain.model.residual
+
+
+def test_mlp_spec_gets_flat_digits():
+    mlp = kr.ModelSpec.load(os.path.join(os.path.dirname(__file__), "..", "examples",
+                                         "specs", "residual_mlp.yaml"))
+    # no BatchNormalization in this MLP (the lecture's blocks): a gentler rate
+    result = kr.train(mlp, "digits", epochs=4, batch_size=64, learning_rate=0.01,
+                      schedule="constant", verbose=0)
+    assert result.spec.input_shape == (64,)
+    assert result.history["val_accuracy"][-1] > 0.9
+
+
+def test_augment_and_folder_data(tmp_path):
+    from test_data import write_folder
+
+    root = write_folder(tmp_path / "imgs", per_class=6, size=(16, 16))
+    data = kr.load_data(str(root), image_size=(16, 16), batch_size=6)
+    result = kr.train(SMALL, data, epochs=2, augment=True, verbose=0)
+    assert result.spec.input_shape == (16, 16, 3) and result.spec.classes == 3
+    result = kr.train(SMALL, "digits", epochs=1, augment=True, verbose=0)
+    assert len(result.history["loss"]) == 1
+
+
+def test_divergence_stops_and_keeps_the_previous_model(tmp_path):
+    out = tmp_path / "run"
+    kr.train(SMALL, "digits", epochs=1, out_dir=str(out), verbose=0)
+    before = (out / "model.keras").read_bytes()
+    with pytest.raises(kr.TrainingDiverged, match="training diverged.*lower learning_rate"):
+        kr.train(SMALL.replace(norm=None), "digits", epochs=3, learning_rate=1e8,
+                 out_dir=str(out), overwrite=True, verbose=0)
+    assert (out / "model.keras").read_bytes() == before
+
+
+def test_bad_arguments_fail_before_work(tmp_path):
+    with pytest.raises(ValueError, match=r"^optimizer must be one of 'sgd'"):
+        kr.train(SMALL, "digits", optimizer="sgdd")
+    with pytest.raises(ValueError, match=r"^epochs must be >= 1"):
+        kr.train(SMALL, "digits", epochs=0)
+    with pytest.raises(ValueError, match=r"^schedule must be one of"):
+        kr.train(SMALL, "digits", schedule="linear")
+
+
+TRAIN_SCRIPT = textwrap.dedent("""
+    import sys, keras_resnet as kr
+    spec = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
+                        blocks=[kr.BlockSpec("basic", 16, repeat=2)], classes=10)
+    kr.train(spec, "digits", epochs=int(sys.argv[2]), batch_size=32, out_dir=sys.argv[1],
+             verbose=2)
+""")
+
+
+def csv_epochs(path):
+    with open(path) as fh:
+        return [int(row["epoch"]) for row in csv.DictReader(fh)]
+
+
+def test_sigkill_resumes_from_last_epoch(tmp_path):
+    out = tmp_path / "run"
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_SCRIPT)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    epochs = 8
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(epochs)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        csv_path = out / "history.csv"
+        while time.time() < deadline:
+            if csv_path.exists() and len(csv_epochs(csv_path)) >= 3:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("training did not reach epoch 3 in time")
+        time.sleep(np.random.RandomState(int(time.time())).uniform(0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done_before = csv_epochs(out / "history.csv")
+    assert not (out / "model.keras").exists() and (out / "backup").is_dir()
+    rerun = subprocess.run([sys.executable, str(script), str(out), str(epochs)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    # The second run starts at the epoch after the last backup, not at 1.
+    assert f"Epoch 1/{epochs}" not in rerun.stdout
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == epochs
+    rows = csv_epochs(out / "history.csv")
+    assert sorted(set(rows)) == list(range(epochs))
+    assert len(rows) - epochs <= 1  # at most the interrupted epoch ran twice
+    assert len(done_before) >= 3 and not (out / "backup").exists()

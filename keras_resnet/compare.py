@@ -255,7 +255,6 @@ def plot_training_error(models: dict, path: str, *, overwrite: bool = False,
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
     from matplotlib.ticker import MaxNLocator
 
     depths = sorted({m["depth"] for m in models.values()})

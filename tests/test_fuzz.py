@@ -7,7 +7,6 @@ must build, and its output shape must be what the test computes on its own
 (and what the shape walk predicted).
 """
 
-import copy
 import math
 
 import keras

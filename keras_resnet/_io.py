@@ -46,14 +46,19 @@ def atomic_path(path: str, overwrite: bool = False, suffix: str = "") -> Iterato
     check_target(path, overwrite)
     parent = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path.rstrip(os.sep))
-    tmp_dir = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
+    _remove_stale(parent, base)
+    try:
+        tmp_dir = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-", dir=parent)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write {path!r}: {e.strerror} (in {parent!r})") \
+            from None
     tmp = os.path.join(tmp_dir, base + suffix if suffix else base)
     try:
         yield tmp
         if os.path.isdir(tmp) and os.path.isdir(path):
             # A folder cannot be renamed over a non-empty folder: move the old one
             # aside first, then drop it only once the new one is in place.
-            old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
+            old = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-old-", dir=parent)
             os.rename(path, os.path.join(old, base))
             os.rename(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -61,3 +66,28 @@ def atomic_path(path: str, overwrite: bool = False, suffix: str = "") -> Iterato
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(parent: str, base: str) -> None:
+    """Remove temporaries of ``base`` left by processes that died (e.g. SIGKILL)."""
+    prefix = f".{base}.tmp-"
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)

@@ -251,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         usage = isinstance(e, USAGE_ERRORS + (UsageError,))
-        msg = str(e) or type(e).__name__
+        # one line, whatever the exception's own formatting
+        msg = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+        msg = msg or type(e).__name__
         print(f"keras-resnet: error: {msg}", file=sys.stderr)
         return 2 if usage else 1
 

@@ -348,7 +348,10 @@ class ModelSpec:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ValueError(f"spec is not valid YAML: {e}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ValueError(f"spec is not valid YAML: {problem}{where}") from None
         return cls.from_dict(data)
 
     # ------------------------------------------------------------------ files

@@ -109,7 +109,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                       learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
                       schedule=args.schedule, augment=args.augment, residual=residual,
                       out_dir=args.out, overwrite=args.overwrite, seed=args.seed,
-                      tensorboard=args.tensorboard, optimizer=args.optimizer)
+                      tensorboard=args.tensorboard, optimizer=args.optimizer,
+                      distribute=None if args.distribute == "none" else args.distribute,
+                      mixed_precision=args.mixed_precision)
     acc = result.history.get("val_accuracy") or result.history.get("accuracy")
     print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, history.json, "
           f"history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"
@@ -199,6 +201,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (resumes if unfinished)")
     p.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "adamw", "rmsprop"))
     p.add_argument("--tensorboard", action="store_true", help="log to OUT/logs")
+    p.add_argument("--distribute", default="none",
+                   choices=("none", "auto", "mirrored", "data_parallel"),
+                   help="data-parallel training over several devices")
+    p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"),
+                   help="compute in half precision (softmax stays float32)")
     _recipe_args(p, dict(epochs=30, batch_size=128, learning_rate=0.1, warmup_epochs=0,
                          schedule="step"))
     p.set_defaults(func=cmd_train)

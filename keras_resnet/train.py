@@ -20,11 +20,13 @@ result.history["accuracy"][-1]
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,8 @@ from keras_resnet.data import Data, load_data
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
+DISTRIBUTE = (None, "auto", "mirrored", "data_parallel")
+PRECISIONS = (None, "mixed_float16", "mixed_bfloat16")
 
 
 class TrainingDiverged(RuntimeError):
@@ -161,7 +165,7 @@ def learning_rate_at(epoch: int, epochs: int, base: float, schedule: str = "step
     if schedule == "cosine":
         span = max(1, epochs - warmup_epochs)
         return 0.5 * base * (1 + math.cos(math.pi * (epoch - warmup_epochs) / span))
-    drops = sum(epoch >= int(epochs * f) for f in (0.5, 0.75))
+    drops = sum(epoch >= math.ceil(epochs * f) for f in (0.5, 0.75))
     return base * (0.1 ** drops)
 
 
@@ -199,13 +203,27 @@ def _read_csv_history(path: str) -> dict:
     return history
 
 
-def _prepare(model_or_spec: Any, data: Data, residual: bool) -> tuple:
-    """A model for ``data``: specs get the data's input shape and classes."""
+def _prepare(model_or_spec: Any, data: Data, residual: bool, rebuild: bool) -> tuple:
+    """A model for ``data``: specs get the data's input shape and classes.
+
+    With ``rebuild`` (a distribution strategy or a precision policy must be in
+    force while the layers are created) a model built by this package is built
+    again from its spec and given its weights.
+    """
     from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet
 
     if isinstance(model_or_spec, keras.Model):
-        spec = model_or_spec.spec if isinstance(model_or_spec, ResNetModel) else None
-        return model_or_spec, spec
+        if not rebuild:
+            spec = model_or_spec.spec if isinstance(model_or_spec, ResNetModel) else None
+            return model_or_spec, spec
+        if not isinstance(model_or_spec, ResNetModel):
+            raise ValueError("distribute= and mixed_precision= need a spec or a model built "
+                             "by keras_resnet (it is rebuilt under them); pass the spec")
+        weights = model_or_spec.get_weights()
+        build = build_resnet if model_or_spec.residual else build_plain
+        model = build(model_or_spec.spec)
+        model.set_weights(weights)
+        return model, model.spec
     spec = as_spec(model_or_spec)
     spec = spec.replace(input_shape=tuple(data.input_shape), classes=data.num_classes)
     build = build_resnet if residual else build_plain
@@ -213,28 +231,115 @@ def _prepare(model_or_spec: Any, data: Data, residual: bool) -> tuple:
     return model, model.spec
 
 
+@dataclass
+class Distribution:
+    """What :func:`distribution` put in force: a description and the replicas."""
+
+    name: str
+    replicas: int
+    divisible_batches: bool = False  # JAX shards each batch evenly over the devices
+
+
+@contextlib.contextmanager
+def distribution(distribute: Any) -> Iterator[Distribution | None]:
+    """Builds and trains under a data-parallel distribution, if one applies.
+
+    Args:
+        distribute: None (none), ``"auto"`` (every GPU, or every logical CPU
+            device that was configured, when there are two or more),
+            ``"mirrored"`` (TensorFlow ``MirroredStrategy`` over those devices),
+            ``"data_parallel"`` (Keras' JAX ``DataParallel`` over all devices),
+            or a ``tf.distribute.Strategy``.
+
+    Yields:
+        A :class:`Distribution` (None when nothing is used).
+    """
+    if distribute is None:
+        yield None
+        return
+    backend = keras.backend.backend()
+    if not isinstance(distribute, str):  # a tf.distribute.Strategy
+        with distribute.scope():
+            yield Distribution(type(distribute).__name__, distribute.num_replicas_in_sync)
+        return
+    C.check_choice("distribute", distribute, DISTRIBUTE)
+    if backend == "jax" and distribute in ("auto", "data_parallel"):
+        import jax
+
+        devices = jax.devices()
+        if len(devices) < 2 and distribute == "auto":
+            yield None
+            return
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield Distribution(f"DataParallel over {len(devices)} {devices[0].platform} "
+                               "devices", len(devices), divisible_batches=True)
+        finally:
+            keras.distribution.set_distribution(previous)
+        return
+    if backend == "tensorflow" and distribute in ("auto", "mirrored"):
+        import tensorflow as tf
+
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        if len(devices) < 2 and distribute == "auto":
+            yield None
+            return
+        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+        with strategy.scope():
+            yield Distribution(f"MirroredStrategy over {len(devices)} devices", len(devices))
+        return
+    raise ValueError(f"distribute={distribute!r} is not available on the {backend} backend "
+                     "('mirrored' needs TensorFlow, 'data_parallel' JAX; 'auto' picks). "
+                     f"Received: distribute={distribute!r}")
+
+
+@contextlib.contextmanager
+def precision(policy: str | None) -> Iterator[None]:
+    """Sets the Keras dtype policy while a model is built, then restores it."""
+    C.check_choice("mixed_precision", policy, PRECISIONS)
+    if policy is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 class _AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled NumPy batches, augmented on the fly (any backend)."""
+    """Shuffled NumPy batches, augmented on the fly (any backend).
+
+    ``multiple``: every batch is cut to a multiple of it (JAX data parallelism
+    shards batches evenly), which skips at most ``multiple - 1`` examples of
+    the last batch.
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, augment: Any,
-                 seed: int) -> None:
+                 seed: int, shuffle: bool = True, multiple: int = 1) -> None:
         super().__init__()
         self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+        self.shuffle, self.multiple = shuffle, multiple
         self.rng = np.random.RandomState(seed)
-        self.order = self.rng.permutation(len(x))
+        self.order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        full, rest = divmod(len(self.x), self.batch_size)
+        return full + (rest >= self.multiple)
 
     def __getitem__(self, i: int) -> tuple:
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        idx = idx[: len(idx) - len(idx) % self.multiple]
         xb = self.x[idx]
         if self.augment is not None:
             xb = keras.ops.convert_to_numpy(self.augment(xb, training=True))
         return xb, self.y[idx]
 
     def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.x))
+        if self.shuffle:
+            self.order = self.rng.permutation(len(self.x))
 
 
 def train(
@@ -257,6 +362,8 @@ def train(
     seed: int | None = 0,
     verbose: int | str = "auto",
     callbacks: list | None = None,
+    distribute: Any = None,
+    mixed_precision: str | None = None,
 ) -> TrainResult:
     """Trains a model with the paper's recipe (by default).
 
@@ -285,6 +392,14 @@ def train(
         seed: Seed for ``keras.utils.set_random_seed`` (None leaves it).
         verbose: Keras ``fit`` verbosity (progress bars by default).
         callbacks: Extra Keras callbacks.
+        distribute: Data-parallel training: ``"auto"`` uses every GPU (or
+            every configured logical CPU device) when there are two or more,
+            ``"mirrored"`` (TensorFlow) / ``"data_parallel"`` (JAX) ask for one,
+            a ``tf.distribute.Strategy`` is used as given; None trains on one
+            device. ``batch_size`` is the global batch.
+        mixed_precision: ``"mixed_float16"`` or ``"mixed_bfloat16"``: layers
+            compute in half precision, variables and the softmax stay float32
+            (float16 gets loss scaling).
 
     Returns:
         A :class:`TrainResult`.
@@ -306,11 +421,28 @@ def train(
     if seed is not None:
         keras.utils.set_random_seed(C.check_int("seed", seed, minimum=0))
 
+    C.check_choice("mixed_precision", mixed_precision, PRECISIONS)
     if not isinstance(data, Data):
         data = load_data(data, seed=seed or 0, flatten=_wants_vectors(model_or_spec))
-    model, spec = _prepare(model_or_spec, data, residual)
-    compile_model(model, optimizer, learning_rate, momentum, label_smoothing)
+    with distribution(distribute) as strategy, precision(mixed_precision):
+        model, spec = _prepare(model_or_spec, data, residual,
+                               rebuild=strategy is not None or mixed_precision is not None)
+        compile_model(model, optimizer, learning_rate, momentum, label_smoothing)
+        if strategy is not None and verbose:
+            print(f"training with {strategy.name}", flush=True)
+        multiple = strategy.replicas if strategy and strategy.divisible_batches else 1
+        return _fit(model, spec, data, epochs=epochs, batch_size=batch_size,
+                    learning_rate=learning_rate, schedule=schedule,
+                    warmup_epochs=warmup_epochs, augment=augment, out_dir=out_dir,
+                    tensorboard=tensorboard, seed=seed, verbose=verbose,
+                    callbacks=callbacks, multiple=multiple)
 
+
+def _fit(model: keras.Model, spec: Any, data: Data, *, epochs: int, batch_size: int,
+         learning_rate: float, schedule: str, warmup_epochs: int, augment: bool,
+         out_dir: str | None, tensorboard: bool, seed: int | None, verbose: Any,
+         callbacks: list | None, multiple: int = 1) -> TrainResult:
+    """Callbacks, batches, ``fit``, and the run's files (see :func:`train`)."""
     stop = _StopOnNaN()
     cbs = [stop, keras.callbacks.LearningRateScheduler(
         lambda epoch, lr: learning_rate_at(epoch, epochs, learning_rate, schedule,
@@ -327,18 +459,31 @@ def train(
             cbs.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
     cbs += list(callbacks or [])
 
+    validation = data.validation
     if data.is_numpy:
         x, y = data.train
         train_data = _AugmentedBatches(x, y, batch_size,
-                                       _augmenter(data) if augment else None, seed or 0)
+                                       _augmenter(data) if augment else None, seed or 0,
+                                       multiple=multiple)
+        if validation is not None and multiple > 1:
+            validation = _AugmentedBatches(*validation, batch_size, None, 0,
+                                           shuffle=False, multiple=multiple)
     else:
         train_data = data.train
         if augment:
-            aug = _augmenter(data)
-            train_data = train_data.map(lambda xb, yb: (aug(xb, training=True), yb))
+            # Layer by layer: each preprocessing layer runs on TensorFlow inside
+            # tf.data whatever the Keras backend (a Sequential would not switch).
+            layers = _augmenter(data).layers
+
+            def augment_batch(xb: Any, yb: Any) -> tuple:
+                for layer in layers:
+                    xb = layer(xb, training=True)
+                return xb, yb
+
+            train_data = train_data.map(augment_batch)
     # Batches come shuffled: our NumPy batches reshuffle every epoch, folders are
     # shuffled by image_dataset_from_directory.
-    fit_history = model.fit(train_data, validation_data=data.validation, epochs=epochs,
+    fit_history = model.fit(train_data, validation_data=validation, epochs=epochs,
                             callbacks=cbs, verbose=verbose, shuffle=False)
     if stop.bad is not None or _has_nan(fit_history.history):
         raise TrainingDiverged(

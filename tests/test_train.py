@@ -29,6 +29,9 @@ def test_schedule():
     assert learning_rate_at(0, 10, 0.1, "cosine") == pytest.approx(0.1)
     assert learning_rate_at(5, 10, 0.1, "cosine") == pytest.approx(0.05)
     assert learning_rate_at(7, 10, 0.1, "constant") == 0.1
+    # short runs do not start already decayed
+    assert learning_rate_at(0, 1, 0.1) == 0.1
+    assert [learning_rate_at(e, 2, 0.1) for e in range(2)] == pytest.approx([0.1, 0.01])
 
 
 def test_train_writes_run_and_loss_goes_down(tmp_path):

@@ -119,13 +119,37 @@ def export(
     return ExportResult(path, format, diff, time.perf_counter() - start)
 
 
+_KERAS_FORMATS = {"saved_model": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}
+
+
 def _write(model: Any, tmp: str, format: str) -> None:  # noqa: A002
+    import keras
+
     if format == "keras":
         model.save(tmp)
         return
-    keras_format = {"saved_model": "tf_saved_model", "tflite": "litert", "onnx": "onnx"}
     _require(format)
-    model.export(tmp, format=keras_format[format], verbose=False)
+    if format in ("tflite", "onnx") and keras.backend.backend() != "tensorflow":
+        # Keras converts these on TensorFlow only: hand the (backend-neutral)
+        # .keras file to a TensorFlow process.
+        with tempfile.TemporaryDirectory(prefix="keras_resnet_convert_") as work:
+            src = os.path.join(work, "model.keras")
+            model.save(src)
+            proc = subprocess.run(
+                [sys.executable, "-m", "keras_resnet.export", "--convert", format, src, tmp],
+                capture_output=True, text=True, timeout=1800,
+                env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"})
+            if proc.returncode != 0:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
+                raise RuntimeError(f"converting to {format} on TensorFlow failed: "
+                                   + " | ".join(tail))
+        return
+    _convert(model, tmp, format)
+
+
+def _convert(model: Any, tmp: str, format: str) -> None:  # noqa: A002
+    model(_sample(model, batch=1))  # the ONNX exporter wants a model that was called
+    model.export(tmp, format=_KERAS_FORMATS[format], verbose=False)
     if format == "tflite" and not os.path.exists(tmp) and os.path.exists(tmp + ".tflite"):
         os.replace(tmp + ".tflite", tmp)
 
@@ -246,7 +270,15 @@ def load_model(path: str) -> Any:
 
 
 def _main(argv: list) -> int:
-    """``python -m keras_resnet.export FORMAT PATH X.npy Y.npy``: the check process."""
+    """The helper processes.
+
+    ``python -m keras_resnet.export FORMAT PATH X.npy Y.npy`` runs an export on
+    X and saves Y (the check); ``--convert FORMAT SRC.keras DST`` converts.
+    """
+    if argv[0] == "--convert":
+        fmt, src, dst = argv[1:]
+        _convert(load_model(src), dst, fmt)
+        return 0
     fmt, path, x_path, y_path = argv
     y = run_export(path, fmt, np.load(x_path))
     np.save(y_path, y)

@@ -17,7 +17,7 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
-def test_small_comparison_writes_results_figure_and_logs(tmp_path, capsys):
+def test_small_comparison_writes_results_figure_and_logs_and_resumes(tmp_path, capsys):
     out = tmp_path / "cmp"
     result = kr.compare((8, 14), "digits", epochs=2, out_dir=str(out), verbose=0)
     assert set(result.models) == {"plain8", "resnet8", "plain14", "resnet14"}
@@ -40,15 +40,14 @@ def test_small_comparison_writes_results_figure_and_logs(tmp_path, capsys):
     with pytest.raises(FileExistsError, match="already holds a finished comparison"):
         kr.compare((8, 14), "digits", epochs=2, out_dir=str(out), verbose=0)
 
-
-def test_finished_models_are_not_trained_again(tmp_path):
-    out = tmp_path / "cmp"
-    first = kr.compare((8, 14), "digits", epochs=1, out_dir=str(out), verbose=0)
-    os.remove(out / "results.json")  # as if killed before the end
+    # As if killed before the end: finished models are loaded, not trained again.
+    os.remove(out / "results.json")
     stamp = os.path.getmtime(out / "plain8" / "model.keras")
-    again = kr.compare((8, 14), "digits", epochs=1, out_dir=str(out), verbose=0)
+    again = kr.compare((8, 14), "digits", epochs=2, out_dir=str(out), verbose=0)
     assert os.path.getmtime(out / "plain8" / "model.keras") == stamp
-    assert again.models["plain8"]["train_error"] == first.models["plain8"]["train_error"]
+    assert again.models["plain8"]["train_error"] == result.models["plain8"]["train_error"]
+    assert again.models["plain8"]["train_error_curve"] == result.models["plain8"][
+        "train_error_curve"]
 
 
 def test_arguments():

@@ -42,6 +42,8 @@ def test_export_reloads_with_same_outputs(model, tmp_path, fmt, name):
                                atol=ex.TOLERANCE[fmt])
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="TFSMLayer is a TensorFlow-backend layer")
 def test_saved_model_signature_and_tfsmlayer(model, tmp_path):
     import tensorflow as tf
 

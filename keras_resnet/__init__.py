@@ -24,6 +24,7 @@ from keras_resnet.export import ExportResult, export
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan
+from keras_resnet.plots import plot
 from keras_resnet.shortcuts import resolve_shortcut
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
@@ -59,6 +60,7 @@ __all__ = [
     "layer_flops",
     "list_blocks",
     "make_plan",
+    "plot",
     "presets",
     "register_block",
     "resolve_shortcut",

@@ -170,7 +170,11 @@ def get_block_type(name: str, path: str = "type") -> BlockType:
 
 
 def list_blocks() -> list[str]:
-    """Returns the registered block type names."""
+    """The registered block types.
+
+    Returns:
+        Their names, sorted (the built-ins and any registered since).
+    """
     return sorted(REGISTRY)
 
 

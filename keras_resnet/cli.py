@@ -64,6 +64,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(stage_table(model))
     if args.layers:
         model.summary()
+    if args.plot:
+        from keras_resnet.plots import plot
+
+        plot(model, args.plot, backend=args.plot_backend)
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -177,6 +182,10 @@ def make_parser() -> argparse.ArgumentParser:
     _add_spec_args(p)
     p.add_argument("--layers", action="store_true",
                    help="also print Keras' per-layer summary")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="draw the architecture (one box per block, shortcuts marked)")
+    p.add_argument("--plot-backend", choices=("blocks", "graphviz"), default="blocks",
+                   help="graphviz draws every layer (needs pydot and graphviz)")
     p.set_defaults(func=cmd_summary)
 
     from keras_resnet.compare import DEFAULTS

@@ -1,0 +1,60 @@
+"""kr.plot: one box per block, each shortcut marked by kind."""
+
+import struct
+
+import pytest
+
+import keras_resnet as kr
+from keras_resnet.cli import main
+from keras_resnet.plots import layout
+
+
+def png_size(path):
+    head = open(path, "rb").read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_layout_marks_every_shortcut():
+    boxes, titles = layout("resnet50")
+    assert titles == ["stem", "stage1\nbottleneck x3", "stage2\nbottleneck x4",
+                      "stage3\nbottleneck x6", "stage4\nbottleneck x3", "head"]
+    blocks = [b for b in boxes if b.shortcut]
+    assert len(blocks) == 16  # one box per block, not per layer
+    assert [b.shortcut for b in blocks if b.row == 0] == ["B"] * 4
+    assert {b.shortcut for b in blocks if b.row > 0} == {"identity"}
+    assert blocks[3].detail.startswith("256->512, /2")  # stage2, block1
+
+
+def test_layout_of_plain_twin_and_long_stages():
+    boxes, _ = layout(kr.build_plain("cifar_plain110"))
+    kinds = {b.shortcut for b in boxes if b.shortcut}
+    assert kinds == {"none"}
+    ellipses = [b for b in boxes if b.title == "..."]
+    assert len(ellipses) == 3 and "11 more identical blocks" in ellipses[0].detail
+    boxes, _ = layout("cifar_resnet20")
+    assert [b.shortcut for b in boxes if b.shortcut and b.row == 0] == [
+        "identity", "A", "A"]
+
+
+@pytest.mark.parametrize("option", ["C", "D"])
+def test_layout_other_options(option):
+    spec = kr.presets.get("cifar_resnet20").replace(shortcut=option)
+    kinds = [b.shortcut for b in layout(spec)[0] if b.shortcut]
+    assert kinds.count(option) == (9 if option == "C" else 2)
+
+
+def test_plot_writes_png(tmp_path):
+    path = tmp_path / "net.png"
+    assert kr.plot("resnet50", path) == str(path)
+    width, height = png_size(path)
+    assert width > 1000 and height > 500
+    with pytest.raises(FileExistsError):
+        kr.plot("resnet50", path, overwrite=False)
+
+
+def test_summary_plot_option(tmp_path, capsys):
+    path = tmp_path / "r20.png"
+    assert main(["summary", "cifar_resnet20", "--plot", str(path)]) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert png_size(path)[0] > 500

@@ -368,6 +368,8 @@ def test_hyperband_resumes_and_continues_from_checkpoints(tmp_path, fits, monkey
         raise AssertionError(f"{path} written in place, not atomically")
 
     monkeypatch.setattr(kt.src.utils, "save_json", in_place)  # KerasTuner's own writer
+    registry = tuning._tf_gradient_registry()
+    leaked_before = [k for k in registry if str(k).startswith("CustomGradient-")]
     x, y, val = tiny_data()
     args = dict(validation_data=val, algorithm="hyperband", epochs=3, hyperband_factor=3,
                 directory=str(tmp_path), project_name="hb", verbose=0)
@@ -387,6 +389,8 @@ def test_hyperband_resumes_and_continues_from_checkpoints(tmp_path, fits, monkey
     assert len(fits) == 4  # a finished search runs nothing
     _, tuner = tuning.tune(tiny_spec(), x, y, max_trials=1, overwrite=True, **args)
     assert len(fits) == 5 and list(tuner.oracle.trials) == ["0"]
+    # TensorFlow's gradient registry keeps no traced train step (memory stays flat)
+    assert [k for k in registry if str(k).startswith("CustomGradient-")] == leaked_before
 
 
 class _Killed(BaseException):
@@ -610,3 +614,14 @@ def test_distributed_chief_and_two_workers_finish_a_search(tmp_path):
     top_score = max(s["score"] for s in final.values())
     winner = [s for s in final.values() if s["hyperparameters"]["values"]["l2"] == best.l2]
     assert len(winner) == 1 and winner[0]["score"] == top_score  # ties: any top trial
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_over_twenty_trials(tmp_path):
+    x, y, val = tiny_data()
+    _, tuner = tuning.tune(tiny_spec(), x, y, validation_data=val, algorithm="random",
+                           max_trials=20, epochs=1, directory=str(tmp_path), verbose=0)
+    rss = [tuner.trial_stats[t]["rss_mb"] for t in sorted(tuner.trial_stats, key=int)]
+    assert len(rss) == 20
+    # the first trials pay for TensorFlow's one-off allocations; after that, flat
+    assert rss[-1] - rss[4] < 60, rss

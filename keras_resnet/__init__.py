@@ -31,6 +31,17 @@ from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, tra
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # kr.tune and kr.tuning load KerasTuner only when first used.
+    if name in ("tune", "tuning"):
+        import importlib
+
+        tuning = importlib.import_module("keras_resnet.tuning")
+        return tuning if name == "tuning" else tuning.tune
+    raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+
+
 __all__ = [
     "BlockContext",
     "Data",
@@ -56,6 +67,7 @@ __all__ = [
     "compile_model",
     "load_data",
     "train",
+    "tune",
     "flops",
     "layer_flops",
     "list_blocks",

@@ -240,6 +240,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", action="store_true",
                    help="build each and print a Markdown table of parameters and FLOPs")
     p.set_defaults(func=cmd_presets)
+    from keras_resnet.tuning import add_tune_parser
+    add_tune_parser(sub)
     return parser
 
 

@@ -3,8 +3,9 @@
     python benchmarks/bench.py [--quick] [--backends tensorflow,jax] [--out bench.json]
 
 For each case it builds this package's model and a baseline of the same
-architecture in the same process, then measures, interleaving the two (A, B,
-A, B ...) so drift hits both alike, and reports medians:
+architecture in the same process, keeps both alive and times their steps
+alternately (A, B, B, A, ...) so drift in the machine's speed hits both alike,
+repeats that in rounds (who goes first alternates), and reports medians:
 
 - build time (constructing the Keras model),
 - first step (the first ``train_on_batch``: tracing/compilation),
@@ -99,37 +100,43 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
-def _measure(build, batch: int, shape: tuple, classes: int, steps: int, warmup: int) -> dict:
+def _measure_pair(builds: dict, order: tuple, batch: int, shape: tuple, classes: int,
+                  steps: int, warmup: int) -> dict:
+    """Builds both models, then times their steps alternately (A, B, B, A, ...).
+
+    Alternating step by step means drift in the machine's speed hits both
+    models alike; the per-step medians are compared.
+    """
     import keras
     import numpy as np
 
     keras.backend.clear_session()
-    model, build_s = _timed(build)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="sparse_categorical_crossentropy")
+    models, out = {}, {who: {} for who in builds}
+    for who in order:
+        models[who], out[who]["build_s"] = _timed(builds[who])
     rng = np.random.RandomState(0)
     x = rng.rand(batch, *shape).astype("float32")
     y = rng.randint(0, classes, batch)
-    _, first_s = _timed(lambda: model.train_on_batch(x, y))
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-    times = []
-    for _ in range(steps):
-        _, t = _timed(lambda: model.train_on_batch(x, y))
-        times.append(t)
-    model.predict_on_batch(x)
-    for _ in range(warmup):
-        model.predict_on_batch(x)
-    infer = []
-    for _ in range(steps):
-        _, t = _timed(lambda: model.predict_on_batch(x))
-        infer.append(t)
-    return {"build_s": build_s, "first_step_s": first_s,
-            "train_img_s": batch / statistics.median(times),
-            "infer_img_s": batch / statistics.median(infer)}
+    for who in order:
+        models[who].compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                            loss="sparse_categorical_crossentropy")
+        _, out[who]["first_step_s"] = _timed(lambda m=models[who]: m.train_on_batch(x, y))
+        for _ in range(warmup):
+            models[who].train_on_batch(x, y)
+            models[who].predict_on_batch(x)
+    for kind, fn in (("train", lambda m: m.train_on_batch(x, y)),
+                     ("infer", lambda m: m.predict_on_batch(x))):
+        times = {who: [] for who in builds}
+        for i in range(steps):
+            for who in (order if i % 2 == 0 else order[::-1]):
+                _, t = _timed(lambda m=models[who], f=fn: f(m))
+                times[who].append(t)
+        for who in builds:
+            out[who][f"{kind}_img_s"] = batch / statistics.median(times[who])
+    return out
 
 
-def run_backend(quick: bool, rounds: int, gpu: bool = False) -> dict:
+def run_backend(quick: bool, rounds: int, gpu: bool = False, only: str = "") -> dict:
     """Measures every case on the current backend (KERAS_BACKEND)."""
     import keras
 
@@ -141,15 +148,18 @@ def run_backend(quick: bool, rounds: int, gpu: bool = False) -> dict:
     results = {"backend": keras.backend.backend(), "cases": [],
                "dtype_policy": keras.config.dtype_policy().name}
     for name, batch, shape, classes, ours, base, base_name in _cases(quick, gpu):
+        if only and only not in name:
+            continue
         for build in (ours, base):  # untimed: the first build in a process pays extra
             keras.backend.clear_session()
             build()
         runs = {"ours": [], "base": []}
-        for r in range(rounds):  # interleave, alternating who goes first: AB BA AB ...
+        for r in range(rounds):  # alternating who goes first: AB BA AB ...
             order = ("ours", "base") if r % 2 == 0 else ("base", "ours")
-            for who in order:
-                build = ours if who == "ours" else base
-                runs[who].append(_measure(build, batch, shape, classes, steps, warmup))
+            pair = _measure_pair({"ours": ours, "base": base}, order, batch, shape, classes,
+                                 steps, warmup)
+            for who in pair:
+                runs[who].append(pair[who])
         row = {"case": name, "baseline": base_name, "batch": batch}
         for who in ("ours", "base"):
             for key in runs[who][0]:
@@ -161,7 +171,7 @@ def run_backend(quick: bool, rounds: int, gpu: bool = False) -> dict:
         results["cases"].append(row)
         print(f"  [{results['backend']}] {name}: train x{row['ratio_train']:.3f}, "
               f"infer x{row['ratio_infer']:.3f}", file=sys.stderr, flush=True)
-    if gpu:
+    if gpu or only:
         return results
     spec = kr.presets.to_dict("resnet50")
     reps = 200
@@ -204,20 +214,25 @@ def main() -> int:
                         help="CPU-sized run: skip 224x224, fewer steps")
     parser.add_argument("--backends", default="tensorflow,jax",
                         help="comma-separated Keras backends, each in its own process")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved repetitions")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="repetitions; even, so each model is built first equally often")
     parser.add_argument("--out", default="bench.json", help="JSON output file")
     parser.add_argument("--gpu", action="store_true",
                         help="GPU recipe: ResNet-50 224x224, batch 256, mixed bfloat16")
+    parser.add_argument("--only", default="", help="run the cases whose name contains this")
     parser.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 2 or args.rounds % 2:
+        parser.error(f"--rounds must be even and >= 2. Received: {args.rounds}")
     if args._child:
-        print(json.dumps(run_backend(args.quick, args.rounds, args.gpu)))
+        print(json.dumps(run_backend(args.quick, args.rounds, args.gpu, args.only)))
         return 0
     results = []
     for backend in args.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, __file__, "--_child", "--rounds", str(args.rounds)]
-        flags = (["--quick"] if args.quick else []) + (["--gpu"] if args.gpu else [])
+        flags = (["--quick"] if args.quick else []) + (["--gpu"] if args.gpu else []) + (
+            ["--only", args.only] if args.only else [])
         proc = subprocess.run(cmd + flags, env=env, stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             print(f"{backend}: failed (exit {proc.returncode})", file=sys.stderr)

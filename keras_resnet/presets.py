@@ -48,7 +48,9 @@ _IMAGENET = {
     "shortcut": "B",
     "classes": 1000,
 }
-_KERAS_APPS = {**_IMAGENET, "bn_epsilon": 1.001e-5}
+# keras.applications' BN epsilon and (Keras' default) initializer, so a fresh
+# model matches theirs in distribution too.
+_KERAS_APPS = {**_IMAGENET, "bn_epsilon": 1.001e-5, "kernel_initializer": "glorot_uniform"}
 _WIDTHS = (64, 128, 256, 512)
 
 #: Families: everything but the depth. ``stages``: (block type, filters, strides)

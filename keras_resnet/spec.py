@@ -34,6 +34,7 @@ import dataclasses
 import json
 import numbers
 import os
+import random
 from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any, Literal
 
@@ -537,12 +538,20 @@ def _validate_input_shape(shape: Any) -> tuple:
 
 
 def _validate_name(path: str, value: Any, getter) -> Any:
-    """Check a Keras activation/initializer name without building anything."""
+    """Check a Keras activation/initializer name without building anything.
+
+    Creating a Keras initializer draws a default seed from Python's ``random``;
+    the state is restored so that validating a spec never changes what a
+    seeded build produces.
+    """
     C.check_str(path, value)
+    state = random.getstate()
     try:
         getter(value)
     except (ValueError, TypeError):
         C.fail(path, "must be a name Keras knows (e.g. 'relu', 'he_normal')", value)
+    finally:
+        random.setstate(state)
     return value
 
 

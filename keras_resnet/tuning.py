@@ -608,9 +608,8 @@ class ResNetHyperModel(kt.HyperModel):
         spec = self.spec(values)
         train = self.training_values(values)
         keras.backend.clear_session(free_memory=True)
-        # Seed right before the layers: validating a spec draws from Python's
-        # random (Keras initializers pick default seeds), so seeding earlier
-        # would make the model depend on how the spec was made.
+        # Seed right before the layers, so the model depends only on the seed
+        # and the spec.
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
         model = (build_resnet if self.residual else build_plain)(spec)

@@ -168,3 +168,13 @@ def test_same_seed_same_initial_weights_and_first_epoch_loss():
     c = kr.build_resnet(TINY).get_weights()
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
     assert run() == run()
+
+
+def test_making_a_spec_does_not_move_the_random_state():
+    import random
+
+    keras.utils.set_random_seed(3)
+    before = random.getstate()
+    kr.ModelSpec.from_dict(TINY.to_dict())
+    kr.presets.get("resnet50")
+    assert random.getstate() == before

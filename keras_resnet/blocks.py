@@ -338,13 +338,20 @@ class BlockContext:
                 zero-initialised when ``zero_init_residual`` is on.
         """
         has_norm = self.spec.norm is not None
-        strides = self.strides if (downsample and self.pool is None) else 1
-        x = self.conv(x, filters, kernel_size, strides, name=self.name(f"conv{index}"),
-                      followed_by_norm=True,
+        x = self.conv(x, filters, kernel_size, self._conv_strides(downsample),
+                      name=self.name(f"conv{index}"), followed_by_norm=True,
                       zero=last and self.zero_init and not has_norm)
         x = self.norm(x, name=self.name(f"bn{index}"), zero=last and self.zero_init)
         if act:
             x = self.act(x, name=self.name(f"act{index}"))
+        return self._branch_pool(x, downsample)
+
+    def _conv_strides(self, downsample: bool) -> int:
+        """Stride of a conv: the block's, if it carries the downsampling by stride."""
+        return self.strides if (downsample and self.pool is None) else 1
+
+    def _branch_pool(self, x: Any, downsample: bool) -> Any:
+        """The pooling that replaces the stride, after the conv that carries it."""
         if downsample and self.pool is not None:
             x = self.pool_layer(x, self.pool, self.strides, self.strides,
                                 name=self.name("pool"))
@@ -369,13 +376,10 @@ class BlockContext:
         if index > 1:
             x = self.norm(x, name=self.name(f"bn{index}"))
             x = self.act(x, name=self.name(f"act{index}"))
-        strides = self.strides if (downsample and self.pool is None) else 1
-        x = self.conv(x, filters, kernel_size, strides, name=self.name(f"conv{index}"),
-                      followed_by_norm=not last, zero=last and self.zero_init)
-        if downsample and self.pool is not None:
-            x = self.pool_layer(x, self.pool, self.strides, self.strides,
-                                name=self.name("pool"))
-        return x
+        x = self.conv(x, filters, kernel_size, self._conv_strides(downsample),
+                      name=self.name(f"conv{index}"), followed_by_norm=not last,
+                      zero=last and self.zero_init)
+        return self._branch_pool(x, downsample)
 
 
 # --------------------------------------------------------------- built-ins

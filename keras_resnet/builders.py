@@ -398,10 +398,8 @@ def build_resnet(
     model = kr.build_resnet(spec, l2=1e-4)
     ```
     """
-    overrides = dict(include_top=include_top, input_shape=input_shape, pooling=pooling,
-                     classes=classes, classifier_activation=classifier_activation,
-                     name=name, l2=l2, zero_init_residual=zero_init_residual)
-    return _build(spec, True, input_tensor, weights, overrides)
+    args = locals()
+    return _build(spec, True, input_tensor, weights, {k: args[k] for k in OVERRIDABLE})
 
 
 def build_plain(
@@ -450,10 +448,8 @@ def build_plain(
     resnet = kr.build_resnet(spec)
     ```
     """
-    overrides = dict(include_top=include_top, input_shape=input_shape, pooling=pooling,
-                     classes=classes, classifier_activation=classifier_activation,
-                     name=name, l2=l2, zero_init_residual=zero_init_residual)
-    return _build(spec, False, input_tensor, weights, overrides)
+    args = locals()
+    return _build(spec, False, input_tensor, weights, {k: args[k] for k in OVERRIDABLE})
 
 
 def spec_of(model: keras.Model) -> ModelSpec:

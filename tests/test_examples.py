@@ -68,3 +68,14 @@ def test_every_example_is_short_and_tested():
         lines = open(os.path.join(ROOT, "examples", f"{name}.py")).read().count("\n")
         assert lines < 100, f"{name}.py has {lines} lines"
         assert f'run_example("{name}"' in source, f"{name}.py has no test"
+
+
+@pytest.mark.slow
+def test_tune_depth_and_l2(tmp_path):
+    out = run_example("tune_depth_and_l2", "--trials", "3", "--epochs", "2", "--out",
+                      str(tmp_path))
+    assert "3 completed, 0 failed" in out
+    assert (tmp_path / "depth_l2" / "best_spec.json").exists()
+    best = float(out.split("val_accuracy")[1].split("\n1 ")[1].split()[-1])
+    retrained = float(out.split("retrained: best validation accuracy ")[1].split()[0])
+    assert retrained == pytest.approx(best, abs=1e-4)  # the winner, rebuilt from JSON

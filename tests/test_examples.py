@@ -76,6 +76,8 @@ def test_tune_depth_and_l2(tmp_path):
                       str(tmp_path))
     assert "3 completed, 0 failed" in out
     assert (tmp_path / "depth_l2" / "best_spec.json").exists()
-    best = float(out.split("val_accuracy")[1].split("\n1 ")[1].split()[-1])
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("rank "))
+    best = float(lines[header + 2].split()[-1])  # rank 1 of the results table
     retrained = float(out.split("retrained: best validation accuracy ")[1].split()[0])
     assert retrained == pytest.approx(best, abs=1e-4)  # the winner, rebuilt from JSON

@@ -183,6 +183,50 @@ class _StopOnNaN(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _Backup(keras.callbacks.Callback):
+    """Backs up weights and optimizer state after every epoch, crash-safely.
+
+    ``keras.callbacks.BackupAndRestore`` writes its HDF5 file in place, so a
+    SIGKILL during the write leaves a file that cannot be opened and the run
+    cannot resume. Here each epoch's weights go to their own file (written to
+    a temporary name and renamed), then ``state.json`` is replaced atomically
+    to name it, then older files are removed: whenever the process dies,
+    ``state.json`` names a complete file.
+    """
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        name = f"epoch-{epoch + 1:05d}.weights.h5"
+        with atomic_path(os.path.join(self.folder, name), overwrite=True) as tmp:
+            self.model.save_weights(tmp)
+        atomic_write_text(os.path.join(self.folder, BACKUP_STATE),
+                          json.dumps({"epoch": epoch + 1, "weights": name}) + "\n",
+                          overwrite=True)
+        for old in os.listdir(self.folder):
+            if old.endswith(".weights.h5") and old != name:
+                os.remove(os.path.join(self.folder, old))
+
+
+BACKUP_STATE = "state.json"
+
+
+def _restore(model: keras.Model, folder: str) -> int:
+    """Loads the last backup in ``folder`` into ``model``; returns its epoch (0: none)."""
+    state_path = os.path.join(folder, BACKUP_STATE)
+    if not os.path.exists(state_path):
+        return 0
+    with open(state_path, encoding="utf-8") as fh:
+        state = json.load(fh)
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)  # its slots are in the file
+    model.load_weights(os.path.join(folder, state["weights"]))
+    return int(state["epoch"])
+
+
 def _read_csv_history(path: str) -> dict:
     """History from the CSV log; a re-run epoch (after a kill) keeps its last row."""
     if not os.path.exists(path):
@@ -314,16 +358,22 @@ class _AugmentedBatches(keras.utils.PyDataset):
 
     ``multiple``: every batch is cut to a multiple of it (JAX data parallelism
     shards batches evenly), which skips at most ``multiple - 1`` examples of
-    the last batch.
+    the last batch. The order of epoch ``e`` depends only on ``(seed, e)``, so
+    a resumed run sees the batches an uninterrupted one would have.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, augment: Any,
-                 seed: int, shuffle: bool = True, multiple: int = 1) -> None:
+                 seed: int, shuffle: bool = True, multiple: int = 1,
+                 epoch: int = 0) -> None:
         super().__init__()
         self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
-        self.shuffle, self.multiple = shuffle, multiple
-        self.rng = np.random.RandomState(seed)
-        self.order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        self.shuffle, self.multiple, self.seed, self.epoch = shuffle, multiple, seed, epoch
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(len(self.x))
+        return np.random.RandomState([self.seed, self.epoch]).permutation(len(self.x))
 
     def __len__(self) -> int:
         full, rest = divmod(len(self.x), self.batch_size)
@@ -338,8 +388,8 @@ class _AugmentedBatches(keras.utils.PyDataset):
         return xb, self.y[idx]
 
     def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.order = self.rng.permutation(len(self.x))
+        self.epoch += 1
+        self.order = self._order()
 
 
 def train(
@@ -447,14 +497,14 @@ def _fit(model: keras.Model, spec: Any, data: Data, *, epochs: int, batch_size: 
     cbs = [stop, keras.callbacks.LearningRateScheduler(
         lambda epoch, lr: learning_rate_at(epoch, epochs, learning_rate, schedule,
                                            warmup_epochs))]
-    csv_path = None
+    csv_path, initial_epoch = None, 0
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
         csv_path = os.path.join(out_dir, "history.csv")
         cbs.append(keras.callbacks.CSVLogger(csv_path, append=True))
         # After the CSV row, so a kill between the two re-runs (never skips) an epoch.
-        cbs.append(keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup"),
-                                                    save_freq="epoch"))
+        cbs.append(_Backup(os.path.join(out_dir, "backup")))
+        initial_epoch = _restore(model, os.path.join(out_dir, "backup"))
         if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
     cbs += list(callbacks or [])
@@ -464,7 +514,7 @@ def _fit(model: keras.Model, spec: Any, data: Data, *, epochs: int, batch_size: 
         x, y = data.train
         train_data = _AugmentedBatches(x, y, batch_size,
                                        _augmenter(data) if augment else None, seed or 0,
-                                       multiple=multiple)
+                                       multiple=multiple, epoch=initial_epoch)
         if validation is not None and multiple > 1:
             validation = _AugmentedBatches(*validation, batch_size, None, 0,
                                            shuffle=False, multiple=multiple)
@@ -483,8 +533,11 @@ def _fit(model: keras.Model, spec: Any, data: Data, *, epochs: int, batch_size: 
             train_data = train_data.map(augment_batch)
     # Batches come shuffled: our NumPy batches reshuffle every epoch, folders are
     # shuffled by image_dataset_from_directory.
+    if initial_epoch and verbose:
+        print(f"resuming from the backup of epoch {initial_epoch} in {out_dir}", flush=True)
     fit_history = model.fit(train_data, validation_data=validation, epochs=epochs,
-                            callbacks=cbs, verbose=verbose, shuffle=False)
+                            initial_epoch=min(initial_epoch, epochs), callbacks=cbs,
+                            verbose=verbose, shuffle=False)
     if stop.bad is not None or _has_nan(fit_history.history):
         raise TrainingDiverged(
             f"training diverged: the loss became {stop.bad[1] if stop.bad else 'NaN'} "

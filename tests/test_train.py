@@ -104,6 +104,44 @@ def test_bad_arguments_fail_before_work(tmp_path):
         kr.train(SMALL, "digits", schedule="linear")
 
 
+def test_kill_during_backup_write_still_resumes_exactly(tmp_path, monkeypatch):
+    """A crash in the middle of writing a backup loses that epoch, never the run.
+
+    The third backup write leaves half a file and dies (as SIGKILL would); the
+    next ``train`` resumes from epoch 2's backup and ends with the weights an
+    uninterrupted run has (same batches, optimizer state restored).
+    """
+    kwargs = dict(epochs=4, batch_size=64, verbose=0, learning_rate=0.05)
+    straight = kr.train(SMALL, "digits", out_dir=str(tmp_path / "straight"), **kwargs)
+
+    real_save = keras.Model.save_weights
+    calls = []
+
+    def dying_save(self, filepath, *args, **kw):
+        calls.append(filepath)
+        if len(calls) == 3:
+            with open(filepath, "wb") as fh:
+                fh.write(b"\x89HDF\r\n\x1a\n half a file")
+            raise KeyboardInterrupt("killed while writing the backup")
+        return real_save(self, filepath, *args, **kw)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(keras.Model, "save_weights", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        kr.train(SMALL, "digits", out_dir=str(out), **kwargs)
+    monkeypatch.setattr(keras.Model, "save_weights", real_save)
+    backup = out / "backup"
+    assert json.loads((backup / "state.json").read_text())["epoch"] == 2
+    assert sorted(p.name for p in backup.glob("*.h5")) == ["epoch-00002.weights.h5"]
+
+    resumed = kr.train(SMALL, "digits", out_dir=str(out), **kwargs)
+    assert csv_epochs(out / "history.csv") == [0, 1, 2, 2, 3]  # epoch 3 ran twice
+    assert len(resumed.history["loss"]) == 4 and not backup.exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
+    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 TRAIN_SCRIPT = textwrap.dedent("""
     import sys, keras_resnet as kr
     spec = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),

@@ -15,9 +15,6 @@ def check_target(path: str, overwrite: bool) -> None:
         raise FileExistsError(
             f"{path!r} already exists; pass overwrite=True (--overwrite) to replace it"
         )
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(f"folder {parent!r} for {path!r} does not exist")
 
 
 def atomic_write_text(path: str, text: str, overwrite: bool = False) -> None:
@@ -33,6 +30,8 @@ def atomic_write_text(path: str, text: str, overwrite: bool = False) -> None:
 def atomic_path(path: str, overwrite: bool = False, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path next to ``path``; on success rename it into place.
 
+    Missing parent folders of ``path`` are created.
+
     The temporary path lives in the same folder (so the rename is atomic on
     POSIX) and is removed if the body raises, so a crash never leaves a
     half-written file or folder where a good one was.
@@ -46,6 +45,13 @@ def atomic_path(path: str, overwrite: bool = False, suffix: str = "") -> Iterato
     check_target(path, overwrite)
     parent = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path.rstrip(os.sep))
+    try:
+        # Missing folders are created, as tf.saved_model.save and `mkdir -p` do:
+        # that replaces nothing.
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot create folder {parent!r} for {path!r}: "
+                               f"{e.strerror}") from None
     _remove_stale(parent, base)
     try:
         tmp_dir = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-", dir=parent)

@@ -104,5 +104,7 @@ def test_bad_arguments(model, tmp_path):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ValueError, match="is not a readable .keras model"):
         kr.export(str(bad), str(tmp_path / "z.keras"), "keras")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        kr.export(model, str(tmp_path / "no" / "such" / "dir" / "m.keras"), "keras")
+    # Missing folders are created (as tf.saved_model.save does); nothing is replaced.
+    nested = tmp_path / "no" / "such" / "dir" / "m.keras"
+    kr.export(model, str(nested), "keras")
+    assert nested.is_file() and os.listdir(nested.parent) == ["m.keras"]

@@ -33,7 +33,7 @@ import sys
 import time
 
 
-def _reference_cifar56(shortcut_bn: bool = True):
+def _reference_cifar56():
     """The CIFAR ResNet-56 (option B) written directly with keras.layers."""
     import keras
     from keras import layers

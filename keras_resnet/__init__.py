@@ -17,7 +17,15 @@ plain = kr.build_plain(spec)     # the same network without shortcuts
 
 from keras_resnet import presets
 from keras_resnet.blocks import BlockContext, BlockType, list_blocks, register_block
-from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet, spec_of
+from keras_resnet.builders import (
+    ResNetModel,
+    as_spec,
+    build,
+    build_plain,
+    build_resnet,
+    residual_of,
+    spec_of,
+)
 from keras_resnet.compare import CompareResult, compare
 from keras_resnet.data import Data, load_data
 from keras_resnet.export import ExportResult, export
@@ -60,9 +68,11 @@ __all__ = [
     "ZeroPadShortcut",
     "__version__",
     "as_spec",
+    "build",
     "build_plain",
     "build_resnet",
     "compare",
+    "residual_of",
     "export",
     "compile_model",
     "load_data",

@@ -340,6 +340,7 @@ def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
                 model = keras.Model(sources, _build_graph(input_tensor, spec, residual),
                                     name=name)
             model._resnet_spec = spec
+            model._resnet_residual = residual
     if model is None:
         model = ResNetModel(spec, residual=residual, input_tensor=input_tensor)
     if weights is not None:
@@ -450,6 +451,62 @@ def build_plain(
     """
     args = locals()
     return _build(spec, False, input_tensor, weights, {k: args[k] for k in OVERRIDABLE})
+
+
+def residual_of(model_or_spec: Any) -> bool:
+    """Whether a model or spec is the residual network (True) or the plain twin.
+
+    The one place that decides it for everything that builds, draws or counts
+    "the network of" something: a model built by this package says which it is
+    (also after reloading, or inside another model), a plain preset name
+    (``"plain34"``, ``"cifar_plain20"``) is plain, and any other spec is
+    residual (as :func:`build_resnet` is the default builder).
+
+    Args:
+        model_or_spec: A Keras model, or anything :func:`build_resnet` accepts.
+
+    Returns:
+        True for residual, False for plain.
+    """
+    if isinstance(model_or_spec, keras.Model):
+        flag = getattr(model_or_spec, "_resnet_residual", None)
+        if isinstance(flag, bool):
+            return flag
+        for layer in model_or_spec.layers:
+            if isinstance(layer, keras.Model) and isinstance(
+                    getattr(layer, "_resnet_residual", None), bool):
+                return layer._resnet_residual
+        return True
+    from keras_resnet import presets
+
+    if isinstance(model_or_spec, str) and model_or_spec in presets.TABLE:
+        return presets.is_residual(model_or_spec)
+    return True
+
+
+def build(spec: Any, residual: bool | None = None, **kwargs: Any) -> keras.Model:
+    """:func:`build_resnet` or :func:`build_plain`, as ``residual`` says.
+
+    Args:
+        spec: Anything :func:`build_resnet` accepts.
+        residual: True for the residual network, False for the plain twin,
+            None for what :func:`residual_of` says of ``spec``.
+        **kwargs: Arguments of :func:`build_resnet`.
+
+    Returns:
+        The model.
+
+    Example:
+
+    ```python
+    kr.build("cifar_plain20")                   # plain, as its name says
+    kr.build("cifar_resnet20", residual=False)  # its plain twin
+    ```
+    """
+    if residual is None:
+        residual = residual_of(spec)
+    C.check_bool("residual", residual)
+    return (build_resnet if residual else build_plain)(spec, **kwargs)
 
 
 def spec_of(model: keras.Model) -> ModelSpec:

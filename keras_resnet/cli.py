@@ -49,12 +49,8 @@ def _build_from_args(args: argparse.Namespace) -> Any:
         kwargs["input_shape"] = args.input_shape
     if args.classes is not None:
         kwargs["classes"] = args.classes
-    residual = kr.presets.is_residual(args.spec) if args.spec in kr.presets.TABLE else True
-    spec = kr.as_spec(args.spec)
-    if args.plain:
-        residual = False
-    build = kr.build_resnet if residual else kr.build_plain
-    return build(spec, **kwargs)
+    residual = False if args.plain else kr.residual_of(args.spec)
+    return kr.build(kr.as_spec(args.spec), residual, **kwargs)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -107,9 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if (args.preset is None) == (args.spec is None):
         raise UsageError("give exactly one of --preset NAME and --spec FILE")
     source = args.preset or args.spec
-    residual = not args.plain
-    if args.preset is not None and args.preset in kr.presets.TABLE:
-        residual = kr.presets.is_residual(args.preset) and not args.plain
+    residual = False if args.plain else kr.residual_of(source)
     result = kr.train(source, args.data, epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
                       schedule=args.schedule, augment=args.augment, residual=residual,

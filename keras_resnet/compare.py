@@ -37,6 +37,8 @@ from typing import Any
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.data import Data, load_data
+from keras_resnet.train import BACKUP_DIR, train
 
 #: The defaults of the ``keras-resnet compare`` main job, chosen so the effect
 #: shows on the built-in digits data in a few minutes on 2 CPU cores, for any
@@ -118,9 +120,6 @@ def compare(
     Returns:
         A :class:`CompareResult`.
     """
-    from keras_resnet.data import Data, load_data
-    from keras_resnet.train import train
-
     if not isinstance(depths, (list, tuple)) or len(depths) < 2:
         C.fail("depths", "must list at least two depths", depths)
     depths = sorted({C.check_int("depths[]", d, minimum=8, maximum=2000) for d in depths})
@@ -177,7 +176,7 @@ def compare(
 def _finished(run_dir: str) -> bool:
     return (os.path.exists(os.path.join(run_dir, "model.keras"))
             and os.path.exists(os.path.join(run_dir, "history.json"))
-            and not os.path.isdir(os.path.join(run_dir, "backup")))
+            and not os.path.isdir(os.path.join(run_dir, BACKUP_DIR)))
 
 
 def _load_finished(run_dir: str) -> tuple:

@@ -31,7 +31,6 @@ from keras_resnet import _checks as C
 
 BUILTIN = ("digits",)
 KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 @dataclass

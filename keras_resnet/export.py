@@ -135,16 +135,26 @@ def _write(model: Any, tmp: str, format: str) -> None:  # noqa: A002
         with tempfile.TemporaryDirectory(prefix="keras_resnet_convert_") as work:
             src = os.path.join(work, "model.keras")
             model.save(src)
-            proc = subprocess.run(
-                [sys.executable, "-m", "keras_resnet.export", "--convert", format, src, tmp],
-                capture_output=True, text=True, timeout=1800,
-                env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if proc.returncode != 0:
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-2:]
-                raise RuntimeError(f"converting to {format} on TensorFlow failed: "
-                                   + " | ".join(tail))
+            _run_helper(["--convert", format, src, tmp], "tensorflow", 1800,
+                        RuntimeError, f"converting to {format} on TensorFlow failed")
         return
     _convert(model, tmp, format)
+
+
+def _run_helper(args: list, backend: str | None, timeout: int, error: type,
+                message: str) -> None:
+    """Runs this module's command line in a fresh process; raises ``error`` on failure.
+
+    The message ends with the last lines the process printed (its error).
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    proc = subprocess.run([sys.executable, "-m", "keras_resnet.export", *args],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise error(f"{message}: " + " | ".join(tail))
 
 
 def _convert(model: Any, tmp: str, format: str) -> None:  # noqa: A002
@@ -190,18 +200,10 @@ def verify_export(model: Any, path: str, format: str,  # noqa: A002
     expected = np.asarray(model.predict(x, verbose=0))
     with tempfile.TemporaryDirectory(prefix="keras_resnet_verify_") as tmp:
         np.save(os.path.join(tmp, "x.npy"), x)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        if format != "keras":
-            env["KERAS_BACKEND"] = "tensorflow"  # the exporters' runtime
-        proc = subprocess.run(
-            [sys.executable, "-m", "keras_resnet.export", format, path,
-             os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")],
-            capture_output=True, text=True, env=env, timeout=900)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise ExportVerificationError(
-                f"the {format} export at {path!r} did not reload in a fresh process: "
-                + " | ".join(tail))
+        _run_helper([format, path, os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")],
+                    None if format == "keras" else "tensorflow",  # the exporters' runtime
+                    900, ExportVerificationError,
+                    f"the {format} export at {path!r} did not reload in a fresh process")
         got = np.load(os.path.join(tmp, "y.npy"))
     if got.shape != expected.shape:
         raise ExportVerificationError(

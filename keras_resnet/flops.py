@@ -9,15 +9,18 @@ import keras
 
 
 def _layer_macs(layer: Any) -> int:
-    if isinstance(layer, keras.layers.Conv2D) and not isinstance(
-            layer, keras.layers.Conv2DTranspose):
+    # In Keras 3 the depthwise and separable convs are not Conv2D subclasses.
+    convs = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    if isinstance(layer, convs):
         out = layer.output.shape  # (batch, h, w, c)
         kh, kw = layer.kernel_size
         cin = layer.input.shape[-1]
-        groups = getattr(layer, "groups", 1) or 1
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             return out[1] * out[2] * kh * kw * out[3]
-        return out[1] * out[2] * kh * kw * (cin // groups) * out[3]
+        if isinstance(layer, keras.layers.SeparableConv2D):
+            mid = cin * layer.depth_multiplier  # depthwise, then a 1x1 to the filters
+            return out[1] * out[2] * (kh * kw * mid + mid * out[3])
+        return out[1] * out[2] * kh * kw * (cin // layer.groups) * out[3]
     if isinstance(layer, keras.layers.Dense):
         positions = math.prod(layer.input.shape[1:-1]) if len(layer.input.shape) > 2 else 1
         return positions * layer.input.shape[-1] * layer.units
@@ -81,16 +84,16 @@ def flops(model_or_spec: Any, input_shape: tuple | None = None) -> int:
     """
     model = model_or_spec
     if not isinstance(model_or_spec, keras.Model) or input_shape is not None:
-        from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet
+        from keras_resnet.builders import as_spec, build, residual_of, spec_of
 
         if isinstance(model_or_spec, keras.Model):
-            residual = getattr(model_or_spec, "residual", True)
-            spec = model_or_spec.spec if isinstance(model_or_spec, ResNetModel) else None
-            if spec is None:
+            try:
+                spec = spec_of(model_or_spec)
+            except TypeError:
                 raise ValueError("input_shape= can only be changed for models built by "
-                                 "keras_resnet")
+                                 "keras_resnet") from None
         else:
-            spec, residual = as_spec(model_or_spec), True
-        build = build_resnet if residual else build_plain
-        model = build(spec, **({"input_shape": input_shape} if input_shape else {}))
+            spec = as_spec(model_or_spec)
+        model = build(spec, residual_of(model_or_spec),
+                      **({"input_shape": input_shape} if input_shape else {}))
     return sum(layer_flops(model).values())

@@ -61,14 +61,12 @@ def layout(model_or_spec: Any) -> tuple:
     Returns:
         ``(boxes, column_titles)``.
     """
-    from keras_resnet.builders import as_spec, spec_of
+    from keras_resnet.builders import as_spec, residual_of, spec_of
     from keras_resnet.plan import make_plan
 
-    if hasattr(model_or_spec, "layers"):
-        spec = spec_of(model_or_spec)
-        residual = getattr(model_or_spec, "residual", True)
-    else:
-        spec, residual = as_spec(model_or_spec), True
+    residual = residual_of(model_or_spec)
+    spec = (spec_of(model_or_spec) if hasattr(model_or_spec, "layers")
+            else as_spec(model_or_spec))
     plan = make_plan(spec)
     boxes, titles = [], []
     col = 0

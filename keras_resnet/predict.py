@@ -69,6 +69,7 @@ def predict_files(model: Any, images: list, top: int = 3,
     import keras
 
     from keras_resnet.export import load_model
+    from keras_resnet.train import outputs_logits
 
     C.check_int("top", top, minimum=1)
     model_path = model if isinstance(model, str) else ""
@@ -77,8 +78,7 @@ def predict_files(model: Any, images: list, top: int = 3,
     shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3:
         raise ValueError(f"predict takes image models; this one takes {shape} vectors")
-    probs_layer = model.layers[-1]
-    logits = getattr(getattr(probs_layer, "activation", None), "__name__", "") == "linear"
+    logits = outputs_logits(model)
     classes = int(model.outputs[0].shape[-1])
     names = _labels(model_path, labels, classes)
     for path in images:

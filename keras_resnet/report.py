@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.builders import as_spec, build_resnet, spec_of
+from keras_resnet.builders import as_spec, build, residual_of, spec_of
 from keras_resnet.flops import layer_flops
 from keras_resnet.plan import make_plan
 
@@ -44,14 +44,13 @@ def stage_rows(model_or_spec: Any) -> list:
         ``type``, ``blocks``, ``output_shape``, ``shortcuts``, ``params`` and
         ``flops`` (multiply-adds, None when the input size is not fixed).
     """
+    residual = residual_of(model_or_spec)
     if hasattr(model_or_spec, "layers"):
         model = model_or_spec
         spec = spec_of(model)
-        residual = getattr(model, "residual", True)
     else:
         spec = as_spec(model_or_spec)
-        model = build_resnet(spec)
-        residual = True
+        model = build(spec, residual)
     plan = make_plan(spec)
     try:
         macs = layer_flops(model)
@@ -121,11 +120,9 @@ def presets_markdown(names: list | None = None) -> str:
         The table (the README's preset table is made with it).
     """
     from keras_resnet import presets
-    from keras_resnet.builders import build_plain
 
     lines = ["| preset | input | parameters | GFLOPs | what |", "|---|---|---:|---:|---|"]
     for name in names or list(presets.TABLE):
-        build = build_resnet if presets.is_residual(name) else build_plain
         model = build(name)
         shape = "x".join(str(d) for d in spec_of(model).input_shape)
         lines.append(f"| `{name}` | {shape} | {trainable_params(model):,} | "

@@ -108,7 +108,7 @@ def compile_model(model: keras.Model, optimizer: str = "sgd", learning_rate: flo
     Returns:
         The same model, compiled.
     """
-    logits = _outputs_logits(model)
+    logits = outputs_logits(model)
     label_smoothing = C.check_float("label_smoothing", label_smoothing, minimum=0.0,
                                     maximum=1.0, exclusive_maximum=True)
     if label_smoothing > 0:
@@ -120,12 +120,14 @@ def compile_model(model: keras.Model, optimizer: str = "sgd", learning_rate: flo
     return model
 
 
-def _outputs_logits(model: keras.Model) -> bool:
-    try:
-        layer = model.get_layer("predictions")
-    except ValueError:
-        return False
-    return getattr(layer.activation, "__name__", "") == "linear"
+def outputs_logits(model: keras.Model) -> bool:
+    """Whether a classifier outputs logits: its last layer has no activation.
+
+    ``classifier_activation=None`` gives a linear ``predictions`` layer; a
+    softmax (the default) or any other activation means probabilities.
+    """
+    activation = getattr(model.layers[-1], "activation", None)
+    return getattr(activation, "__name__", "") == "linear"
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -183,6 +185,10 @@ class _StopOnNaN(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+BACKUP_DIR = "backup"  # in out_dir while a run is unfinished; removed when it ends
+BACKUP_STATE = "state.json"
+
+
 class _Backup(keras.callbacks.Callback):
     """Backs up weights and optimizer state after every epoch, crash-safely.
 
@@ -199,7 +205,8 @@ class _Backup(keras.callbacks.Callback):
         self.folder = folder
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        os.makedirs(self.folder, exist_ok=True)
+        if _has_nan(logs or {}):
+            return  # a diverged epoch is no state to resume from
         name = f"epoch-{epoch + 1:05d}.weights.h5"
         with atomic_path(os.path.join(self.folder, name), overwrite=True) as tmp:
             self.model.save_weights(tmp)
@@ -209,9 +216,6 @@ class _Backup(keras.callbacks.Callback):
         for old in os.listdir(self.folder):
             if old.endswith(".weights.h5") and old != name:
                 os.remove(os.path.join(self.folder, old))
-
-
-BACKUP_STATE = "state.json"
 
 
 def _restore(model: keras.Model, folder: str) -> int:
@@ -247,14 +251,15 @@ def _read_csv_history(path: str) -> dict:
     return history
 
 
-def _prepare(model_or_spec: Any, data: Data, residual: bool, rebuild: bool) -> tuple:
+def _prepare(model_or_spec: Any, data: Data, residual: bool | None,
+             rebuild: bool) -> tuple:
     """A model for ``data``: specs get the data's input shape and classes.
 
     With ``rebuild`` (a distribution strategy or a precision policy must be in
     force while the layers are created) a model built by this package is built
     again from its spec and given its weights.
     """
-    from keras_resnet.builders import ResNetModel, as_spec, build_plain, build_resnet
+    from keras_resnet.builders import ResNetModel, as_spec, build, residual_of
 
     if isinstance(model_or_spec, keras.Model):
         if not rebuild:
@@ -264,14 +269,14 @@ def _prepare(model_or_spec: Any, data: Data, residual: bool, rebuild: bool) -> t
             raise ValueError("distribute= and mixed_precision= need a spec or a model built "
                              "by keras_resnet (it is rebuilt under them); pass the spec")
         weights = model_or_spec.get_weights()
-        build = build_resnet if model_or_spec.residual else build_plain
-        model = build(model_or_spec.spec)
+        model = build(model_or_spec.spec, model_or_spec.residual)
         model.set_weights(weights)
         return model, model.spec
     spec = as_spec(model_or_spec)
     spec = spec.replace(input_shape=tuple(data.input_shape), classes=data.num_classes)
-    build = build_resnet if residual else build_plain
-    model = build(spec)
+    if residual is None:
+        residual = residual_of(model_or_spec)  # before as_spec drops the preset name
+    model = build(spec, residual)
     return model, model.spec
 
 
@@ -405,7 +410,7 @@ def train(
     warmup_epochs: int = 0,
     label_smoothing: float = 0.0,
     augment: bool = False,
-    residual: bool = True,
+    residual: bool | None = None,
     out_dir: str | None = None,
     overwrite: bool = False,
     tensorboard: bool = False,
@@ -433,7 +438,9 @@ def train(
         label_smoothing: Label smoothing of the loss.
         augment: The paper's CIFAR augmentation (pad 4, random crop, flip) on
             training batches.
-        residual: With a spec: build the residual net (True) or its plain twin.
+        residual: With a spec: build the residual net (True) or its plain twin
+            (False); None builds what the spec names (``"cifar_plain20"`` is
+            plain, other specs residual; see :func:`~keras_resnet.residual_of`).
         out_dir: Folder for ``model.keras``, ``spec.json``, ``history.json``,
             ``history.csv`` and the resume backup. None writes nothing.
         overwrite: Replace a finished run in ``out_dir`` (an unfinished one is
@@ -463,7 +470,8 @@ def train(
     C.check_choice("schedule", schedule, SCHEDULES)
     warmup_epochs = C.check_int("warmup_epochs", warmup_epochs, minimum=0, maximum=epochs)
     C.check_bool("augment", augment)
-    C.check_bool("residual", residual)
+    if residual is not None:
+        C.check_bool("residual", residual)
     make_optimizer(optimizer, learning_rate, momentum)  # validates before any work
     if out_dir is not None:
         out_dir = os.fspath(out_dir)
@@ -503,8 +511,9 @@ def _fit(model: keras.Model, spec: Any, data: Data, *, epochs: int, batch_size: 
         csv_path = os.path.join(out_dir, "history.csv")
         cbs.append(keras.callbacks.CSVLogger(csv_path, append=True))
         # After the CSV row, so a kill between the two re-runs (never skips) an epoch.
-        cbs.append(_Backup(os.path.join(out_dir, "backup")))
-        initial_epoch = _restore(model, os.path.join(out_dir, "backup"))
+        backup = os.path.join(out_dir, BACKUP_DIR)
+        cbs.append(_Backup(backup))
+        initial_epoch = _restore(model, backup)
         if tensorboard:
             cbs.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
     cbs += list(callbacks or [])
@@ -572,13 +581,15 @@ def _augmenter(data: Data) -> Any:
     return cifar_augmentation(data.input_shape, pad=pad)
 
 
-def _has_nan(history: dict) -> bool:
-    return any(not math.isfinite(float(v)) for v in history.get("loss", []))
+def _has_nan(logs: dict) -> bool:
+    """Whether the loss of a history (a list per key) or of epoch logs is NaN/inf."""
+    loss = logs.get("loss", [])
+    return any(not math.isfinite(float(v)) for v in np.atleast_1d(loss))
 
 
 def _check_out_dir(out_dir: str, overwrite: bool) -> None:
     finished = os.path.exists(os.path.join(out_dir, "model.keras"))
-    resumable = os.path.isdir(os.path.join(out_dir, "backup"))
+    resumable = os.path.isdir(os.path.join(out_dir, BACKUP_DIR))
     if finished and not resumable and not overwrite:
         raise FileExistsError(
             f"{out_dir!r} already holds a finished run (model.keras); pass "
@@ -602,4 +613,4 @@ def _write_run(out_dir: str, model: keras.Model, spec: Any, history: dict,
                       json.dumps(history, indent=2) + "\n", overwrite=True)
     atomic_write_text(os.path.join(out_dir, "labels.json"),
                       json.dumps(list(class_names)) + "\n", overwrite=True)
-    shutil.rmtree(os.path.join(out_dir, "backup"), ignore_errors=True)
+    shutil.rmtree(os.path.join(out_dir, BACKUP_DIR), ignore_errors=True)

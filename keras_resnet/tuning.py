@@ -86,7 +86,7 @@ from keras_tuner.src.engine.objective import MultiObjective as _MultiObjective
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_write_text
-from keras_resnet.builders import as_spec, build_plain, build_resnet
+from keras_resnet.builders import as_spec, build, residual_of
 from keras_resnet.spec import MAX_FILTERS, MAX_REPEAT, SHORTCUTS, BlockSpec, ModelSpec
 from keras_resnet.train import OPTIMIZERS, compile_model
 
@@ -104,8 +104,6 @@ __all__ = [
 #: Hyperparameter names, in the order ``build`` declares them.
 HP_NAMES = ("depth", "use_l2", "l2", "width", "shortcut", "block_type",
             "learning_rate", "optimizer", "batch_size", "epochs")
-#: The ones that change the spec (the others are training settings).
-SPEC_HPS = ("depth", "use_l2", "l2", "width", "shortcut", "block_type")
 #: Block types ``block_type`` may swap between (same input rank, same options
 #: but the bottleneck ones); the pre/post-activation twins.
 CONV_BLOCKS = ("basic", "preact_basic", "bottleneck", "preact_bottleneck")
@@ -115,7 +113,6 @@ _TWIN = {"basic": "preact_basic", "preact_basic": "basic",
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 ALGORITHMS = ("hyperband", "random", "bayesian")
 DEFAULT_L2_RANGE = (1e-6, 1e-2)
-STATE_FILES = ("best_spec.json", "best_hyperparameters.json", "tune_config.json")
 
 
 # --------------------------------------------------------------- spec_for
@@ -472,7 +469,7 @@ class ResNetHyperModel(kt.HyperModel):
         super().__init__(name=name)
         C.check_bool("allow_zero_l2", allow_zero_l2)
         if residual is None:
-            residual = _preset_residual(base)
+            residual = residual_of(base)
         C.check_bool("residual", residual)
         self.momentum = C.check_float("momentum", momentum, minimum=0.0, maximum=1.0,
                                       exclusive_maximum=True)
@@ -612,7 +609,7 @@ class ResNetHyperModel(kt.HyperModel):
         # and the spec.
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        model = (build_resnet if self.residual else build_plain)(spec)
+        model = build(spec, self.residual)
         return compile_model(model, train["optimizer"], train["learning_rate"],
                              self.momentum, self.label_smoothing)
 
@@ -696,14 +693,6 @@ def _tf_gradient_registry() -> dict | None:
     except (ImportError, AttributeError):
         return None
     return registry if isinstance(registry, dict) else None
-
-
-def _preset_residual(base: Any) -> bool:
-    from keras_resnet import presets
-
-    if isinstance(base, str) and base in presets.TABLE:
-        return presets.is_residual(base)
-    return True
 
 
 def _valid(base: ModelSpec, values: dict) -> bool:
@@ -1209,7 +1198,7 @@ def tune(
         x, y, validation_data, base_spec)
     if not isinstance(base, ResNetHyperModel):
         if residual is None:
-            residual = _preset_residual(base)
+            residual = residual_of(base)
         hypermodel = ResNetHyperModel(
             base_spec, **hp_args, batch_size=batch_hp, epochs=epochs_hp,
             allow_zero_l2=allow_zero_l2, residual=residual,

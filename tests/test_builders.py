@@ -266,3 +266,35 @@ def test_training_lowers_the_loss():
                   loss="sparse_categorical_crossentropy")
     hist = model.fit(x, y, epochs=8, batch_size=16, verbose=0).history["loss"]
     assert hist[-1] < 0.7 * hist[0], hist
+
+
+def test_residual_of_and_build_follow_what_the_source_names():
+    """One rule for "the network of" a source: counting, drawing, building, training."""
+    from keras_resnet.plots import layout
+    from keras_resnet.report import stage_rows
+
+    assert kr.residual_of("plain34") is False and kr.residual_of("resnet34") is True
+    assert kr.residual_of(cifar_spec()) is True
+    plain = kr.build("cifar_plain20")
+    assert not plain.residual and plain.name == "cifar_plain20"
+    assert kr.build("cifar_resnet20", residual=False).name == "cifar_plain20"
+    assert kr.residual_of(kr.build_plain("cifar_resnet20")) is False
+    with pytest.raises(TypeError, match="^residual must be True or False"):
+        kr.build("cifar_resnet20", residual="no")
+    # A plain preset name is counted, tabled and drawn as the plain network.
+    assert kr.flops("plain34") == kr.flops(kr.build_plain("plain34")) == 3_644_493_824
+    assert kr.flops("resnet34") == 3_663_761_408
+    assert sum(r["params"] for r in stage_rows("plain18")) == 11_515_688
+    assert {b.shortcut for b in layout("cifar_plain20")[0] if b.shortcut} == {"none"}
+    # So is a plain model built on top of other layers (a functional model).
+    x = keras.Input((32, 32, 3))
+    m = kr.build_plain("cifar_plain20", input_tensor=keras.layers.Rescaling(1 / 255)(x))
+    assert not isinstance(m, kr.ResNetModel) and kr.residual_of(m) is False
+    assert {r["shortcuts"] for r in stage_rows(m)} == {"", "- (plain)"}
+    assert kr.flops(m, input_shape=(64, 64, 3)) == kr.flops(
+        kr.build_plain("cifar_plain20", input_shape=(64, 64, 3)))
+
+
+def test_train_builds_the_network_a_preset_names():
+    result = kr.train("cifar_plain20", "digits", epochs=1, batch_size=256, verbose=0)
+    assert result.model.residual is False and result.model.name == "cifar_plain20"

@@ -249,3 +249,16 @@ def test_flops_of_spec_and_other_input_size():
     per_layer = kr.layer_flops(kr.build_resnet("cifar_resnet20"))
     assert per_layer["stem_conv"] == 32 * 32 * 3 * 3 * 3 * 16
     assert per_layer["predictions"] == 64 * 10
+
+
+def test_layer_flops_of_depthwise_separable_and_grouped_convs():
+    # Keras 3's depthwise/separable convs are not Conv2D subclasses: counted on their own.
+    x = keras.Input((8, 8, 4))
+    y = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="dw")(x)
+    y = keras.layers.SeparableConv2D(16, 3, padding="same", name="sep")(y)
+    y = keras.layers.Conv2D(6, 3, padding="same", groups=2, name="grouped")(y)
+    assert kr.layer_flops(keras.Model(x, y)) == {
+        "dw": 8 * 8 * 3 * 3 * 8,                      # one 3x3 per output channel
+        "sep": 8 * 8 * (3 * 3 * 8 + 8 * 16),          # depthwise + pointwise
+        "grouped": 8 * 8 * 3 * 3 * (16 // 2) * 6,
+    }

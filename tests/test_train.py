@@ -93,6 +93,8 @@ def test_divergence_stops_and_keeps_the_previous_model(tmp_path):
         kr.train(SMALL.replace(norm=None), "digits", epochs=3, learning_rate=1e8,
                  out_dir=str(out), overwrite=True, verbose=0)
     assert (out / "model.keras").read_bytes() == before
+    # No backup of NaN weights either, or the next run would resume from them.
+    assert not (out / "backup").exists()
 
 
 def test_bad_arguments_fail_before_work(tmp_path):

@@ -53,6 +53,12 @@ _IMAGENET = {
 _KERAS_APPS = {**_IMAGENET, "bn_epsilon": 1.001e-5, "kernel_initializer": "glorot_uniform"}
 _WIDTHS = (64, 128, 256, 512)
 
+
+def _stages(btype: str, strides: tuple = (1, 2, 2, 2)) -> list:
+    """The four ImageNet stages of 64/128/256/512 filters (times the expansion)."""
+    return [(btype, w, s) for w, s in zip(_WIDTHS, strides)]
+
+
 #: Families: everything but the depth. ``stages``: (block type, filters, strides)
 #: per stage; ``block``: extra BlockSpec fields; ``stride_last``: the stage's
 #: stride goes on its last block (``keras.applications`` V2), whose shortcut is
@@ -60,32 +66,32 @@ _WIDTHS = (64, 128, 256, 512)
 FAMILIES: dict[str, dict] = {
     "imagenet_basic": {
         "spec": _IMAGENET,
-        "stages": [("basic", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+        "stages": _stages("basic"),
     },
     "imagenet_v1": {
         "spec": {**_KERAS_APPS, "use_bias": True},
-        "stages": [("bottleneck", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+        "stages": _stages("bottleneck"),
         "block": {"stride_1x1": True},
     },
     "imagenet_v1_5": {
         "spec": _IMAGENET,
-        "stages": [("bottleneck", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+        "stages": _stages("bottleneck"),
     },
     "imagenet_v2": {
         "spec": {**_KERAS_APPS, "stem": {**_IMAGENET["stem"], "norm_act": False}},
-        "stages": [("preact_bottleneck", w, s) for w, s in zip(_WIDTHS, (2, 2, 2, 1))],
+        "stages": _stages("preact_bottleneck", (2, 2, 2, 1)),
         "stride_last": True,
         "last_shortcut": "A",
     },
     "imagenet_d": {
         "spec": {**_IMAGENET, "stem": {**_IMAGENET["stem"], "type": "deep"},
                  "shortcut": "D"},
-        "stages": [("bottleneck", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+        "stages": _stages("bottleneck"),
     },
     "imagenet_d_basic": {
         "spec": {**_IMAGENET, "stem": {**_IMAGENET["stem"], "type": "deep"},
                  "shortcut": "D"},
-        "stages": [("basic", w, s) for w, s in zip(_WIDTHS, (1, 2, 2, 2))],
+        "stages": _stages("basic"),
     },
     # He et al. 2015, §4.2: 3x3 stem of 16, stages of 16/32/64 on 32/16/8 maps,
     # option A shortcuts (plain and residual twins have equal parameters).
@@ -174,8 +180,7 @@ def _stage_blocks(fam: dict, btype: str, filters: int, n: int, strides: int) -> 
 
 def to_dict(name: str) -> dict:
     """The spec of a preset in dict form (what :func:`get` validates)."""
-    _check(name)
-    row = TABLE[name]
+    row = _row_of(name)
     fam = FAMILIES[row["family"]]
     spec = copy.deepcopy(fam["spec"])
     spec["blocks"] = []
@@ -185,13 +190,15 @@ def to_dict(name: str) -> dict:
     return spec
 
 
-def _check(name: Any) -> None:
+def _row_of(name: Any) -> dict:
+    """The table row of a preset; an unknown name is a ValueError with close matches."""
     C.check_str("name", name)
     if name not in TABLE:
         raise ValueError(
             f"name must be a preset{C.close_matches(name, TABLE)}. Presets: "
             f"{', '.join(list())}. Received: name={name!r}"
         )
+    return TABLE[name]
 
 
 def list() -> builtins.list[str]:  # noqa: A001 - the API name users expect
@@ -214,14 +221,12 @@ def get(name: str) -> ModelSpec:
 
 def is_residual(name: str) -> bool:
     """Whether a preset names a residual (True) or a plain (False) network."""
-    _check(name)
-    return TABLE[name]["residual"]
+    return _row_of(name)["residual"]
 
 
 def twin(name: str) -> str | None:
     """The preset with the same layers and the other kind (plain <-> residual)."""
-    _check(name)
-    row = TABLE[name]
+    row = _row_of(name)
     for other, r in TABLE.items():
         if (r["family"], r["depths"], r["width"]) == (row["family"], row["depths"],
                                                      row["width"]) and (
@@ -232,14 +237,12 @@ def twin(name: str) -> str | None:
 
 def describe(name: str) -> str:
     """One-line description of a preset."""
-    _check(name)
-    return TABLE[name]["about"]
+    return _row_of(name)["about"]
 
 
 def keras_application(name: str) -> str | None:
     """Name of the ``keras.applications`` model a preset mirrors exactly, or None."""
-    _check(name)
-    return TABLE[name]["keras_app"]
+    return _row_of(name)["keras_app"]
 
 
 #: Spec fields that may differ from the preset while its weights still apply.
@@ -253,12 +256,12 @@ def keras_application_of(spec: ModelSpec) -> str | None:
 
     A spec mirrors one when it equals that preset up to :data:`HEAD_FIELDS`.
     """
-    for name, row in TABLE.items():
-        if row["keras_app"] and name == spec.name:
-            preset = get(name)
-            same = spec.replace(**{f: getattr(preset, f) for f in HEAD_FIELDS})
-            return row["keras_app"] if same == preset else None
-    return None
+    row = TABLE.get(spec.name)
+    if row is None or row["keras_app"] is None:
+        return None
+    preset = get(spec.name)
+    same = spec.replace(**{f: getattr(preset, f) for f in HEAD_FIELDS})
+    return row["keras_app"] if same == preset else None
 
 
 def port_weights(source: Any, target: Any) -> Any:

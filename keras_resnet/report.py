@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from keras_resnet.builders import as_spec, build, residual_of, spec_of
-from keras_resnet.flops import layer_flops
+from keras_resnet.flops import flops, layer_flops
 from keras_resnet.plan import make_plan
 
 
@@ -126,7 +126,7 @@ def presets_markdown(names: list | None = None) -> str:
         model = build(name)
         shape = "x".join(str(d) for d in spec_of(model).input_shape)
         lines.append(f"| `{name}` | {shape} | {trainable_params(model):,} | "
-                     f"{sum(layer_flops(model).values()) / 1e9:.3f} | "
+                     f"{flops(model) / 1e9:.3f} | "
                      f"{presets.describe(name)} |")
     return "\n".join(lines)
 

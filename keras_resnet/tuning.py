@@ -232,9 +232,7 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
                                             // (2 * deepest)))
                   if isinstance(b, BlockSpec) else b for b in blocks]
     if values.get("width") is not None:
-        width = C.check_float("width", values["width"], minimum=0.0, maximum=64.0)
-        if width <= 0:
-            C.fail("width", "must be > 0", width)
+        width = _check_value("width", values["width"], allow_zero_l2=False)
 
         def scale(f: int) -> int:
             return max(1, min(MAX_FILTERS, _half_up(f * width)))

@@ -535,3 +535,13 @@ def spec_of(model: keras.Model) -> ModelSpec:
         f"model {getattr(model, 'name', model)!r} was not built by keras_resnet "
         f"(no spec found). Received: model of type {type(model).__name__}"
     )
+
+
+def outputs_logits(model: keras.Model) -> bool:
+    """Whether a classifier outputs logits: its last layer has no activation.
+
+    ``classifier_activation=None`` gives a linear ``predictions`` layer; a
+    softmax (the default) or any other activation means probabilities.
+    """
+    activation = getattr(model.layers[-1], "activation", None)
+    return getattr(activation, "__name__", "") == "linear"

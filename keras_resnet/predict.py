@@ -68,8 +68,8 @@ def predict_files(model: Any, images: list, top: int = 3,
     """
     import keras
 
+    from keras_resnet.builders import outputs_logits
     from keras_resnet.export import load_model
-    from keras_resnet.train import outputs_logits
 
     C.check_int("top", top, minimum=1)
     model_path = model if isinstance(model, str) else ""

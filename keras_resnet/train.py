@@ -35,6 +35,7 @@ import numpy as np
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.builders import outputs_logits
 from keras_resnet.data import Data, load_data
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -118,16 +119,6 @@ def compile_model(model: keras.Model, optimizer: str = "sgd", learning_rate: flo
     model.compile(optimizer=make_optimizer(optimizer, learning_rate, momentum), loss=loss,
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
-
-
-def outputs_logits(model: keras.Model) -> bool:
-    """Whether a classifier outputs logits: its last layer has no activation.
-
-    ``classifier_activation=None`` gives a linear ``predictions`` layer; a
-    softmax (the default) or any other activation means probabilities.
-    """
-    activation = getattr(model.layers[-1], "activation", None)
-    return getattr(activation, "__name__", "") == "linear"
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")

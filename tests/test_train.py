@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet.train import learning_rate_at
+from keras_resnet.training.recipe import learning_rate_at, prepare
 
 SMALL = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
                      blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 16, strides=2)],
@@ -34,6 +34,49 @@ def test_schedule():
     assert [learning_rate_at(e, 2, 0.1) for e in range(2)] == pytest.approx([0.1, 0.01])
 
 
+def test_recipe_fields_are_checked_and_round_trip():
+    recipe = kr.Recipe(epochs=8, learning_rate=0.1)
+    assert [recipe.learning_rate_at(e) for e in range(8)] == pytest.approx(
+        [0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    assert kr.Recipe.from_dict(recipe.to_dict()) == recipe
+    assert json.loads(json.dumps(recipe.to_dict())) == recipe.to_dict()
+    assert recipe.replace(augment=True).augment and not recipe.augment
+    assert isinstance(kr.Recipe(learning_rate=1).learning_rate, float)
+    with pytest.raises(ValueError, match=r"^optimizer must be one of 'sgd'.*Received: "
+                                         r"optimizer='sgdd'"):
+        kr.Recipe(optimizer="sgdd")
+    with pytest.raises(ValueError, match=r"^warmup_epochs must be <= 3"):
+        kr.Recipe(epochs=3, warmup_epochs=4)
+    with pytest.raises(TypeError, match=r"^augment must be True or False"):
+        kr.Recipe(augment="yes")
+    with pytest.raises(ValueError, match=r"^label_smoothing must be < 1.0"):
+        recipe.replace(label_smoothing=1.0)
+    with pytest.raises(ValueError, match=r"^recipe.lr is not a known field"):
+        kr.Recipe.from_dict({"lr": 0.1})
+    with pytest.raises(ValueError, match="the model must be compiled first"):
+        kr.Recipe().fit(kr.build_resnet(SMALL), kr.load_data("digits"))
+
+
+def test_train_is_the_recipe_sequence():
+    """seed -> build -> compile -> fit by hand (as a tuning trial does) and
+    kr.train give the same numbers, with the recipe as keywords or as an object."""
+    data = kr.load_data("digits")
+    recipe = kr.Recipe(epochs=2, batch_size=64, learning_rate=0.05, seed=3)
+    model = prepare(SMALL, data, recipe)
+    recipe.compile(model)
+    manual = recipe.fit(model, data, verbose=0).history["val_accuracy"]
+    keras.backend.clear_session()
+    by_object = kr.train(SMALL, data, recipe=recipe, verbose=0)
+    keras.backend.clear_session()
+    by_keywords = kr.train(SMALL, data, **recipe.to_dict(), verbose=0)
+    assert len(manual) == 2 and manual[-1] > 0.5
+    assert by_object.history["val_accuracy"] == manual
+    assert by_keywords.history["val_accuracy"] == manual
+    assert by_object.recipe == recipe
+    # keywords given with recipe= change those fields
+    assert kr.train(SMALL, data, recipe=recipe, epochs=1, verbose=0).recipe.epochs == 1
+
+
 def test_train_writes_run_and_loss_goes_down(tmp_path):
     out = tmp_path / "run"
     result = kr.train(SMALL, "digits", epochs=4, batch_size=64, out_dir=str(out),
@@ -42,7 +85,13 @@ def test_train_writes_run_and_loss_goes_down(tmp_path):
     assert len(loss) == 4 and loss[-1] < 0.5 * loss[0]
     assert result.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.01, 0.001])
     assert sorted(os.listdir(out)) == ["history.csv", "history.json", "labels.json",
-                                       "model.keras", "spec.json"]
+                                       "model.keras", "run.json", "spec.json"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["format"] == 1 and run["keras_resnet"] == kr.__version__
+    assert run["recipe"] == kr.Recipe(epochs=4, batch_size=64).to_dict()
+    assert kr.ModelSpec.from_dict(run["spec"]) == SMALL
+    assert run["data"]["input_shape"] == [8, 8, 1] and run["data"]["num_classes"] == 10
+    assert len(run["data"]["fingerprint"]) == 64
     assert json.loads((out / "history.json").read_text()) == result.history
     assert json.loads((out / "labels.json").read_text()) == [str(i) for i in range(10)]
     assert kr.ModelSpec.load(out / "spec.json") == SMALL

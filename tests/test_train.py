@@ -243,3 +243,91 @@ def test_sigkill_resumes_from_last_epoch(tmp_path):
     assert sorted(set(rows)) == list(range(epochs))
     assert len(rows) - epochs <= 1  # at most the interrupted epoch ran twice
     assert len(done_before) >= 3 and not (out / "backup").exists()
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Dies (as a kill would) at the end of an epoch, after the backup."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt(f"killed after epoch {epoch + 1}")
+
+
+def unfinished_run(out, **kwargs):
+    with pytest.raises(KeyboardInterrupt):
+        kr.train(SMALL, "digits", out_dir=str(out), verbose=0, callbacks=[_Interrupt(0)],
+                 **kwargs)
+    assert kr.EpochBackup.last_epoch(out / "backup") == 1
+
+
+def test_resume_with_other_settings_names_each_difference(tmp_path, capsys):
+    from keras_resnet.cli import main
+
+    out = tmp_path / "run"
+    unfinished_run(out, epochs=2, batch_size=64)
+    before = (out / "run.json").read_text()
+    with pytest.raises(ValueError, match=(
+            rf"^out_dir '{out}' holds an unfinished run with other settings: epochs 2 → 3, "
+            r"learning_rate 0.1 → 0.05; pass overwrite=True \(--overwrite\) to start over$")):
+        kr.train(SMALL, "digits", out_dir=str(out), epochs=3, batch_size=64,
+                 learning_rate=0.05, verbose=0)
+    wider = SMALL.replace(blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 32,
+                                                                          strides=2)])
+    with pytest.raises(ValueError, match=r"other settings: spec.blocks\[1\].filters 16 → 32;"):
+        kr.train(wider, "digits", out_dir=str(out), epochs=2, batch_size=64, verbose=0)
+    with pytest.raises(ValueError, match=r"other settings: data.fingerprint [0-9a-f]{12} → "
+                                         r"[0-9a-f]{12};"):
+        kr.train(SMALL, kr.load_data("digits", seed=1), out_dir=str(out), epochs=2,
+                 batch_size=64, verbose=0)
+    assert (out / "run.json").read_text() == before  # nothing changed by a refusal
+    spec_file = tmp_path / "small.json"
+    SMALL.save(spec_file)
+    assert main(["train", "--spec", str(spec_file), "--out", str(out), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"keras-resnet: error: out_dir '{out}' holds an unfinished run with other "
+                   "settings: batch_size 64 → 128; pass overwrite=True (--overwrite) to "
+                   "start over"]
+    # the same settings resume; overwrite=True starts from scratch
+    resumed = kr.train(SMALL, "digits", out_dir=str(out), epochs=2, batch_size=64, verbose=0)
+    assert csv_epochs(out / "history.csv") == [0, 1] and len(resumed.history["loss"]) == 2
+    unfinished_run(out, epochs=2, batch_size=64, overwrite=True)
+    again = kr.train(SMALL, "digits", out_dir=str(out), epochs=3, batch_size=64,
+                     overwrite=True, verbose=0)
+    assert csv_epochs(out / "history.csv") == [0, 1, 2] and len(again.history["loss"]) == 3
+    assert json.loads((out / "run.json").read_text())["recipe"]["epochs"] == 3
+
+
+def test_epoch_backup_with_plain_fit(tmp_path):
+    """kr.EpochBackup resumes a plain model.fit exactly (initial_epoch from the folder)."""
+    (x, y), _ = kr.load_data("digits").train, None
+    folder = str(tmp_path / "backup")
+
+    def fresh():
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        model = kr.build_resnet(SMALL)
+        return kr.compile_model(model, learning_rate=0.05)
+
+    straight = fresh()
+    straight.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0)
+    model = fresh()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0,
+                  callbacks=[kr.EpochBackup(folder), _Interrupt(1)])
+    assert kr.EpochBackup.last_epoch(folder) == 2
+    assert sorted(os.listdir(folder)) == ["epoch-00002.weights.h5", "state.json"]
+    with pytest.raises(ValueError, match=r"holds 2 finished epoch\(s\) but fit starts at "
+                                         r"epoch 0; pass initial_epoch="):
+        fresh().fit(x, y, epochs=3, verbose=0, callbacks=[kr.EpochBackup(folder)])
+    model = fresh()
+    history = model.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0,
+                        initial_epoch=kr.EpochBackup.last_epoch(folder),
+                        callbacks=[kr.EpochBackup(folder)])
+    assert len(history.history["loss"]) == 1 and kr.EpochBackup.last_epoch(folder) == 3
+    assert int(model.optimizer.iterations) == int(straight.optimizer.iterations)
+    for a, b in zip(straight.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -331,3 +331,22 @@ def test_epoch_backup_with_plain_fit(tmp_path):
     assert int(model.optimizer.iterations) == int(straight.optimizer.iterations)
     for a, b in zip(straight.get_weights(), model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_train_with_a_run_json_recipe_reproduces_the_run(tmp_path, capsys):
+    from keras_resnet.cli import main
+
+    first = kr.train(SMALL, "digits", epochs=2, batch_size=64, learning_rate=0.05,
+                     schedule="cosine", seed=4, out_dir=str(tmp_path / "a"), verbose=0)
+    assert main(["train", "--spec", str(tmp_path / "a" / "spec.json"), "--recipe",
+                 str(tmp_path / "a" / "run.json"), "--out", str(tmp_path / "b")]) == 0
+    assert "run.json" in capsys.readouterr().out
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["recipe"] == first.recipe.to_dict()
+    assert json.loads((tmp_path / "b" / "history.json").read_text()) == first.history
+    # flags change the recipe they start from
+    assert main(["train", "--spec", str(tmp_path / "a" / "spec.json"), "--recipe",
+                 str(tmp_path / "a" / "run.json"), "--epochs", "1", "--no-augment",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "run.json").read_text())["recipe"] == {
+        **first.recipe.to_dict(), "epochs": 1}

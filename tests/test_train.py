@@ -69,7 +69,7 @@ def test_train_is_the_recipe_sequence():
     by_object = kr.train(SMALL, data, recipe=recipe, verbose=0)
     keras.backend.clear_session()
     by_keywords = kr.train(SMALL, data, **recipe.to_dict(), verbose=0)
-    assert len(manual) == 2 and manual[-1] > 0.5
+    assert len(manual) == 2 and manual[-1] > 0.3  # chance is 0.1
     assert by_object.history["val_accuracy"] == manual
     assert by_keywords.history["val_accuracy"] == manual
     assert by_object.recipe == recipe
@@ -137,11 +137,12 @@ def test_augment_and_folder_data(tmp_path):
 def test_divergence_stops_and_keeps_the_previous_model(tmp_path):
     out = tmp_path / "run"
     kr.train(SMALL, "digits", epochs=1, out_dir=str(out), verbose=0)
-    before = (out / "model.keras").read_bytes()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "history.csv"}
     with pytest.raises(kr.TrainingDiverged, match="training diverged.*lower learning_rate"):
         kr.train(SMALL.replace(norm=None), "digits", epochs=3, learning_rate=1e8,
                  out_dir=str(out), overwrite=True, verbose=0)
-    assert (out / "model.keras").read_bytes() == before
+    # the finished run's model, settings and history are as they were
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     # No backup of NaN weights either, or the next run would resume from them.
     assert not (out / "backup").exists()
 

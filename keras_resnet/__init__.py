@@ -28,11 +28,11 @@ from keras_resnet.builders import (
 )
 from keras_resnet.compare import CompareResult, compare
 from keras_resnet.data import Data, load_data
-from keras_resnet.export import ExportResult, export
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan
 from keras_resnet.plots import plot
+from keras_resnet.serving import ExportResult, export
 from keras_resnet.shortcuts import resolve_shortcut
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train

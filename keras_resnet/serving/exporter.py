@@ -9,11 +9,13 @@
 
 Each export is written to a temporary path next to the target, reloaded in a
 fresh Python process (:mod:`keras_resnet.serving.verify`) and only then
-renamed into place, with its model card (:mod:`keras_resnet.serving.card`), so
-a crash or a failed check never leaves a half-written model where a good one
-was. An existing target is replaced only with ``overwrite=True``. SavedModel,
-TFLite and ONNX need TensorFlow (the exporters are TensorFlow's); on JAX they
-are converted in a TensorFlow process from the ``.keras`` file.
+renamed into place, so a crash or a failed check never leaves a half-written
+model where a good one was. Its model card (:mod:`keras_resnet.serving.card`)
+is prepared before the rename and written right after it, atomically (a
+SavedModel's inside its folder, renamed with it). An existing target is
+replaced only with ``overwrite=True``. SavedModel, TFLite and ONNX need
+TensorFlow (the exporters are TensorFlow's); on JAX they are converted in a
+TensorFlow process from the ``.keras`` file.
 
 Example:
 
@@ -26,7 +28,7 @@ result.accuracy   # {'keras_top1': 0.95, 'export_top1': 0.95, 'agreement': 0.99,
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 import tempfile
 import time
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from keras_resnet import _checks as C
-from keras_resnet._io import atomic_path
+from keras_resnet._io import atomic_path, atomic_write_text
 from keras_resnet.serving import card as cards
 from keras_resnet.serving.formats import MAX_ACCURACY_DROP, SUFFIX, check_format, require
 from keras_resnet.serving.load import load_model, load_run_data, read_run
@@ -190,11 +192,7 @@ def export(
 
     start = time.perf_counter()
     check = None
-    with contextlib.ExitStack() as stack:
-        staged = [stack.enter_context(atomic_path(os.path.join(card_folder, name),
-                                                  overwrite=True))
-                  for name in (cards.JSON_NAME, cards.MD_NAME)] if card_folder else None
-        tmp = stack.enter_context(atomic_path(path, overwrite=overwrite))
+    with atomic_path(path, overwrite=overwrite) as tmp:
         _write(model, tmp, format, quantize, io_dtype, rep)
         if verify:
             check = verify_export(model, tmp, format, quantize=quantize,
@@ -208,18 +206,19 @@ def export(
                  "latency_runs": latency_runs if check and check.latency_ms else None,
                  "accuracy": check and check.accuracy, "io": check and check.io,
                  "representative_examples": None if rep is None else len(rep)}
-        name = os.path.basename(os.path.abspath(path))
-        model_info = cards.model_section(model, run)
-        if card_folder is None:  # a SavedModel: its card goes inside it
-            targets = [os.path.join(tmp, n) for n in (cards.JSON_NAME, cards.MD_NAME)]
-            card = cards.make_card(None, tmp, name, model_info,
-                                   cards.training_section(run), entry)
-        else:
-            targets = staged
-            card = cards.make_card(existing, card_folder, name, model_info,
-                                   cards.training_section(run), entry)
-        _write_text(targets[0], _dumps(card))
-        _write_text(targets[1], cards.markdown(card))
+        card = cards.make_card(existing, card_folder or tmp,
+                               os.path.basename(os.path.abspath(path)),
+                               cards.model_section(model, run), cards.training_section(run),
+                               entry)
+        texts = {cards.JSON_NAME: json.dumps(card, indent=2, default=str) + "\n",
+                 cards.MD_NAME: cards.markdown(card)}
+        if card_folder is None:  # a SavedModel: its card is inside it, renamed with it
+            for name, text in texts.items():
+                with open(os.path.join(tmp, name), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+    if card_folder is not None:  # beside the file: each replaced atomically, right after
+        for name, text in texts.items():
+            atomic_write_text(os.path.join(card_folder, name), text, overwrite=True)
     card_path = os.path.join(card_folder or path, cards.JSON_NAME)
     return ExportResult(path, format, check and check.max_abs_diff,
                         time.perf_counter() - start, quantize, io_dtype, size,
@@ -244,19 +243,6 @@ def _size_on_disk(path: str) -> int:
         return os.path.getsize(path)
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
                for f in files)
-
-
-def _dumps(card: dict) -> str:
-    import json
-
-    return json.dumps(card, indent=2, default=str) + "\n"
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _write(model: Any, tmp: str, format: str, quantize: str | None,  # noqa: A002

@@ -1,4 +1,8 @@
-"""Top classes of a trained model for image files (``keras-resnet predict``)."""
+"""Top classes of a trained model for image files (``keras-resnet predict``).
+
+Reads images the way training saw them (resized, scaled to [0, 1]) and names
+the classes from ``labels.json`` of the run folder.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +64,7 @@ def predict_files(model: Any, images: list, top: int = 3,
     """Yields ``(image path, [(class name, probability), ...])`` for each image.
 
     Args:
-        model: A ``.keras`` file path (or a loaded model).
+        model: A ``.keras`` file, a run folder of ``kr.train``, or a loaded model.
         images: Image file paths.
         top: How many classes to return per image.
         labels: Class names: a list, a JSON file, or None for ``labels.json``
@@ -69,10 +73,10 @@ def predict_files(model: Any, images: list, top: int = 3,
     import keras
 
     from keras_resnet.builders import outputs_logits
-    from keras_resnet.export import load_model
+    from keras_resnet.serving.load import load_model, model_file
 
     C.check_int("top", top, minimum=1)
-    model_path = model if isinstance(model, str) else ""
+    model_path = model_file(model) if isinstance(model, str) else ""
     if isinstance(model, str):
         model = load_model(model)
     shape = tuple(model.inputs[0].shape[1:])

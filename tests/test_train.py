@@ -109,7 +109,8 @@ def test_spec_is_fitted_to_the_data():
     result = kr.train("cifar_resnet20", "digits", epochs=1, verbose=0)
     spec = result.spec
     assert spec.input_shape == (8, 8, 1) and spec.classes == 10
-    plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
+    with pytest.warns(DeprecationWarning, match=r"train\(residual=...\) is deprecated"):
+        plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
     assert not plain.model.residual
 
 

@@ -16,6 +16,7 @@ plain = kr.build_plain(spec)     # the same network without shortcuts
 """
 
 from keras_resnet import presets
+from keras_resnet._version import __version__  # noqa: E402
 from keras_resnet.blocks import BlockContext
 from keras_resnet.builders import (
     ResNetModel,
@@ -41,8 +42,6 @@ from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 # kr.train with the module.
 from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
 from keras_resnet.training import EpochBackup, Recipe
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

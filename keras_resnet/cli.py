@@ -125,17 +125,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if (args.preset is None) == (args.spec is None):
         raise UsageError("give exactly one of --preset NAME and --spec FILE")
-    source, kwargs = args.preset or args.spec, {}
+    source = args.preset or args.spec
     if args.plain:
-        spec = kr.as_spec(source)
-        if isinstance(getattr(spec, "residual", None), bool):  # plain or residual: spec data
-            source = spec.replace(residual=False)
-        else:
-            kwargs["residual"] = False
+        source = kr.presets.with_residual(kr.as_spec(source), False)
     result = kr.train(source, args.data, recipe=_recipe_of(args), out_dir=args.out,
                       overwrite=args.overwrite, tensorboard=args.tensorboard,
                       distribute=None if args.distribute == "none" else args.distribute,
-                      mixed_precision=args.mixed_precision, **kwargs)
+                      mixed_precision=args.mixed_precision)
     acc = result.history.get("val_accuracy") or result.history.get("accuracy")
     print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, run.json, "
           f"history.json, history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"

@@ -33,14 +33,18 @@ import dataclasses
 import json
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import keras
+
 from keras_resnet import _checks as C
+from keras_resnet import presets
 from keras_resnet._io import atomic_write_text
 from keras_resnet._table import text_table
 from keras_resnet.data import Data, load_data
+from keras_resnet.plots import plot_training_error
+from keras_resnet.report import trainable_params
 from keras_resnet.training import Recipe, train
 from keras_resnet.training.run import is_finished
 
@@ -73,8 +77,6 @@ def _names(depth: int) -> tuple:
 
 
 def _cifar_spec(depth: int, shortcut: str) -> Any:
-    from keras_resnet import presets
-
     if (depth - 2) % 6 != 0 or depth < 8:
         raise ValueError(f"depths must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110...). "
                          f"Received: depth={depth}")
@@ -142,10 +144,6 @@ def compare(
     if not isinstance(data, Data):
         data = load_data(data, seed=seed)
 
-    import keras
-
-    from keras_resnet.plots import plot_training_error
-
     models: dict = {}
     for depth in depths:
         for residual, name in zip((False, True), _names(depth)):
@@ -182,16 +180,10 @@ def compare(
 
 def _train_twin(spec: Any, residual: bool, data: Data, recipe: Recipe, **kwargs: Any) -> Any:
     """:func:`train` on the plain or residual twin of ``spec``."""
-    if isinstance(getattr(spec, "residual", None), bool):  # plain or residual is spec data
-        return train(spec.replace(residual=residual), data, recipe=recipe, **kwargs)
-    with warnings.catch_warnings():  # specs without the field: the builder's argument
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return train(spec, data, recipe=recipe, residual=residual, **kwargs)
+    return train(presets.with_residual(spec, residual), data, recipe=recipe, **kwargs)
 
 
 def _load_finished(run_dir: str) -> tuple:
-    import keras
-
     with open(os.path.join(run_dir, "history.json")) as fh:
         history = json.load(fh)
     # keras_resnet is imported, so its layers are registered for loading
@@ -201,8 +193,6 @@ def _load_finished(run_dir: str) -> tuple:
 def _measure(model: Any, data: Any, history: dict, depth: int, residual: bool,
              seconds: float) -> dict:
     """Final errors evaluated in inference mode, plus the per-epoch curve."""
-    from keras_resnet.report import trainable_params
-
     def error(split: Any) -> float | None:
         if split is None:
             return None

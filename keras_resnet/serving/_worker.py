@@ -18,11 +18,12 @@ import sys
 
 import numpy as np
 
+from keras_resnet.serving.convert import convert
+from keras_resnet.serving.load import load_model
+from keras_resnet.serving.runtime import latency_ms, runner
+
 
 def convert_job(job: dict) -> dict:
-    from keras_resnet.serving.convert import convert
-    from keras_resnet.serving.load import load_model
-
     rep = np.load(job["representative"]) if job.get("representative") else None
     convert(load_model(job["src"]), job["dst"], job["format"], job.get("quantize"),
             job.get("io_dtype", "float32"), rep)
@@ -30,8 +31,6 @@ def convert_job(job: dict) -> dict:
 
 
 def check_job(job: dict) -> dict:
-    from keras_resnet.serving.runtime import latency_ms, runner
-
     x = np.load(job["x"])
     run, io = runner(job["path"], job["format"], x.shape[1:])
     np.save(job["y"], run(x))

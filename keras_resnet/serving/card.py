@@ -19,7 +19,13 @@ import os
 import platform
 from typing import Any
 
+import keras
 import numpy as np
+
+from keras_resnet._version import __version__
+from keras_resnet.builders import outputs_logits, spec_of
+from keras_resnet.flops import flops
+from keras_resnet.report import trainable_params
 
 JSON_NAME = "model_card.json"
 MD_NAME = "MODEL_CARD.md"
@@ -45,10 +51,6 @@ def _version(*dists: str) -> str | None:
 
 def environment() -> dict:
     """Versions of the library and of the tools that wrote and ran the exports."""
-    import keras
-
-    from keras_resnet import __version__
-
     return {"keras_resnet": __version__, "keras": keras.__version__,
             "backend": keras.backend.backend(),
             "tensorflow": _version("tensorflow", "tensorflow-cpu"),
@@ -59,10 +61,6 @@ def environment() -> dict:
 
 def model_section(model: Any, run: Any) -> dict:
     """What the model is: spec, size, classes, input and its preprocessing."""
-    from keras_resnet.builders import outputs_logits, spec_of
-    from keras_resnet.flops import flops
-    from keras_resnet.report import trainable_params
-
     try:
         spec = spec_of(model).to_dict()
     except TypeError:

@@ -35,15 +35,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
 from keras_resnet.serving import card as cards
+from keras_resnet.serving.convert import convert
 from keras_resnet.serving.formats import MAX_ACCURACY_DROP, SUFFIX, check_format, require
 from keras_resnet.serving.load import load_model, load_run_data, read_run
 from keras_resnet.serving.quantize import REPRESENTATIVE_EXAMPLES, examples
-from keras_resnet.serving.verify import ExportVerificationError, verify_export
+from keras_resnet.serving.verify import ExportVerificationError, run_worker, verify_export
 
 
 @dataclass
@@ -140,8 +142,6 @@ def export(
               representative_data=data, validation_data=data)
     ```
     """
-    import keras
-
     check_format(format, quantize, io_dtype)
     C.check_bool("overwrite", overwrite)
     C.check_bool("verify", verify)
@@ -247,19 +247,14 @@ def _size_on_disk(path: str) -> int:
 
 def _write(model: Any, tmp: str, format: str, quantize: str | None,  # noqa: A002
            io_dtype: str, rep: np.ndarray | None) -> None:
-    import keras
-
     if format == "keras":
         model.save(tmp)
         return
     if keras.backend.backend() == "tensorflow":
-        from keras_resnet.serving.convert import convert
-
         convert(model, tmp, format, quantize, io_dtype, rep)
         return
     # Keras converts these on TensorFlow only: hand the (backend-neutral) .keras
     # file to a TensorFlow process.
-    from keras_resnet.serving.verify import run_worker
 
     with tempfile.TemporaryDirectory(prefix="keras_resnet_convert_") as work:
         src = os.path.join(work, "model.keras")

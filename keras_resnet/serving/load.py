@@ -13,6 +13,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import keras
+
+from keras_resnet.data import load_data
+
 MODEL_FILE = "model.keras"
 
 
@@ -43,10 +47,6 @@ def load_model(path: str | os.PathLike) -> Any:
         FileNotFoundError: nothing at ``path``.
         ValueError: the file is not a readable ``.keras`` model.
     """
-    import keras
-
-    import keras_resnet  # noqa: F401 - registers the custom objects
-
     path = model_file(path)
     try:
         return keras.models.load_model(path)
@@ -108,6 +108,5 @@ def load_run_data(run: Run | None) -> Any:
     """``kr.load_data(**load_args)`` of a run folder, or None when not recorded."""
     if run is None or run.load_args is None:
         return None
-    from keras_resnet.data import load_data
 
     return load_data(**run.load_args)

@@ -11,9 +11,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_resnet import _checks as C
+from keras_resnet.builders import outputs_logits
+from keras_resnet.serving.load import load_model, model_file
 
 
 def _labels(model_path: str, labels: str | list | None, classes: int) -> list:
@@ -43,8 +46,6 @@ def load_image(path: str, input_shape: tuple) -> np.ndarray:
     Returns:
         A float32 array of shape ``input_shape``.
     """
-    import keras
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image file {path!r} does not exist")
     h, w, c = input_shape
@@ -70,11 +71,6 @@ def predict_files(model: Any, images: list, top: int = 3,
         labels: Class names: a list, a JSON file, or None for ``labels.json``
             next to the model (``keras-resnet train`` writes it) or class numbers.
     """
-    import keras
-
-    from keras_resnet.builders import outputs_logits
-    from keras_resnet.serving.load import load_model, model_file
-
     C.check_int("top", top, minimum=1)
     model_path = model_file(model) if isinstance(model, str) else ""
     if isinstance(model, str):

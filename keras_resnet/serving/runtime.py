@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import keras
 import numpy as np
 
+from keras_resnet.serving.load import load_model
 from keras_resnet.serving.quantize import from_output, to_input
 
 
@@ -36,10 +38,6 @@ def runner(path: str, format: str, example_shape: tuple) -> tuple:  # noqa: A002
         ``io`` describes the TFLite input/output types (None for other formats).
     """
     if format == "keras":
-        import keras
-
-        from keras_resnet.serving.load import load_model
-
         model = load_model(path)
         return (lambda x: np.asarray(keras.ops.convert_to_numpy(
             model.predict_on_batch(x)))), None

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_resnet.data import Data
+from keras_resnet.data import Data, cifar_augmentation
 
 
 class EpochBatches(keras.utils.PyDataset):
@@ -57,8 +57,6 @@ class EpochBatches(keras.utils.PyDataset):
 
 def augmenter(data: Data) -> Any:
     """The paper's CIFAR augmentation sized for the data's images."""
-    from keras_resnet.data import cifar_augmentation
-
     if len(data.input_shape) != 3:
         raise ValueError("augment=True needs image data; these are vectors. "
                          f"Received: input_shape={data.input_shape}")

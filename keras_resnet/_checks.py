@@ -14,7 +14,7 @@ import difflib
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 
 def _field(path: str) -> str:
@@ -33,7 +33,7 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def fail(path: str, requirement: str, value: Any, exc: type = ValueError) -> None:
+def fail(path: str, requirement: str, value: Any, exc: type = ValueError) -> NoReturn:
     """Raise ``exc`` with the standard message."""
     raise exc(f"{path} {requirement}. {received(path, value)}")
 

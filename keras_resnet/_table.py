@@ -37,10 +37,10 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]],
                              f"Received: row={list(row)!r}")
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    right = set(right)
+    aligned_right = set(right)
 
     def line(cells: list) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+        return "  ".join(c.rjust(w) if i in aligned_right else c.ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     lines = [line(table[0]), "  ".join("-" * w for w in widths)]

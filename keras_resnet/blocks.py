@@ -295,7 +295,7 @@ def basic(x: Any, ctx: BlockContext) -> Any:
 
 def bottleneck(x: Any, ctx: BlockContext) -> Any:
     """1x1 reduce, 3x3, 1x1 expand (He et al. 2015, Fig. 5 right)."""
-    on_1x1 = ctx.block.stride_1x1
+    on_1x1 = bool(ctx.block and ctx.block.stride_1x1)
     x = ctx.conv_norm_act(x, ctx.filters, 1, index=1, downsample=on_1x1)
     x = ctx.conv_norm_act(x, ctx.filters, 3, index=2, downsample=not on_1x1)
     x = ctx.dropout(x, name=ctx.name("drop"))
@@ -311,7 +311,7 @@ def preact_basic(x: Any, ctx: BlockContext) -> Any:
 
 def preact_bottleneck(x: Any, ctx: BlockContext) -> Any:
     """BN-act-1x1, BN-act-3x3, BN-act-1x1 (He et al. 2016)."""
-    on_1x1 = ctx.block.stride_1x1
+    on_1x1 = bool(ctx.block and ctx.block.stride_1x1)
     x = ctx.norm_act_conv(x, ctx.filters, 1, index=1, downsample=on_1x1)
     x = ctx.norm_act_conv(x, ctx.filters, 3, index=2, downsample=not on_1x1)
     x = ctx.dropout(x, name=ctx.name("drop"))

@@ -232,6 +232,9 @@ def _block(x: Any, step: Step, spec: ModelSpec) -> Any:
         src = pre if (btype.preact and step.shortcut in ("B", "C", "D")) else x
         shortcut = make_shortcut(src, step.shortcut, ctx, in_channels=step.in_channels,
                                  preact=btype.preact)
+    if btype.build is None:
+        raise ValueError(f"block type {step.type!r} has no branch function; register one with "
+                         f"kr.register_block. Received: type={step.type!r}")
     y = btype.build(pre, ctx)
     got = tuple(y.shape[1:])
     channels = ctx.channel_axis if len(got) == 3 else -1

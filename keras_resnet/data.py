@@ -75,13 +75,13 @@ class Data:
 def _split(x: np.ndarray, y: np.ndarray, validation_split: float, seed: int) -> tuple:
     """Stratified split: each class keeps its share in both parts."""
     rng = np.random.RandomState(seed)
-    val_idx = []
+    picked: list[int] = []
     for label in np.unique(y):
         idx = np.flatnonzero(y == label)
         rng.shuffle(idx)
-        val_idx.extend(idx[: int(round(len(idx) * validation_split))])
+        picked.extend(idx[: int(round(len(idx) * validation_split))])
     mask = np.zeros(len(y), bool)
-    mask[val_idx] = True
+    mask[picked] = True
     train_idx = rng.permutation(np.flatnonzero(~mask))
     val_idx = rng.permutation(np.flatnonzero(mask))
     return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])

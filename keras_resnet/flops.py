@@ -98,5 +98,5 @@ def flops(model_or_spec: Any, input_shape: tuple | None = None) -> int:
                                  "keras_resnet") from None
         else:
             spec = as_spec(model_or_spec)
-        model = build(spec, **({"input_shape": input_shape} if input_shape else {}))
+        model = build(spec, input_shape=input_shape) if input_shape else build(spec)
     return sum(layer_flops(model).values())

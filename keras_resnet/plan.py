@@ -240,8 +240,8 @@ def make_plan(spec: ModelSpec, data_format: str | None = None) -> Plan:
                     f"channels) input; its input is {from_hwc(shape, fmt)}. "
                     f"Received: type='pool'"
                 )
-            out = (_down(shape[0], entry.strides), _down(shape[1], entry.strides),
-                   shape[2])
+            out: tuple = (_down(shape[0], entry.strides), _down(shape[1], entry.strides),
+                          shape[2])
             if entry.strides > 1:
                 downs.append((where, entry.strides))
             steps.append(Step(i, 0, f"stage{i + 1}_pool", "pool", from_hwc(shape, fmt),
@@ -264,10 +264,8 @@ def make_plan(spec: ModelSpec, data_format: str | None = None) -> Plan:
             kind = resolve_shortcut(option, in_channels=shape[-1],
                                     out_channels=out_channels, strides=strides,
                                     input_rank=btype.input_rank, where=where)
-            if len(shape) == 3:
-                out = (_down(shape[0], strides), _down(shape[1], strides), out_channels)
-            else:
-                out = (out_channels,)
+            out = ((_down(shape[0], strides), _down(shape[1], strides), out_channels)
+                   if len(shape) == 3 else (out_channels,))
             if strides > 1:
                 downs.append((where, strides))
             steps.append(Step(i, r, f"stage{i + 1}_block{r + 1}", btype.name,

@@ -48,7 +48,7 @@ from keras_resnet._runtime import image_data_format
 from keras_resnet.plan import from_hwc
 from keras_resnet.spec import ModelSpec
 
-_IMAGENET = {
+_IMAGENET: dict[str, Any] = {
     "input_shape": [224, 224, 3],
     "stem": {"filters": 64, "kernel_size": 7, "strides": 2, "pool": "max"},
     "padding": "symmetric",
@@ -61,7 +61,7 @@ _KERAS_APPS = {**_IMAGENET, "bn_epsilon": 1.001e-5, "kernel_initializer": "gloro
 _WIDTHS = (64, 128, 256, 512)
 
 
-def _stages(btype: str, strides: tuple = (1, 2, 2, 2)) -> list:
+def _stages(btype: str, strides: tuple = (1, 2, 2, 2)) -> builtins.list:
     """The four ImageNet stages of 64/128/256/512 filters (times the expansion)."""
     return [(btype, w, s) for w, s in zip(_WIDTHS, strides)]
 
@@ -128,7 +128,7 @@ FAMILIES: dict[str, dict] = {
 }
 
 
-def _row(family: str, depths: list, about: str, residual: bool = True,
+def _row(family: str, depths: builtins.list, about: str, residual: bool = True,
          width: int = 1, keras_app: str | None = None) -> dict:
     return {"family": family, "depths": depths, "about": about, "residual": residual,
             "width": width, "keras_app": keras_app}
@@ -174,7 +174,7 @@ TABLE: dict[str, dict] = {
 }
 
 
-def _stage_blocks(fam: dict, btype: str, filters: int, n: int, strides: int) -> list:
+def _stage_blocks(fam: dict, btype: str, filters: int, n: int, strides: int) -> builtins.list:
     extra = fam.get("block", {})
     if fam.get("stride_last") and strides > 1:
         head = [{"type": btype, "filters": filters, "repeat": n - 1, **extra}] if n > 1 else []
@@ -269,8 +269,8 @@ def with_residual(spec: ModelSpec, residual: bool) -> ModelSpec:
     if spec.residual == residual:
         return spec
     name = spec.name
-    row = TABLE.get(name)
-    if row is not None and row["residual"] != residual:
+    row = TABLE.get(name) if name else None
+    if name and row is not None and row["residual"] != residual:
         name = twin(name) or name
     return spec.replace(residual=residual, name=name)
 
@@ -296,8 +296,8 @@ def keras_application_of(spec: ModelSpec) -> str | None:
 
     A spec mirrors one when it equals that preset up to :data:`HEAD_FIELDS`.
     """
-    row = TABLE.get(spec.name)
-    if row is None or row["keras_app"] is None:
+    row = TABLE.get(spec.name) if spec.name else None
+    if spec.name is None or row is None or row["keras_app"] is None:
         return None
     preset = get(spec.name)
     same = spec.replace(**{f: getattr(preset, f) for f in HEAD_FIELDS})

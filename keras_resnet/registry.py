@@ -236,7 +236,7 @@ def list_blocks() -> list[str]:
 
 
 # The built-in types' metadata; blocks.py binds their branch functions.
-_BUILTINS = {
+_BUILTINS: dict[str, dict[str, Any]] = {
     "basic": dict(options=frozenset({"dropout", "pool"})),
     "bottleneck": dict(expansion=4, options=frozenset(BLOCK_OPTIONS)),
     "preact_basic": dict(preact=True, options=frozenset({"dropout", "pool"})),

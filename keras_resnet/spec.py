@@ -204,7 +204,7 @@ class _Options(dict):
         raise TypeError("a BlockSpec's options are read-only; use "
                         "dataclasses.replace(block, options={...})")
 
-    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only  # type: ignore[assignment]
 
 
 def _fields_dict(obj: Any, compact: bool, keep: tuple = ()) -> dict:
@@ -573,7 +573,7 @@ def _validate_input_shape(shape: Any) -> tuple:
     if len(shape) not in (1, 3):
         C.fail("input_shape", f"must have 3 entries {layout} or 1 (features,)", shape)
     names = ("channels", "height", "width") if first else ("height", "width", "channels")
-    out = []
+    out: list[int | None] = []
     for i, dim in enumerate(shape):
         # the channels (or features) must be known; height and width may be None
         last = len(shape) == 1 or names[i] == "channels"

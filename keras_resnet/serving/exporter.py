@@ -45,7 +45,7 @@ from keras_resnet.serving.convert import convert
 from keras_resnet.serving.formats import MAX_ACCURACY_DROP, SUFFIX, check_format, require
 from keras_resnet.serving.load import load_model, load_run_data, read_run
 from keras_resnet.serving.quantize import REPRESENTATIVE_EXAMPLES, examples
-from keras_resnet.serving.verify import ExportVerificationError, run_worker, verify_export
+from keras_resnet.serving.verify import Check, ExportVerificationError, run_worker, verify_export
 
 
 @dataclass
@@ -191,7 +191,7 @@ def export(
                                   labels=True)
 
     start = time.perf_counter()
-    check = None
+    check: Check | None = None
     with atomic_path(path, overwrite=overwrite) as tmp:
         _write(model, tmp, format, quantize, io_dtype, rep)
         if verify:
@@ -220,9 +220,10 @@ def export(
         for name, text in texts.items():
             atomic_write_text(os.path.join(card_folder, name), text, overwrite=True)
     card_path = os.path.join(card_folder or path, cards.JSON_NAME)
-    return ExportResult(path, format, check and check.max_abs_diff,
+    return ExportResult(path, format, check.max_abs_diff if check else None,
                         time.perf_counter() - start, quantize, io_dtype, size,
-                        check and check.latency_ms, check and check.accuracy, card_path)
+                        check.latency_ms if check else None,
+                        check.accuracy if check else None, card_path)
 
 
 def _run_data(run: Any, needed: bool) -> tuple:

@@ -20,7 +20,7 @@ from keras_resnet.data import load_data
 MODEL_FILE = "model.keras"
 
 
-def model_file(path: str) -> str:
+def model_file(path: str | os.PathLike) -> str:
     """The ``.keras`` file of ``path`` (a run folder's ``model.keras``)."""
     path = os.fspath(path)
     if os.path.isdir(path):

@@ -36,6 +36,7 @@ from keras_resnet.plots import plot
 from keras_resnet.shortcuts import resolve_shortcut
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
+from keras_resnet.training import EpochBackup, Recipe
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,8 @@ __all__ = [
     "BlockContext",
     "Data",
     "TrainResult",
+    "EpochBackup",
+    "Recipe",
     "TrainingDiverged",
     "BlockSpec",
     "CompareResult",

@@ -44,6 +44,9 @@ class Data:
         input_shape: Shape of one example, e.g. ``(8, 8, 1)``.
         num_classes: Number of classes (labels are integers ``0..num_classes-1``).
         class_names: Names of the classes.
+        load_args: The keyword arguments of :func:`load_data` that load the
+            same data again (JSON-ready; None for data made by hand):
+            ``kr.load_data(**data.load_args)``.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Data:
     input_shape: tuple
     num_classes: int
     class_names: list
+    load_args: dict | None = None
 
     @property
     def is_numpy(self) -> bool:
@@ -157,6 +161,11 @@ def _folder(path: str, validation_split: float, seed: int, image_size: tuple,
                 len(train.class_names), list(train.class_names))
 
 
+def _with_args(data: Data, args: dict) -> Data:
+    data.load_args = args
+    return data
+
+
 def load_data(
     source: str = "digits",
     *,
@@ -192,16 +201,20 @@ def load_data(
                                      maximum=1.0, exclusive_maximum=True)
     C.check_int("seed", seed, minimum=0)
     C.check_bool("flatten", flatten)
+    args = dict(source=source, validation_split=validation_split, seed=seed, flatten=flatten)
     if source == "digits":
-        return _digits(validation_split, seed, flatten)
+        return _with_args(_digits(validation_split, seed, flatten), args)
     if source in KERAS_DATASETS:
-        return _keras_dataset(source, validation_split, seed, flatten)
+        return _with_args(_keras_dataset(source, validation_split, seed, flatten), args)
     if os.path.isdir(source):
         C.check_choice("color_mode", color_mode, ("rgb", "grayscale", "rgba"))
         if flatten:
             raise ValueError("flatten=True is not supported for image folders. "
                              "Received: flatten=True")
-        return _folder(source, validation_split, seed, image_size, batch_size, color_mode)
+        args.update(source=os.path.abspath(source), image_size=list(image_size),
+                    batch_size=batch_size, color_mode=color_mode)
+        return _with_args(_folder(source, validation_split, seed, image_size, batch_size,
+                                  color_mode), args)
     if os.path.exists(source):
         raise ValueError(f"data source {source!r} is a file; a folder of images (one "
                          "sub-folder per class) is expected. Received: source="

@@ -23,6 +23,20 @@ def test_digits_split_is_stratified_and_scaled():
     assert not np.array_equal(other.train[1], y)
 
 
+def test_load_args_load_the_same_data_again(tmp_path):
+    data = kr.load_data("digits", validation_split=0.3, seed=2, flatten=True)
+    assert data.load_args == {"source": "digits", "validation_split": 0.3, "seed": 2,
+                              "flatten": True}
+    again = kr.load_data(**data.load_args)
+    np.testing.assert_array_equal(again.train[0], data.train[0])
+    np.testing.assert_array_equal(again.validation[1], data.validation[1])
+    root = write_folder(tmp_path / "imgs")
+    folder = kr.load_data(str(root), image_size=(16, 16), batch_size=4)
+    assert folder.load_args["source"] == str(root.resolve())
+    assert folder.load_args["image_size"] == [16, 16]
+    assert kr.load_data(**folder.load_args).input_shape == (16, 16, 3)
+
+
 def test_digits_flat_and_no_validation():
     data = kr.load_data("digits", flatten=True, validation_split=0.0)
     assert data.train[0].shape == (1797, 64) and data.validation is None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet.train import learning_rate_at
+from keras_resnet.training.recipe import learning_rate_at, prepare
 
 SMALL = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
                      blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 16, strides=2)],
@@ -34,6 +34,49 @@ def test_schedule():
     assert [learning_rate_at(e, 2, 0.1) for e in range(2)] == pytest.approx([0.1, 0.01])
 
 
+def test_recipe_fields_are_checked_and_round_trip():
+    recipe = kr.Recipe(epochs=8, learning_rate=0.1)
+    assert [recipe.learning_rate_at(e) for e in range(8)] == pytest.approx(
+        [0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    assert kr.Recipe.from_dict(recipe.to_dict()) == recipe
+    assert json.loads(json.dumps(recipe.to_dict())) == recipe.to_dict()
+    assert recipe.replace(augment=True).augment and not recipe.augment
+    assert isinstance(kr.Recipe(learning_rate=1).learning_rate, float)
+    with pytest.raises(ValueError, match=r"^optimizer must be one of 'sgd'.*Received: "
+                                         r"optimizer='sgdd'"):
+        kr.Recipe(optimizer="sgdd")
+    with pytest.raises(ValueError, match=r"^warmup_epochs must be <= 3"):
+        kr.Recipe(epochs=3, warmup_epochs=4)
+    with pytest.raises(TypeError, match=r"^augment must be True or False"):
+        kr.Recipe(augment="yes")
+    with pytest.raises(ValueError, match=r"^label_smoothing must be < 1.0"):
+        recipe.replace(label_smoothing=1.0)
+    with pytest.raises(ValueError, match=r"^recipe.lr is not a known field"):
+        kr.Recipe.from_dict({"lr": 0.1})
+    with pytest.raises(ValueError, match="the model must be compiled first"):
+        kr.Recipe().fit(kr.build_resnet(SMALL), kr.load_data("digits"))
+
+
+def test_train_is_the_recipe_sequence():
+    """seed -> build -> compile -> fit by hand (as a tuning trial does) and
+    kr.train give the same numbers, with the recipe as keywords or as an object."""
+    data = kr.load_data("digits")
+    recipe = kr.Recipe(epochs=2, batch_size=64, learning_rate=0.05, seed=3)
+    model = prepare(SMALL, data, recipe)
+    recipe.compile(model)
+    manual = recipe.fit(model, data, verbose=0).history["val_accuracy"]
+    keras.backend.clear_session()
+    by_object = kr.train(SMALL, data, recipe=recipe, verbose=0)
+    keras.backend.clear_session()
+    by_keywords = kr.train(SMALL, data, **recipe.to_dict(), verbose=0)
+    assert len(manual) == 2 and manual[-1] > 0.5
+    assert by_object.history["val_accuracy"] == manual
+    assert by_keywords.history["val_accuracy"] == manual
+    assert by_object.recipe == recipe
+    # keywords given with recipe= change those fields
+    assert kr.train(SMALL, data, recipe=recipe, epochs=1, verbose=0).recipe.epochs == 1
+
+
 def test_train_writes_run_and_loss_goes_down(tmp_path):
     out = tmp_path / "run"
     result = kr.train(SMALL, "digits", epochs=4, batch_size=64, out_dir=str(out),
@@ -42,7 +85,13 @@ def test_train_writes_run_and_loss_goes_down(tmp_path):
     assert len(loss) == 4 and loss[-1] < 0.5 * loss[0]
     assert result.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.01, 0.001])
     assert sorted(os.listdir(out)) == ["history.csv", "history.json", "labels.json",
-                                       "model.keras", "spec.json"]
+                                       "model.keras", "run.json", "spec.json"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["format"] == 1 and run["keras_resnet"] == kr.__version__
+    assert run["recipe"] == kr.Recipe(epochs=4, batch_size=64).to_dict()
+    assert kr.ModelSpec.from_dict(run["spec"]) == SMALL
+    assert run["data"]["input_shape"] == [8, 8, 1] and run["data"]["num_classes"] == 10
+    assert len(run["data"]["fingerprint"]) == 64
     assert json.loads((out / "history.json").read_text()) == result.history
     assert json.loads((out / "labels.json").read_text()) == [str(i) for i in range(10)]
     assert kr.ModelSpec.load(out / "spec.json") == SMALL
@@ -194,3 +243,91 @@ def test_sigkill_resumes_from_last_epoch(tmp_path):
     assert sorted(set(rows)) == list(range(epochs))
     assert len(rows) - epochs <= 1  # at most the interrupted epoch ran twice
     assert len(done_before) >= 3 and not (out / "backup").exists()
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Dies (as a kill would) at the end of an epoch, after the backup."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt(f"killed after epoch {epoch + 1}")
+
+
+def unfinished_run(out, **kwargs):
+    with pytest.raises(KeyboardInterrupt):
+        kr.train(SMALL, "digits", out_dir=str(out), verbose=0, callbacks=[_Interrupt(0)],
+                 **kwargs)
+    assert kr.EpochBackup.last_epoch(out / "backup") == 1
+
+
+def test_resume_with_other_settings_names_each_difference(tmp_path, capsys):
+    from keras_resnet.cli import main
+
+    out = tmp_path / "run"
+    unfinished_run(out, epochs=2, batch_size=64)
+    before = (out / "run.json").read_text()
+    with pytest.raises(ValueError, match=(
+            rf"^out_dir '{out}' holds an unfinished run with other settings: epochs 2 → 3, "
+            r"learning_rate 0.1 → 0.05; pass overwrite=True \(--overwrite\) to start over$")):
+        kr.train(SMALL, "digits", out_dir=str(out), epochs=3, batch_size=64,
+                 learning_rate=0.05, verbose=0)
+    wider = SMALL.replace(blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 32,
+                                                                          strides=2)])
+    with pytest.raises(ValueError, match=r"other settings: spec.blocks\[1\].filters 16 → 32;"):
+        kr.train(wider, "digits", out_dir=str(out), epochs=2, batch_size=64, verbose=0)
+    with pytest.raises(ValueError, match=r"other settings: data.fingerprint [0-9a-f]{12} → "
+                                         r"[0-9a-f]{12};"):
+        kr.train(SMALL, kr.load_data("digits", seed=1), out_dir=str(out), epochs=2,
+                 batch_size=64, verbose=0)
+    assert (out / "run.json").read_text() == before  # nothing changed by a refusal
+    spec_file = tmp_path / "small.json"
+    SMALL.save(spec_file)
+    assert main(["train", "--spec", str(spec_file), "--out", str(out), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"keras-resnet: error: out_dir '{out}' holds an unfinished run with other "
+                   "settings: batch_size 64 → 128; pass overwrite=True (--overwrite) to "
+                   "start over"]
+    # the same settings resume; overwrite=True starts from scratch
+    resumed = kr.train(SMALL, "digits", out_dir=str(out), epochs=2, batch_size=64, verbose=0)
+    assert csv_epochs(out / "history.csv") == [0, 1] and len(resumed.history["loss"]) == 2
+    unfinished_run(out, epochs=2, batch_size=64, overwrite=True)
+    again = kr.train(SMALL, "digits", out_dir=str(out), epochs=3, batch_size=64,
+                     overwrite=True, verbose=0)
+    assert csv_epochs(out / "history.csv") == [0, 1, 2] and len(again.history["loss"]) == 3
+    assert json.loads((out / "run.json").read_text())["recipe"]["epochs"] == 3
+
+
+def test_epoch_backup_with_plain_fit(tmp_path):
+    """kr.EpochBackup resumes a plain model.fit exactly (initial_epoch from the folder)."""
+    (x, y), _ = kr.load_data("digits").train, None
+    folder = str(tmp_path / "backup")
+
+    def fresh():
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        model = kr.build_resnet(SMALL)
+        return kr.compile_model(model, learning_rate=0.05)
+
+    straight = fresh()
+    straight.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0)
+    model = fresh()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0,
+                  callbacks=[kr.EpochBackup(folder), _Interrupt(1)])
+    assert kr.EpochBackup.last_epoch(folder) == 2
+    assert sorted(os.listdir(folder)) == ["epoch-00002.weights.h5", "state.json"]
+    with pytest.raises(ValueError, match=r"holds 2 finished epoch\(s\) but fit starts at "
+                                         r"epoch 0; pass initial_epoch="):
+        fresh().fit(x, y, epochs=3, verbose=0, callbacks=[kr.EpochBackup(folder)])
+    model = fresh()
+    history = model.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0,
+                        initial_epoch=kr.EpochBackup.last_epoch(folder),
+                        callbacks=[kr.EpochBackup(folder)])
+    assert len(history.history["loss"]) == 1 and kr.EpochBackup.last_epoch(folder) == 3
+    assert int(model.optimizer.iterations) == int(straight.optimizer.iterations)
+    for a, b in zip(straight.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

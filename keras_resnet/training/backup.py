@@ -1,0 +1,135 @@
+"""A per-epoch backup that survives being killed at any moment.
+
+:class:`EpochBackup` is a Keras callback: it works with :func:`keras_resnet.train`
+and with a plain ``model.fit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import keras
+
+from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.training.recipe import first_bad_loss
+
+STATE = "state.json"
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Backs up weights and optimizer state after every epoch, crash-safely.
+
+    Each epoch's weights (with the optimizer's state) go to their own file,
+    written under a temporary name and renamed into place; then ``state.json``
+    (``{"epoch": n, "weights": "epoch-0000n.weights.h5"}``) is replaced
+    atomically to name it; then older files are removed. Whenever the process
+    dies (SIGKILL, a full disk, a power cut), ``state.json`` names a complete
+    file of the last epoch it counts. An epoch whose loss is NaN or infinite is
+    not backed up, so a rerun never resumes from diverged weights. At the start
+    of training the last backup is loaded into the model.
+
+    It closes these holes of ``keras.callbacks.BackupAndRestore`` (Keras 3.15):
+
+    - it writes ``latest.weights.h5`` in place: a kill during the write leaves a
+      truncated file, and the restart fails with ``OSError`` in
+      ``on_train_begin``;
+    - ``double_checkpoint=True`` (since Keras 3.7) copies the previous pair to
+      ``*.bkp`` first (copies, again in place), and falls back to them only
+      when loading the weights raises ``OSError``: a truncated
+      ``training_metadata.json`` raises ``json.JSONDecodeError`` (a
+      ``ValueError``) on restart, which it does not catch;
+    - it writes the weights before the epoch counter: a kill between the two
+      pairs epoch n+1's weights with epoch n's counter, and the resumed run
+      trains epoch n+1 a second time on weights that already saw it;
+    - it backs up whatever an epoch ended with, NaN weights included;
+    - it resumes by setting the model's private ``_initial_epoch``.
+
+    Here resuming uses public API only: pass ``initial_epoch`` to ``fit``
+    (:meth:`last_epoch` reads it from the folder). A ``fit`` that starts at
+    another epoch than the backup's stops with a ``ValueError`` saying which
+    to pass, instead of silently training from the wrong weights. The backup is
+    kept after training (a rerun of a finished script restores the last epoch
+    and runs nothing); :func:`keras_resnet.train` removes it once its model is
+    saved. Exact resumption also needs a batch order that depends only on the
+    epoch, as :meth:`keras_resnet.Recipe.fit` gives.
+
+    Args:
+        folder: The backup folder (created when first written).
+
+    Example:
+
+    ```python
+    backup = kr.EpochBackup("runs/x/backup")
+    model.fit(x, y, epochs=10, callbacks=[backup],
+              initial_epoch=kr.EpochBackup.last_epoch("runs/x/backup"))
+    ```
+    """
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = os.fspath(folder)
+        self.restored_epoch = 0
+        self._checked = False
+
+    @staticmethod
+    def read_state(folder: str) -> dict | None:
+        """The backup's ``{"epoch", "weights"}``, or None if there is none."""
+        path = os.path.join(os.fspath(folder), STATE)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    @classmethod
+    def last_epoch(cls, folder: str) -> int:
+        """Epochs finished by the backup in ``folder`` (0 when there is none).
+
+        Pass it as ``model.fit(..., initial_epoch=...)``.
+        """
+        state = cls.read_state(folder)
+        return 0 if state is None else int(state["epoch"])
+
+    @staticmethod
+    def remove(folder: str) -> None:
+        """Deletes a backup folder (a run that finished no longer needs it)."""
+        shutil.rmtree(os.fspath(folder), ignore_errors=True)
+
+    def restore(self, model: keras.Model | None = None) -> int:
+        """Loads the last backup into the model; returns its epoch (0: none)."""
+        model = model if model is not None else self.model
+        state = self.read_state(self.folder)
+        if state is None:
+            return 0
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)  # its slots are in the file
+        model.load_weights(os.path.join(self.folder, state["weights"]))
+        return int(state["epoch"])
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.restored_epoch = self.restore()
+        self._checked = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._checked:
+            return
+        self._checked = True
+        if epoch != self.restored_epoch:
+            raise ValueError(
+                f"the backup in {self.folder!r} holds {self.restored_epoch} finished "
+                f"epoch(s) but fit starts at epoch {epoch}; pass initial_epoch="
+                f"EpochBackup.last_epoch(folder) to fit. Received: initial_epoch={epoch}")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if first_bad_loss(logs or {}) is not None:
+            return  # a diverged epoch is no state to resume from
+        name = f"epoch-{epoch + 1:05d}.weights.h5"
+        with atomic_path(os.path.join(self.folder, name), overwrite=True) as tmp:
+            self.model.save_weights(tmp)
+        atomic_write_text(os.path.join(self.folder, STATE),
+                          json.dumps({"epoch": epoch + 1, "weights": name}) + "\n",
+                          overwrite=True)
+        for old in os.listdir(self.folder):
+            if old.endswith(".weights.h5") and old != name:
+                os.remove(os.path.join(self.folder, old))

@@ -16,7 +16,7 @@ plain = kr.build_plain(spec)     # the same network without shortcuts
 """
 
 from keras_resnet import presets
-from keras_resnet.blocks import BlockContext, BlockType, list_blocks, register_block
+from keras_resnet.blocks import BlockContext
 from keras_resnet.builders import (
     ResNetModel,
     as_spec,
@@ -31,9 +31,9 @@ from keras_resnet.data import Data, load_data
 from keras_resnet.export import ExportResult, export
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
-from keras_resnet.plan import Plan, Step, make_plan
+from keras_resnet.plan import Plan, Step, make_plan, resolve_shortcut
 from keras_resnet.plots import plot
-from keras_resnet.shortcuts import resolve_shortcut
+from keras_resnet.registry import BlockType, list_blocks, register_block
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
 from keras_resnet.training import EpochBackup, Recipe

@@ -1,10 +1,13 @@
-"""Block types: one registry, one function per residual branch.
+"""Block branch functions and their context: the Keras side of block types.
 
 A block type only builds its *residual branch* (the ``F(x)`` of
 ``y = g(F(x) + shortcut(x))``). The builder adds the shortcut, the addition and
 the output activation uniformly, so the residual network and its plain twin are
 one code path and every block type, built-in or registered by a user, gets the
-same shortcut rule (see :mod:`keras_resnet.shortcuts`).
+same shortcut rule (see :mod:`keras_resnet.plan`). The registry of block types
+and their metadata is Keras-free (:mod:`keras_resnet.registry`); this module
+binds the built-in branch functions to it and gives block functions their
+:class:`BlockContext`.
 
 Built-in types:
 
@@ -19,164 +22,47 @@ Built-in types:
 Bottleneck blocks take ``bottleneck_ratio`` (the 4) and ``stride_1x1`` (stride on
 the first 1x1 conv, the original "v1").
 
-Example, a squeeze-and-excitation basic block:
+Example, a squeeze-and-excitation basic block with its own option:
 
 ```python
 import keras
 import keras_resnet as kr
 
-@kr.register_block("se_basic", options=("dropout", "pool"))
+@kr.register_block("se_basic", options={"dropout": 0.0, "pool": None, "se_ratio": 0.25})
 def se_basic(x, ctx):
     x = ctx.conv_norm_act(x, ctx.filters, 3, downsample=True, index=1)
-    x = ctx.conv_norm_act(x, ctx.filters, 3, act=False, last=True, index=2)
+    x = ctx.conv_norm_act(x, ctx.out_channels, 3, act=False, last=True, index=2)
+    squeeze = max(1, int(ctx.out_channels * ctx.options["se_ratio"]))
     s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=ctx.name("se_pool"))(x)
-    s = keras.layers.Conv2D(ctx.filters // 4, 1, activation="relu", name=ctx.name("se_reduce"))(s)
-    s = keras.layers.Conv2D(ctx.filters, 1, activation="sigmoid", name=ctx.name("se_expand"))(s)
+    s = keras.layers.Conv2D(squeeze, 1, activation="relu", name=ctx.name("se_reduce"))(s)
+    s = keras.layers.Conv2D(ctx.out_channels, 1, activation="sigmoid",
+                            name=ctx.name("se_expand"))(s)
     return keras.layers.Multiply(name=ctx.name("se_scale"))([x, s])
+
+kr.BlockSpec("se_basic", 32, options={"se_ratio": 0.5})
 ```
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import keras
 
-from keras_resnet import _checks as C
+from keras_resnet.registry import (  # noqa: F401 - re-exported where 0.1.0 had them
+    BLOCK_OPTIONS,
+    REGISTRY,
+    BlockFn,
+    BlockType,
+    bind_builtin,
+    get_block_type,
+    list_blocks,
+    register_block,
+    unregister_block,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from keras_resnet.spec import BlockSpec, ModelSpec
-
-BlockFn = Callable[[Any, "BlockContext"], Any]
-BLOCK_OPTIONS = ("bottleneck_ratio", "stride_1x1", "dropout", "pool")
-
-
-@dataclass(frozen=True)
-class BlockType:
-    """A registered block type.
-
-    Args:
-        name: The name used in ``BlockSpec.type``.
-        build: ``fn(x, ctx) -> y`` building the residual branch.
-        input_rank: 3 for ``(height, width, channels)`` feature maps, 1 for
-            ``(units,)`` vectors.
-        preact: Pre-activation block: the builder normalises and activates the
-            input before the branch (parameterised shortcuts read that
-            pre-activated input, identity/zero-pad shortcuts the raw one), and
-            adds no activation after the addition.
-        expansion: Default ``bottleneck_ratio`` (output channels / ``filters``);
-            only used when ``"bottleneck_ratio"`` is in ``options``.
-        options: Optional ``BlockSpec`` fields this type honours.
-    """
-
-    name: str
-    build: BlockFn
-    input_rank: int = 3
-    preact: bool = False
-    expansion: int = 1
-    options: frozenset = frozenset()
-
-    def out_channels(self, block: BlockSpec) -> int:
-        """Channels (or units) the block outputs."""
-        if "bottleneck_ratio" in self.options:
-            return block.filters * (block.bottleneck_ratio or self.expansion)
-        return block.filters
-
-
-REGISTRY: dict[str, BlockType] = {}
-RESERVED = ("pool",)
-
-
-def register_block(
-    name: str,
-    build: BlockFn | None = None,
-    *,
-    input_rank: int = 3,
-    preact: bool = False,
-    expansion: int = 1,
-    options: Iterable[str] = (),
-    overwrite: bool = False,
-) -> Any:
-    """Registers a block type, as a decorator or a plain call.
-
-    Args:
-        name: Name for ``BlockSpec.type``.
-        build: ``fn(x, ctx) -> y`` that builds the residual branch from the
-            block input ``x`` with the helpers of ``ctx`` (a
-            :class:`BlockContext`). Omit it to use ``register_block`` as a
-            decorator.
-        input_rank: 3 for image feature maps, 1 for vectors (MLP blocks).
-        preact: Whether the block is a pre-activation block.
-        expansion: Default output/inner channel ratio (bottleneck blocks).
-        options: Which optional ``BlockSpec`` fields the block honours, among
-            ``"bottleneck_ratio"``, ``"stride_1x1"``, ``"dropout"``, ``"pool"``.
-        overwrite: Replace an existing registration of ``name``.
-
-    Returns:
-        ``build`` (so the decorator form leaves the function usable).
-
-    Example:
-
-    ```python
-    @kr.register_block("double_conv", options=("pool",))
-    def double_conv(x, ctx):
-        x = ctx.conv_norm_act(x, ctx.filters, 3, downsample=True, index=1)
-        return ctx.conv_norm_act(x, ctx.filters, 3, act=False, last=True, index=2)
-    ```
-    """
-    C.check_str("name", name)
-    if not name.isidentifier():
-        C.fail("name", "must be an identifier (letters, digits, '_')", name)
-    if name in RESERVED:
-        C.fail("name", "is reserved (it names a transition entry)", name)
-    C.check_choice("input_rank", input_rank, (1, 3))
-    opts = frozenset(options)
-    for opt in opts:
-        C.check_choice("options", opt, BLOCK_OPTIONS)
-    if input_rank == 1 and ({"pool", "stride_1x1"} & opts):
-        C.fail("options", "'pool' and 'stride_1x1' need input_rank=3", sorted(opts))
-
-    def _register(fn: BlockFn) -> BlockFn:
-        if not callable(fn):
-            C.fail("build", "must be a callable fn(x, ctx)", fn, TypeError)
-        if name in REGISTRY and not overwrite:
-            raise ValueError(
-                f"block type {name!r} is already registered; pass overwrite=True "
-                "to replace it"
-            )
-        REGISTRY[name] = BlockType(name, fn, input_rank, preact, expansion, opts)
-        return fn
-
-    return _register if build is None else _register(build)
-
-
-def unregister_block(name: str) -> None:
-    """Removes a registered block type (tests and notebooks use this)."""
-    REGISTRY.pop(name, None)
-
-
-def get_block_type(name: str, path: str = "type") -> BlockType:
-    """Looks a block type up; an unknown name lists the known ones."""
-    if name not in REGISTRY:
-        known = ", ".join(repr(k) for k in sorted(REGISTRY))
-        raise ValueError(
-            f"{path} must be a registered block type{C.close_matches(name, REGISTRY)}."
-            f" Known types: {known}, and 'pool' for a transition entry."
-            f" Received: type={name!r}"
-        )
-    return REGISTRY[name]
-
-
-def list_blocks() -> list[str]:
-    """The registered block types.
-
-    Returns:
-        Their names, sorted (the built-ins and any registered since).
-    """
-    return sorted(REGISTRY)
-
 
 class BlockContext:
     """What a block function gets: its sizes, its name and layer helpers.
@@ -194,6 +80,11 @@ class BlockContext:
         strides: Downsampling factor of this block (1 after the first repeat).
         pool: Pooling kind that replaces the strided conv, or None.
         zero_init: Whether the last layer marked ``last=True`` starts at zero.
+        options: The block type's own options (its registered defaults
+            updated with ``block.options``).
+        data_format: ``"channels_last"`` or ``"channels_first"``: the layout
+            every layer helper builds for.
+        channel_axis: The channels axis of a feature map (batch included).
     """
 
     def __init__(
@@ -205,6 +96,7 @@ class BlockContext:
         out_channels: int = 0,
         strides: int = 1,
         zero_init: bool = False,
+        data_format: str | None = None,
     ) -> None:
         self.spec = spec
         self.block = block
@@ -214,6 +106,10 @@ class BlockContext:
         self.strides = strides
         self.pool = block.pool if (block is not None and strides > 1) else None
         self.zero_init = zero_init
+        self.data_format = data_format or keras.config.image_data_format()
+        self.channel_axis = 1 if self.data_format == "channels_first" else -1
+        btype = REGISTRY.get(block.type) if block is not None else None
+        self.options = btype.resolved_options(block) if btype is not None else {}
 
     # ----------------------------------------------------------------- names
     def name(self, suffix: str) -> str:
@@ -249,7 +145,8 @@ class BlockContext:
         """
         padding = "same"
         if self.spec.padding == "symmetric" and strides > 1 and kernel_size > 1:
-            x = keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+            x = keras.layers.ZeroPadding2D(kernel_size // 2, data_format=self.data_format,
+                                           name=f"{name}_pad")(x)
             padding = "valid"
         use_bias = self._bias(followed_by_norm)
         return keras.layers.Conv2D(
@@ -257,6 +154,7 @@ class BlockContext:
             kernel_size,
             strides=strides,
             padding=padding,
+            data_format=self.data_format,
             use_bias=use_bias,
             kernel_initializer="zeros" if zero else self.spec.kernel_initializer,
             kernel_regularizer=self._reg(True),
@@ -283,7 +181,10 @@ class BlockContext:
         if self.spec.norm is None:
             return x
         reg = self._reg(self.spec.l2_norm)
+        # Vectors have their units last whatever the image data format.
+        axis = self.channel_axis if len(x.shape) == 4 else -1
         return keras.layers.BatchNormalization(
+            axis=axis,
             momentum=self.spec.bn_momentum,
             epsilon=self.spec.bn_epsilon,
             gamma_initializer="zeros" if zero else "ones",
@@ -300,10 +201,12 @@ class BlockContext:
         """Max or average pooling ("same" padding, or symmetric zero padding)."""
         padding = "same"
         if self.spec.padding == "symmetric" and size > strides:
-            x = keras.layers.ZeroPadding2D(size // 2, name=f"{name}_pad")(x)
+            x = keras.layers.ZeroPadding2D(size // 2, data_format=self.data_format,
+                                           name=f"{name}_pad")(x)
             padding = "valid"
         cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
-        return cls(size, strides=strides, padding=padding, name=name)(x)
+        return cls(size, strides=strides, padding=padding, data_format=self.data_format,
+                   name=name)(x)
 
     def dropout(self, x: Any, *, name: str) -> Any:
         """Dropout at ``block.dropout`` (nothing when it is 0)."""
@@ -427,10 +330,8 @@ def dense(x: Any, ctx: BlockContext) -> Any:
     return ctx.norm(x, name=ctx.name("bn2"), zero=ctx.zero_init)
 
 
-register_block("basic", basic, options=("dropout", "pool"))
-register_block("bottleneck", bottleneck, expansion=4,
-               options=("bottleneck_ratio", "stride_1x1", "dropout", "pool"))
-register_block("preact_basic", preact_basic, preact=True, options=("dropout", "pool"))
-register_block("preact_bottleneck", preact_bottleneck, preact=True, expansion=4,
-               options=("bottleneck_ratio", "stride_1x1", "dropout", "pool"))
-register_block("dense", dense, input_rank=1, options=("dropout",))
+for _name, _fn in (("basic", basic), ("bottleneck", bottleneck),
+                   ("preact_basic", preact_basic), ("preact_bottleneck", preact_bottleneck),
+                   ("dense", dense)):
+    bind_builtin(_name, _fn)
+del _name, _fn

@@ -1,7 +1,16 @@
-"""``build_resnet`` and ``build_plain``: spec in, ``keras.Model`` out.
+"""The builder: spec in, ``keras.Model`` out.
 
-Both builders walk the same plan (:mod:`keras_resnet.plan`) and build the same
-layers; the plain twin only leaves out the shortcut path (and the additions).
+It walks the plan (:mod:`keras_resnet.plan`: shapes and each block's shortcut
+decision), then builds the stem, each block's residual branch (the functions
+of :mod:`keras_resnet.blocks`), the shortcut layers
+(:func:`keras_resnet.shortcuts.make_shortcut`), the additions and the head.
+``spec.residual`` says whether shortcuts and additions are built: the plain
+twin is the same walk without them. :func:`build` builds what the spec says;
+:func:`build_resnet` and :func:`build_plain` build the residual network and
+the plain twin of any spec.
+
+Keras' global image data format is honoured: under ``"channels_first"`` every
+layer is built for ``(channels, height, width)`` maps, as ``keras.applications``.
 """
 
 from __future__ import annotations
@@ -9,14 +18,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import keras
 
 from keras_resnet import _checks as C
-from keras_resnet.blocks import REGISTRY, BlockContext
+from keras_resnet import presets
+from keras_resnet.blocks import BlockContext
 from keras_resnet.plan import Plan, Step, make_plan
+from keras_resnet.registry import REGISTRY
 from keras_resnet.shortcuts import make_shortcut
 from keras_resnet.spec import ModelSpec
 
@@ -54,16 +66,14 @@ def as_spec(spec: Any) -> ModelSpec:
         return ModelSpec.from_dict(spec)
     if isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
-        from keras_resnet import presets
-
-        if text in presets.PRESETS:
+        if text in presets.TABLE:
             return presets.get(text)
         if os.path.exists(text) or text.lower().endswith((".json", ".yaml", ".yml")):
             return ModelSpec.load(text)
         raise ValueError(
             f"spec {text!r} is neither a spec file nor a preset name"
-            f"{C.close_matches(text, presets.PRESETS)}. Presets: "
-            f"{', '.join(presets.list())}. Received: spec={text!r}"
+            f"{C.close_matches(text, presets.TABLE)}. Presets: "
+            f"{', '.join(presets.names())}. Received: spec={text!r}"
         )
     C.fail("spec", "must be a ModelSpec, a dict, a spec file path or a preset name",
            spec, TypeError)
@@ -80,34 +90,54 @@ def deep_recursion(limit: int = 20000) -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
+@contextlib.contextmanager
+def image_data_format(data_format: str | None) -> Iterator[None]:
+    """Sets Keras' global image data format for the block (None: leave it)."""
+    old = keras.config.image_data_format()
+    if data_format is not None:
+        keras.config.set_image_data_format(data_format)
+    try:
+        yield
+    finally:
+        keras.config.set_image_data_format(old)
+
+
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ResNetModel(keras.Model):
     """A functional ``keras.Model`` built from a :class:`ModelSpec`.
 
     It behaves as any functional model (``fit``, ``predict``, ``summary``,
-    ``save``, ``export``); its config is the spec itself, so a saved ``.keras``
-    file reloads with ``keras.models.load_model`` (after ``import keras_resnet``)
-    without ``custom_objects`` and ``spec_of(model)`` gives the spec back.
-    Prefer :func:`build_resnet` / :func:`build_plain` to calling it directly.
+    ``save``, ``export``); its config is the spec itself (and the image data
+    format it was built for), so a saved ``.keras`` file reloads with
+    ``keras.models.load_model`` (after ``import keras_resnet``) without
+    ``custom_objects`` and ``spec_of(model)`` gives the spec back, residual
+    or plain as ``spec.residual`` says. Files written by keras_resnet 0.1.0
+    (whose config kept ``"residual"`` beside the spec) load too.
+    Prefer :func:`build` / :func:`build_resnet` / :func:`build_plain` to
+    calling it directly.
 
     Args:
         spec: The spec (anything :func:`as_spec` accepts).
-        residual: True for the residual network, False for its plain twin.
+        residual: Deprecated: set ``spec.residual`` (or use
+            :func:`build_plain`). True or False overrides the spec's field.
         input_tensor: Optional Keras tensor to use as the model's input.
         **kwargs: ``keras.Model`` arguments (``name``, ``trainable``).
     """
 
-    def __init__(self, spec: Any, residual: bool = True, input_tensor: Any = None,
+    def __init__(self, spec: Any, residual: bool | None = None, input_tensor: Any = None,
                  **kwargs: Any) -> None:
         spec = as_spec(spec)
-        C.check_bool("residual", residual)
-        name = kwargs.pop("name", None) or spec.name or ("resnet" if residual else "plain")
+        if residual is not None:
+            warnings.warn("ResNetModel(spec, residual=...) is deprecated: the spec says "
+                          "it (ModelSpec.residual)", DeprecationWarning, stacklevel=2)
+            spec = presets.with_residual(spec, residual)
+        name = kwargs.pop("name", None) or _default_name(spec)
+        self._resnet_data_format = keras.config.image_data_format()
         inputs, x = _inputs(spec, input_tensor)
         with deep_recursion():
-            outputs = _build_graph(x, spec, residual)
+            outputs = _build_graph(x, spec)
             super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._resnet_spec = spec
-        self._resnet_residual = residual
 
     @property
     def spec(self) -> ModelSpec:
@@ -116,21 +146,33 @@ class ResNetModel(keras.Model):
 
     @property
     def residual(self) -> bool:
-        """True for a residual network, False for a plain one."""
-        return self._resnet_residual
+        """True for a residual network, False for a plain one (``spec.residual``)."""
+        return self._resnet_spec.residual
 
     @property
     def plan(self) -> Plan:
         """The shape walk of the spec (per-block shapes and shortcuts)."""
-        return make_plan(self._resnet_spec)
+        return make_plan(self._resnet_spec, self._resnet_data_format)
 
     def get_config(self) -> dict:
-        return {"spec": self._resnet_spec.to_dict(), "residual": self._resnet_residual,
+        return {"spec": self._resnet_spec.to_dict(),
+                "data_format": self._resnet_data_format,
                 "name": self.name, "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: Any = None) -> ResNetModel:
-        return cls(**config)
+        config = dict(config)
+        spec = dict(config.pop("spec"))
+        # keras_resnet 0.1.0 kept the flag beside the spec: fold it in.
+        legacy = config.pop("residual", None)
+        if legacy is not None and "residual" not in spec:
+            spec["residual"] = legacy
+        with image_data_format(config.pop("data_format", None)):
+            return cls(ModelSpec.from_dict(spec), **config)
+
+
+def _default_name(spec: ModelSpec) -> str:
+    return spec.name or ("resnet" if spec.residual else "plain")
 
 
 def _inputs(spec: ModelSpec, input_tensor: Any) -> tuple:
@@ -172,10 +214,11 @@ def _stem(x: Any, spec: ModelSpec) -> Any:
     return x
 
 
-def _block(x: Any, step: Step, spec: ModelSpec, residual: bool) -> Any:
+def _block(x: Any, step: Step, spec: ModelSpec) -> Any:
+    residual = spec.residual
     entry = spec.blocks[step.index]
     btype = REGISTRY[step.type]
-    ctx = BlockContext(spec, entry, step.name, out_channels=step.out_shape[-1],
+    ctx = BlockContext(spec, entry, step.name, out_channels=step.out_channels,
                        strides=step.strides,
                        zero_init=residual and spec.zero_init_residual)
     pre = x
@@ -187,13 +230,14 @@ def _block(x: Any, step: Step, spec: ModelSpec, residual: bool) -> Any:
         # Projections of pre-activation blocks read the pre-activated input;
         # identity and zero-padding read the raw input (He et al. 2016).
         src = pre if (btype.preact and step.shortcut in ("B", "C", "D")) else x
-        shortcut = make_shortcut(src, step.shortcut, ctx, in_channels=step.in_shape[-1],
+        shortcut = make_shortcut(src, step.shortcut, ctx, in_channels=step.in_channels,
                                  preact=btype.preact)
     y = btype.build(pre, ctx)
     got = tuple(y.shape[1:])
-    if len(got) != len(step.out_shape) or got[-1] != step.out_shape[-1] or any(
+    channels = ctx.channel_axis if len(got) == 3 else -1
+    if len(got) != len(step.out_shape) or got[channels] != step.out_shape[channels] or any(
             a is not None and b is not None and a != b
-            for a, b in zip(got[:-1], step.out_shape[:-1])):
+            for a, b in zip(got, step.out_shape)):
         raise ValueError(
             f"blocks[{step.index}] ({step.type!r}) built a branch of shape {got}, but "
             f"the shape walk expects {step.out_shape}: a block function must output "
@@ -214,7 +258,8 @@ def _head(x: Any, spec: ModelSpec, plan: Plan) -> Any:
     spatial = len(x.shape) == 4
     if spec.include_top:
         if spatial:
-            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = keras.layers.GlobalAveragePooling2D(data_format=ctx.data_format,
+                                                    name="avg_pool")(x)
         policy = keras.config.dtype_policy()
         reg = keras.regularizers.L2(spec.l2) if spec.l2 > 0 else None
         return keras.layers.Dense(
@@ -227,14 +272,16 @@ def _head(x: Any, spec: ModelSpec, plan: Plan) -> Any:
             name="predictions",
         )(x)
     if spatial and spec.pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return keras.layers.GlobalAveragePooling2D(data_format=ctx.data_format,
+                                                   name="avg_pool")(x)
     if spatial and spec.pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return keras.layers.GlobalMaxPooling2D(data_format=ctx.data_format,
+                                               name="max_pool")(x)
     return x
 
 
-def _build_graph(x: Any, spec: ModelSpec, residual: bool) -> Any:
-    plan = make_plan(spec)
+def _build_graph(x: Any, spec: ModelSpec) -> Any:
+    plan = make_plan(spec, keras.config.image_data_format())
     x = _stem(x, spec)
     ctx = BlockContext(spec, None, "transition")
     for step in plan.steps:
@@ -243,7 +290,7 @@ def _build_graph(x: Any, spec: ModelSpec, residual: bool) -> Any:
             x = ctx.pool_layer(x, entry.pool, entry.pool_size or entry.strides,
                                entry.strides, name=step.name)
         else:
-            x = _block(x, step, spec, residual)
+            x = _block(x, step, spec)
     return _head(x, spec, plan)
 
 
@@ -259,31 +306,19 @@ def _resolve(spec: Any, input_tensor: Any, overrides: dict) -> ModelSpec:
     return spec.replace(**changes) if changes else spec
 
 
-def _preset_name(spec: Any, residual: bool) -> str | None:
-    """Model name for a preset asked of the other kind: build_plain("resnet34") is plain34."""
-    from keras_resnet import presets
-
-    if isinstance(spec, str) and spec in presets.TABLE:
-        if presets.is_residual(spec) != residual:
-            return presets.twin(spec)
-    return None
-
-
 def _check_weights(spec: ModelSpec, weights: Any) -> str | None:
     """Validates ``weights`` before anything is built.
 
     Returns:
         The ``keras.applications`` model to take ImageNet weights from, or None.
     """
-    from keras_resnet import presets
-
     if weights is None:
         return None
     C.check_str("weights", weights)
     if weights == "imagenet":
         app = presets.keras_application_of(spec)
         if app is None:
-            mirrors = [n for n in presets.list() if presets.keras_application(n)]
+            mirrors = [n for n in presets.names() if presets.keras_application(n)]
             raise ValueError(
                 "weights='imagenet' is available for the presets that mirror "
                 f"keras.applications ({', '.join(mirrors)}), unchanged but for their "
@@ -301,8 +336,6 @@ def _check_weights(spec: ModelSpec, weights: Any) -> str | None:
 def _load_weights(model: keras.Model, spec: ModelSpec, weights: str,
                   app: str | None) -> None:
     """Loads a weights file, or ImageNet weights through keras.applications."""
-    from keras_resnet import presets
-
     if app is None:
         model.load_weights(weights)
         return
@@ -324,9 +357,7 @@ def _load_weights(model: keras.Model, spec: ModelSpec, weights: str,
 
 def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
            overrides: dict) -> keras.Model:
-    twin = _preset_name(spec, residual)
-    if twin is not None and isinstance(overrides.get("name"), _Unset):
-        overrides = {**overrides, "name": twin}
+    spec = presets.with_residual(as_spec(spec), residual)
     spec = _resolve(spec, input_tensor, overrides)
     app = _check_weights(spec, weights)
     model = None
@@ -334,15 +365,14 @@ def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
         sources = keras.utils.get_source_inputs(input_tensor)
         if not any(s is input_tensor for s in sources):
             # The input comes out of other layers: keep them in a plain
-            # functional model (it serializes as a graph).
-            name = spec.name or ("resnet" if residual else "plain")
+            # functional model (it serializes as a graph); spec_of reads the
+            # spec from this attribute.
             with deep_recursion():
-                model = keras.Model(sources, _build_graph(input_tensor, spec, residual),
-                                    name=name)
+                model = keras.Model(sources, _build_graph(input_tensor, spec),
+                                    name=_default_name(spec))
             model._resnet_spec = spec
-            model._resnet_residual = residual
     if model is None:
-        model = ResNetModel(spec, residual=residual, input_tensor=input_tensor)
+        model = ResNetModel(spec, input_tensor=input_tensor)
     if weights is not None:
         _load_weights(model, spec, weights, app)
     return model
@@ -362,7 +392,7 @@ def build_resnet(
     zero_init_residual: bool = UNSET,
     weights: str | None = None,
 ) -> keras.Model:
-    """Builds the residual network of a spec.
+    """Builds the residual network of a spec (``spec.residual`` set to True).
 
     Wherever a block changes resolution (stride or pooling) or width, the
     shortcut chosen by ``spec.shortcut`` (or the block's own ``shortcut``) is
@@ -389,7 +419,9 @@ def build_resnet(
             ``keras.applications``).
 
     Returns:
-        A ``keras.Model`` (a :class:`ResNetModel`).
+        A ``keras.Model`` (a :class:`ResNetModel`); ``spec_of(model).residual``
+        is True. A plain preset asked for as residual takes its twin's name
+        (``build_resnet("cifar_plain20")`` is ``"cifar_resnet20"``).
 
     Example:
 
@@ -419,6 +451,9 @@ def build_plain(
 ) -> keras.Model:
     """Builds the plain twin of a spec: the same layers without any shortcut.
 
+    The model's spec has ``residual=False``; a residual preset takes its plain
+    twin's name (``build_plain("resnet34")`` is ``"plain34"``).
+
     With ``shortcut="A"`` the plain and residual networks have exactly the same
     parameters (option A adds none), the fair comparison of He et al. 2015.
     ``zero_init_residual`` is accepted but has no effect: a plain network has
@@ -440,7 +475,7 @@ def build_plain(
             :func:`build_resnet`; ImageNet weights exist for residual nets only).
 
     Returns:
-        A ``keras.Model`` (a :class:`ResNetModel` with ``residual=False``).
+        A ``keras.Model`` (a :class:`ResNetModel` whose spec has ``residual=False``).
 
     Example:
 
@@ -454,43 +489,35 @@ def build_plain(
 
 
 def residual_of(model_or_spec: Any) -> bool:
-    """Whether a model or spec is the residual network (True) or the plain twin.
-
-    The one place that decides it for everything that builds, draws or counts
-    "the network of" something: a model built by this package says which it is
-    (also after reloading, or inside another model), a plain preset name
-    (``"plain34"``, ``"cifar_plain20"``) is plain, and any other spec is
-    residual (as :func:`build_resnet` is the default builder).
+    """Deprecated: read ``ModelSpec.residual`` (``kr.spec_of(model).residual``).
 
     Args:
-        model_or_spec: A Keras model, or anything :func:`build_resnet` accepts.
+        model_or_spec: A Keras model, or anything :func:`build` accepts.
 
     Returns:
-        True for residual, False for plain.
+        The spec's ``residual`` (the model's spec's; True for a model not
+        built by this package).
     """
+    warnings.warn("kr.residual_of(x) is deprecated: plain or residual is "
+                  "ModelSpec.residual (kr.as_spec(x).residual, "
+                  "kr.spec_of(model).residual)", DeprecationWarning, stacklevel=2)
     if isinstance(model_or_spec, keras.Model):
-        flag = getattr(model_or_spec, "_resnet_residual", None)
-        if isinstance(flag, bool):
-            return flag
-        for layer in model_or_spec.layers:
-            if isinstance(layer, keras.Model) and isinstance(
-                    getattr(layer, "_resnet_residual", None), bool):
-                return layer._resnet_residual
-        return True
-    from keras_resnet import presets
-
-    if isinstance(model_or_spec, str) and model_or_spec in presets.TABLE:
-        return presets.is_residual(model_or_spec)
-    return True
+        try:
+            return spec_of(model_or_spec).residual
+        except TypeError:
+            return True
+    return as_spec(model_or_spec).residual
 
 
 def build(spec: Any, residual: bool | None = None, **kwargs: Any) -> keras.Model:
-    """:func:`build_resnet` or :func:`build_plain`, as ``residual`` says.
+    """Builds the network a spec describes: residual or plain as ``spec.residual`` says.
 
     Args:
-        spec: Anything :func:`build_resnet` accepts.
-        residual: True for the residual network, False for the plain twin,
-            None for what :func:`residual_of` says of ``spec``.
+        spec: Anything :func:`build_resnet` accepts (a plain preset name such
+            as ``"cifar_plain20"`` gives a spec with ``residual=False``).
+        residual: Deprecated override of ``spec.residual``; prefer
+            :func:`build_resnet` / :func:`build_plain` or
+            ``spec.replace(residual=...)``.
         **kwargs: Arguments of :func:`build_resnet`.
 
     Returns:
@@ -499,14 +526,19 @@ def build(spec: Any, residual: bool | None = None, **kwargs: Any) -> keras.Model
     Example:
 
     ```python
-    kr.build("cifar_plain20")                   # plain, as its name says
-    kr.build("cifar_resnet20", residual=False)  # its plain twin
+    kr.build("cifar_plain20")                            # plain: its spec says so
+    kr.build(kr.presets.get("cifar_resnet20").replace(residual=False))  # its twin
     ```
     """
-    if residual is None:
-        residual = residual_of(spec)
-    C.check_bool("residual", residual)
-    return (build_resnet if residual else build_plain)(spec, **kwargs)
+    if residual is not None:
+        warnings.warn("kr.build(spec, residual=...) is deprecated: set "
+                      "ModelSpec.residual, or call build_resnet/build_plain",
+                      DeprecationWarning, stacklevel=2)
+        C.check_bool("residual", residual)
+        spec = presets.with_residual(as_spec(spec), residual)
+    else:
+        spec = as_spec(spec)
+    return (build_resnet if spec.residual else build_plain)(spec, **kwargs)
 
 
 def spec_of(model: keras.Model) -> ModelSpec:

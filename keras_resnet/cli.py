@@ -49,8 +49,10 @@ def _build_from_args(args: argparse.Namespace) -> Any:
         kwargs["input_shape"] = args.input_shape
     if args.classes is not None:
         kwargs["classes"] = args.classes
-    residual = False if args.plain else kr.residual_of(args.spec)
-    return kr.build(kr.as_spec(args.spec), residual, **kwargs)
+    spec = kr.as_spec(args.spec)  # plain or residual as the spec says
+    if args.plain:
+        spec = kr.presets.with_residual(spec, False)
+    return kr.build(spec, **kwargs)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

@@ -7,14 +7,19 @@ from typing import Any
 
 import keras
 
+from keras_resnet.builders import as_spec, build, spec_of
+
 
 def _layer_macs(layer: Any) -> int:
     # In Keras 3 the depthwise and separable convs are not Conv2D subclasses.
     convs = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
     if isinstance(layer, convs):
-        out = layer.output.shape  # (batch, h, w, c)
-        kh, kw = layer.kernel_size
+        out = tuple(layer.output.shape)
         cin = layer.input.shape[-1]
+        if layer.data_format == "channels_first":  # (batch, c, h, w) -> (batch, h, w, c)
+            out = (out[0], out[2], out[3], out[1])
+            cin = layer.input.shape[1]
+        kh, kw = layer.kernel_size
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             return out[1] * out[2] * kh * kw * out[3]
         if isinstance(layer, keras.layers.SeparableConv2D):
@@ -69,8 +74,9 @@ def flops(model_or_spec: Any, input_shape: tuple | None = None) -> int:
     rounds these to 3.8, 7.6, 11.3).
 
     Args:
-        model_or_spec: A Keras model, or anything ``build_resnet`` accepts (the
-            residual network is built).
+        model_or_spec: A Keras model, or anything :func:`~keras_resnet.build`
+            accepts (the network its spec describes, plain or residual as
+            ``spec.residual`` says, is built).
         input_shape: Input shape to count at, when the spec's is not fixed or
             another size is wanted.
 
@@ -84,8 +90,6 @@ def flops(model_or_spec: Any, input_shape: tuple | None = None) -> int:
     """
     model = model_or_spec
     if not isinstance(model_or_spec, keras.Model) or input_shape is not None:
-        from keras_resnet.builders import as_spec, build, residual_of, spec_of
-
         if isinstance(model_or_spec, keras.Model):
             try:
                 spec = spec_of(model_or_spec)
@@ -94,6 +98,5 @@ def flops(model_or_spec: Any, input_shape: tuple | None = None) -> int:
                                  "keras_resnet") from None
         else:
             spec = as_spec(model_or_spec)
-        model = build(spec, residual_of(model_or_spec),
-                      **({"input_shape": input_shape} if input_shape else {}))
+        model = build(spec, **({"input_shape": input_shape} if input_shape else {}))
     return sum(layer_flops(model).values())

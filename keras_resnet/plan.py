@@ -1,12 +1,29 @@
-"""Shape tracking: walk a spec block by block without building any layer.
+"""Shape tracking and the shortcut decision, without building any layer.
 
 The walk knows every block's input and output shape and its resolved shortcut,
 so validation can reject a spec before Keras is touched, the builder can
 build from it, and summaries, plots and tests can ask "which blocks got a
-projection?" without a model.
+projection?" without a model. No Keras is imported here.
 
 Every downsampling step (strided conv, pooling) maps a spatial size ``n`` to
 ``ceil(n / s)``, whichever padding mode is used, and needs ``n >= s``.
+
+Shapes are in the image data format the plan is made for: ``(height, width,
+channels)`` for ``"channels_last"`` (the default), ``(channels, height,
+width)`` for ``"channels_first"``, as the Keras layers built from the plan.
+
+The shortcut rule (He et al. 2015, §3.3 and §4.2), decided by
+:func:`resolve_shortcut` alone:
+
+| option | same shape | resolution or width changes |
+|---|---|---|
+| ``"A"`` | identity | subsample (stride or pooling), zero-pad new channels |
+| ``"B"`` | identity | 1x1 conv with the block's stride + BN (Dense for MLPs) |
+| ``"C"`` | 1x1 conv + BN | 1x1 conv + BN |
+| ``"D"`` | identity | average-pool by the stride, then 1x1 conv + BN |
+
+Option A has no parameters; D is the ResNet-D trick (He et al. 2019, "Bag of
+Tricks"). The layers are made by :func:`keras_resnet.shortcuts.make_shortcut`.
 """
 
 from __future__ import annotations
@@ -14,11 +31,56 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from keras_resnet.blocks import get_block_type
-from keras_resnet.shortcuts import resolve_shortcut
+from keras_resnet import _checks as C
+from keras_resnet._runtime import DATA_FORMATS, image_data_format
+from keras_resnet.registry import get_block_type
 
 if TYPE_CHECKING:  # pragma: no cover
     from keras_resnet.spec import ModelSpec
+
+
+def resolve_shortcut(
+    option: str,
+    *,
+    in_channels: int,
+    out_channels: int,
+    strides: int,
+    input_rank: int = 3,
+    where: str = "block",
+) -> str:
+    """Decides the shortcut of one block.
+
+    Args:
+        option: The block's shortcut option, ``"A"``, ``"B"``, ``"C"`` or ``"D"``.
+        in_channels: Channels (units) entering the block.
+        out_channels: Channels (units) the residual branch outputs.
+        strides: The block's downsampling factor (by stride or pooling).
+        input_rank: 3 for feature maps, 1 for vectors (MLP blocks).
+        where: Name of the block for error messages, e.g. ``"blocks[2]"``.
+
+    Returns:
+        ``"identity"``, ``"A"``, ``"B"``, ``"C"`` or ``"D"``: the layers to build.
+        On vectors ``"D"`` has nothing to pool and resolves to ``"B"``.
+
+    Raises:
+        ValueError: the option cannot express the shape change (zero-padding
+            cannot remove channels).
+    """
+    if option == "C":
+        return "C"
+    if strides == 1 and in_channels == out_channels:
+        return "identity"
+    if option == "A":
+        if out_channels < in_channels:
+            raise ValueError(
+                f"{where}.shortcut 'A' (zero-padding) cannot reduce the channels "
+                f"from {in_channels} to {out_channels}; use shortcut 'B', 'C' or 'D' "
+                f"for this block. Received: shortcut='A'"
+            )
+        return "A"
+    if option == "D" and input_rank == 1:
+        return "B"
+    return option
 
 
 @dataclass(frozen=True)
@@ -36,6 +98,8 @@ class Step:
         shortcut: ``"identity"``, ``"A"``, ``"B"``, ``"C"``, ``"D"``, or ``"none"``
             for transition entries.
         preact: Whether it is a pre-activation block.
+        in_channels: Channels (units) entering the block.
+        out_channels: Channels (units) leaving the block.
     """
 
     index: int
@@ -47,6 +111,8 @@ class Step:
     strides: int
     shortcut: str
     preact: bool = False
+    in_channels: int = 0
+    out_channels: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +125,8 @@ class Plan:
         steps: One :class:`Step` per block repeat and transition entry.
         features_shape: Shape entering the head.
         total_stride: Product of all downsampling factors.
+        data_format: ``"channels_last"`` or ``"channels_first"``: the layout of
+            every shape above.
     """
 
     input_shape: tuple
@@ -66,6 +134,7 @@ class Plan:
     steps: tuple
     features_shape: tuple
     total_stride: int
+    data_format: str = "channels_last"
 
     @property
     def preact_tail(self) -> bool:
@@ -97,11 +166,29 @@ def _min_size(strides: list) -> int:
         n += 1
 
 
-def make_plan(spec: ModelSpec) -> Plan:
+def to_hwc(shape: tuple, data_format: str) -> tuple:
+    """A 3-D shape in ``data_format`` as ``(height, width, channels)``."""
+    if len(shape) == 3 and data_format == "channels_first":
+        return (shape[1], shape[2], shape[0])
+    return tuple(shape)
+
+
+def from_hwc(shape: tuple, data_format: str) -> tuple:
+    """``(height, width, channels)`` in ``data_format``'s order."""
+    if len(shape) == 3 and data_format == "channels_first":
+        return (shape[2], shape[0], shape[1])
+    return tuple(shape)
+
+
+def make_plan(spec: ModelSpec, data_format: str | None = None) -> Plan:
     """Walks ``spec``, resolving shapes and shortcuts.
 
     Args:
         spec: A ``ModelSpec`` (its fields already type-checked).
+        data_format: ``"channels_last"`` or ``"channels_first"``: how
+            ``spec.input_shape`` is read and the plan's shapes are written.
+            None means Keras' global ``image_data_format()`` (``"channels_last"``
+            when Keras is not loaded).
 
     Returns:
         The :class:`Plan`.
@@ -111,7 +198,11 @@ def make_plan(spec: ModelSpec) -> Plan:
             option that cannot express the change) or the input is too small
             for the network's downsampling; the message names the block.
     """
-    shape = tuple(spec.input_shape)
+    if data_format is None:
+        data_format = image_data_format()
+    C.check_choice("data_format", data_format, DATA_FORMATS)
+    fmt = data_format
+    shape = to_hwc(tuple(spec.input_shape), fmt)
     rank = len(shape)
     downs: list = []  # (where, stride) for every downsampling step
     stem = spec.stem
@@ -119,12 +210,12 @@ def make_plan(spec: ModelSpec) -> Plan:
         if rank == 1 and stem.type != "dense":
             raise ValueError(
                 f"stem.type must be 'dense' (or stem=None) for a 1-D "
-                f"input_shape={shape}. Received: type={stem.type!r}"
+                f"input_shape={tuple(spec.input_shape)}. Received: type={stem.type!r}"
             )
         if rank == 3 and stem.type == "dense":
             raise ValueError(
                 f"stem.type 'dense' needs a 1-D input_shape; this one is "
-                f"{shape}: use 'conv' or 'deep'. Received: type='dense'"
+                f"{tuple(spec.input_shape)}: use 'conv' or 'deep'. Received: type='dense'"
             )
         if rank == 3:
             if stem.strides > 1:
@@ -146,14 +237,16 @@ def make_plan(spec: ModelSpec) -> Plan:
             if len(shape) != 3:
                 raise ValueError(
                     f"{where} is a 'pool' entry, which needs a (height, width, "
-                    f"channels) input; its input is {shape}. Received: type='pool'"
+                    f"channels) input; its input is {from_hwc(shape, fmt)}. "
+                    f"Received: type='pool'"
                 )
             out = (_down(shape[0], entry.strides), _down(shape[1], entry.strides),
                    shape[2])
             if entry.strides > 1:
                 downs.append((where, entry.strides))
-            steps.append(Step(i, 0, f"stage{i + 1}_pool", "pool", shape, out,
-                              entry.strides, "none"))
+            steps.append(Step(i, 0, f"stage{i + 1}_pool", "pool", from_hwc(shape, fmt),
+                              from_hwc(out, fmt), entry.strides, "none",
+                              in_channels=shape[-1], out_channels=out[-1]))
             shape = out
             continue
         btype = get_block_type(entry.type, f"{where}.type")
@@ -162,7 +255,7 @@ def make_plan(spec: ModelSpec) -> Plan:
                 "(height, width, channels) feature maps")
             raise ValueError(
                 f"{where} is a {entry.type!r} block, which takes {need}, but its "
-                f"input has shape {shape}. Received: type={entry.type!r}"
+                f"input has shape {from_hwc(shape, fmt)}. Received: type={entry.type!r}"
             )
         out_channels = btype.out_channels(entry)
         option = entry.shortcut or spec.shortcut
@@ -177,20 +270,22 @@ def make_plan(spec: ModelSpec) -> Plan:
                 out = (out_channels,)
             if strides > 1:
                 downs.append((where, strides))
-            steps.append(Step(i, r, f"stage{i + 1}_block{r + 1}", btype.name, shape,
-                              out, strides, kind, btype.preact))
+            steps.append(Step(i, r, f"stage{i + 1}_block{r + 1}", btype.name,
+                              from_hwc(shape, fmt), from_hwc(out, fmt), strides, kind,
+                              btype.preact, shape[-1], out[-1]))
             shape = out
     total = 1
     for _, s in downs:
         total *= s
-    _check_size(spec.input_shape, downs, total)
-    return Plan(tuple(spec.input_shape), stem_shape, tuple(steps), shape, total)
+    _check_size(spec.input_shape, to_hwc(tuple(spec.input_shape), fmt), downs, total)
+    return Plan(tuple(spec.input_shape), from_hwc(stem_shape, fmt), tuple(steps),
+                from_hwc(shape, fmt), total, fmt)
 
 
-def _check_size(input_shape: tuple, downs: list, total: int) -> None:
+def _check_size(input_shape: tuple, hwc: tuple, downs: list, total: int) -> None:
     if len(input_shape) != 3:
         return
-    for axis, n in (("height", input_shape[0]), ("width", input_shape[1])):
+    for axis, n in (("height", hwc[0]), ("width", hwc[1])):
         if n is None:
             continue
         size = n

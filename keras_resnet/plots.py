@@ -6,6 +6,8 @@ so a 50-layer net stays readable); long stages show their first blocks, a
 block's shortcut: identity, A (zero-pad), B (projection), C (always project),
 D (avg-pool + projection), or none for plain nets. ``backend="graphviz"`` draws
 every layer with ``keras.utils.plot_model`` instead (needs pydot and graphviz).
+Both draw the network the spec describes: plain or residual as
+``spec.residual`` says.
 
 Example:
 
@@ -23,6 +25,8 @@ from typing import Any
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path
+from keras_resnet.builders import as_spec, build, spec_of
+from keras_resnet.plan import make_plan, to_hwc
 
 #: Colour of each shortcut kind in the picture.
 COLOURS = {"identity": "#9e9e9e", "A": "#1f77b4", "B": "#ff7f0e", "C": "#d62728",
@@ -43,10 +47,10 @@ class Box:
     shortcut: str  # a key of COLOURS, or "" for stem/head/ellipsis boxes
 
 
-def _shape(shape: tuple) -> str:
+def _shape(shape: tuple, data_format: str = "channels_last") -> str:
     if len(shape) == 1:
         return f"{shape[0]} units"
-    h, w, c = shape
+    h, w, c = to_hwc(shape, data_format)
     size = "?" if h is None else f"{h}x{w}"
     return f"{size}x{c}"
 
@@ -56,18 +60,16 @@ def layout(model_or_spec: Any) -> tuple:
 
     Args:
         model_or_spec: A model built by this package, or anything
-            ``build_resnet`` accepts (the residual network is shown).
+            :func:`~keras_resnet.build` accepts (the network its spec
+            describes, plain or residual, is shown).
 
     Returns:
         ``(boxes, column_titles)``.
     """
-    from keras_resnet.builders import as_spec, residual_of, spec_of
-    from keras_resnet.plan import make_plan
-
-    residual = residual_of(model_or_spec)
-    spec = (spec_of(model_or_spec) if hasattr(model_or_spec, "layers")
-            else as_spec(model_or_spec))
+    spec = _spec(model_or_spec)
+    residual = spec.residual
     plan = make_plan(spec)
+    fmt = plan.data_format
     boxes, titles = [], []
     col = 0
     if spec.stem is not None:
@@ -78,7 +80,7 @@ def layout(model_or_spec: Any) -> tuple:
                   "dense": f"dense {stem.filters}"}[stem.type]
         if stem.pool and stem.type != "dense":
             detail += f"\n{stem.pool} pool /{stem.pool_strides}"
-        boxes.append(Box(col, 0, "stem", detail + f"\n-> {_shape(plan.stem_shape)}", ""))
+        boxes.append(Box(col, 0, "stem", detail + f"\n-> {_shape(plan.stem_shape, fmt)}", ""))
         titles.append("stem")
         col += 1
     for i, entry in enumerate(spec.blocks):
@@ -95,11 +97,11 @@ def layout(model_or_spec: Any) -> tuple:
             if step.type == "pool":
                 kind = ""
             title = step.name.split("_", 1)[1] if "_" in step.name else step.name
-            detail = f"{step.in_shape[-1]}->{step.out_shape[-1]}"
+            detail = f"{step.in_channels}->{step.out_channels}"
             if step.strides > 1:
                 detail += f", /{step.strides}" + (f" {entry.pool} pool"
                                                   if getattr(entry, "pool", None) else "")
-            detail += f"\n{_shape(step.out_shape)}"
+            detail += f"\n{_shape(step.out_shape, fmt)}"
             boxes.append(Box(col, row, title, detail, kind))
         col += 1
     head = (f"{'avg pool, ' if len(plan.features_shape) == 3 else ''}dense {spec.classes}"
@@ -111,13 +113,20 @@ def layout(model_or_spec: Any) -> tuple:
     return boxes, titles
 
 
+def _spec(model_or_spec: Any) -> Any:
+    if hasattr(model_or_spec, "layers"):
+        return spec_of(model_or_spec)
+    return as_spec(model_or_spec)
+
+
 def plot(model_or_spec: Any, path: str | os.PathLike, *, backend: str = "blocks",
          overwrite: bool = True, title: str | None = None, dpi: int = 110) -> str:
     """Draws the architecture to a PNG file.
 
     Args:
         model_or_spec: A model built by this package, or a spec / preset name /
-            spec file (the residual network is drawn).
+            spec file (the network it describes is drawn, plain or residual
+            as ``spec.residual`` says).
         path: Output file (``.png``; ``.svg``/``.pdf`` work too with matplotlib).
         backend: ``"blocks"`` (matplotlib, one box per block) or ``"graphviz"``
             (every layer, through ``keras.utils.plot_model``).
@@ -133,9 +142,7 @@ def plot(model_or_spec: Any, path: str | os.PathLike, *, backend: str = "blocks"
     if backend == "graphviz":
         import keras
 
-        from keras_resnet.builders import build_resnet
-
-        model = model_or_spec if hasattr(model_or_spec, "layers") else build_resnet(
+        model = model_or_spec if hasattr(model_or_spec, "layers") else build(
             model_or_spec)
         with atomic_path(path, overwrite=overwrite) as tmp:
             keras.utils.plot_model(model, to_file=tmp, show_shapes=True, dpi=dpi)
@@ -143,11 +150,7 @@ def plot(model_or_spec: Any, path: str | os.PathLike, *, backend: str = "blocks"
     boxes, titles = layout(model_or_spec)
     name = title
     if name is None:
-        from keras_resnet.builders import as_spec, spec_of
-
-        spec = spec_of(model_or_spec) if hasattr(model_or_spec, "layers") else as_spec(
-            model_or_spec)
-        name = spec.name or "network"
+        name = _spec(model_or_spec).name or "network"
     _draw(boxes, titles, path, name, overwrite, dpi)
     return path
 

@@ -16,8 +16,12 @@ for wide nets, a width multiplier. :func:`get` expands a row into a
 | ``wrn`` | ``wrn_16_8``, ``wrn_28_10``, ``wrn_40_4`` | Zagoruyko & Komodakis 2016 |
 
 ResNet-D is He et al. 2019 ("Bag of Tricks"). The ResNet-18...152 and CIFAR
-presets have plain twins (``plain18``, ``cifar_plain56``, ...): the same spec,
+presets have plain twins (``plain18``, ``cifar_plain56``, ...): the same spec
+with ``residual=False`` (a field of their table row, not a rule on the name),
 built without shortcuts.
+
+Input shapes are written ``(height, width, channels)`` here; :func:`get` puts
+the channels first when Keras' image data format is ``"channels_first"``.
 
 Example:
 
@@ -36,9 +40,12 @@ from __future__ import annotations
 
 import builtins
 import copy
+import warnings
 from typing import Any
 
 from keras_resnet import _checks as C
+from keras_resnet._runtime import image_data_format
+from keras_resnet.plan import from_hwc
 from keras_resnet.spec import ModelSpec
 
 _IMAGENET = {
@@ -166,8 +173,6 @@ TABLE: dict[str, dict] = {
        for d, k in ((16, 8), (28, 10), (40, 4))},
 }
 
-PRESETS = TABLE  # name lookup used by the builders
-
 
 def _stage_blocks(fam: dict, btype: str, filters: int, n: int, strides: int) -> list:
     extra = fam.get("block", {})
@@ -186,6 +191,8 @@ def to_dict(name: str) -> dict:
     spec["blocks"] = []
     for (btype, filters, strides), n in zip(fam["stages"], row["depths"]):
         spec["blocks"] += _stage_blocks(fam, btype, filters * row["width"], n, strides)
+    spec["residual"] = row["residual"]
+    spec["input_shape"] = builtins.list(from_hwc(tuple(spec["input_shape"]), image_data_format()))
     spec["name"] = name
     return spec
 
@@ -196,21 +203,28 @@ def _row_of(name: Any) -> dict:
     if name not in TABLE:
         raise ValueError(
             f"name must be a preset{C.close_matches(name, TABLE)}. Presets: "
-            f"{', '.join(list())}. Received: name={name!r}"
+            f"{', '.join(names())}. Received: name={name!r}"
         )
     return TABLE[name]
 
 
-def list() -> builtins.list[str]:  # noqa: A001 - the API name users expect
+def names() -> builtins.list[str]:
     """Returns the preset names, sorted."""
     return sorted(TABLE)
+
+
+def list() -> builtins.list[str]:  # noqa: A001 - deprecated alias
+    """Deprecated alias of :func:`names` (it shadowed the builtin ``list``)."""
+    warnings.warn("keras_resnet.presets.list() is deprecated; use presets.names()",
+                  DeprecationWarning, stacklevel=2)
+    return names()
 
 
 def get(name: str) -> ModelSpec:
     """Returns the spec of a preset.
 
     Args:
-        name: A name from :func:`list`, e.g. ``"cifar_resnet20"``; an unknown
+        name: A name from :func:`names`, e.g. ``"cifar_resnet20"``; an unknown
             name raises ``ValueError`` listing the close matches.
 
     Returns:
@@ -220,7 +234,9 @@ def get(name: str) -> ModelSpec:
 
 
 def is_residual(name: str) -> bool:
-    """Whether a preset names a residual (True) or a plain (False) network."""
+    """Deprecated: ``presets.get(name).residual`` (the row's ``residual`` field)."""
+    warnings.warn("presets.is_residual(name) is deprecated; use "
+                  "presets.get(name).residual", DeprecationWarning, stacklevel=2)
     return _row_of(name)["residual"]
 
 
@@ -233,6 +249,30 @@ def twin(name: str) -> str | None:
                 r["residual"] != row["residual"]):
             return other
     return None
+
+
+def with_residual(spec: ModelSpec, residual: bool) -> ModelSpec:
+    """``spec`` as the residual network or its plain twin.
+
+    A preset turned into the other kind takes its twin's name (the plain
+    twin of ``"resnet34"`` is ``"plain34"``), so models and files say what
+    they hold. The names come from the table, the kind from ``residual``.
+
+    Args:
+        spec: A ``ModelSpec``.
+        residual: True for the residual network, False for the plain one.
+
+    Returns:
+        The spec with ``residual`` set (``spec`` itself if it already is).
+    """
+    C.check_bool("residual", residual)
+    if spec.residual == residual:
+        return spec
+    name = spec.name
+    row = TABLE.get(name)
+    if row is not None and row["residual"] != residual:
+        name = twin(name) or name
+    return spec.replace(residual=residual, name=name)
 
 
 def describe(name: str) -> str:

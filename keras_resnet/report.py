@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_resnet.builders import as_spec, build, residual_of, spec_of
+from keras_resnet import presets
+from keras_resnet._table import text_table
+from keras_resnet.builders import as_spec, build, spec_of
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.plan import make_plan
 
@@ -36,21 +38,22 @@ def stage_rows(model_or_spec: Any) -> list:
 
     Args:
         model_or_spec: A model built by this package, or anything
-            :func:`~keras_resnet.builders.as_spec` accepts (then the residual
-            network is built).
+            :func:`~keras_resnet.builders.as_spec` accepts (then the network
+            the spec describes is built, plain or residual as
+            ``spec.residual`` says).
 
     Returns:
         A list of dicts, one per stem/stage/head, with the keys ``stage``,
         ``type``, ``blocks``, ``output_shape``, ``shortcuts``, ``params`` and
         ``flops`` (multiply-adds, None when the input size is not fixed).
     """
-    residual = residual_of(model_or_spec)
     if hasattr(model_or_spec, "layers"):
         model = model_or_spec
         spec = spec_of(model)
     else:
         spec = as_spec(model_or_spec)
-        model = build(spec, residual)
+        model = build(spec)
+    residual = spec.residual
     plan = make_plan(spec)
     try:
         macs = layer_flops(model)
@@ -90,17 +93,14 @@ def stage_table(model_or_spec: Any) -> str:
     rows = stage_rows(model_or_spec)
     model = model_or_spec if hasattr(model_or_spec, "layers") else None
     header = ("stage", "type", "blocks", "output shape", "shortcuts", "params", "MFLOPs")
-    table = [header] + [
+    table = [
         (r["stage"], r["type"], str(r["blocks"] or ""),
          "x".join("?" if d is None else str(d) for d in r["output_shape"]),
          r["shortcuts"], f"{r['params']:,}",
          "?" if r["flops"] is None else f"{r['flops'] / 1e6:,.1f}")
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < 5 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(row, widths))) for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = [text_table(header, table, right=[5, 6])]
     total = sum(r["params"] for r in rows)
     name = model.name if model is not None else as_spec(model_or_spec).name
     line = f"{name or 'model'}: {total:,} trainable parameters"
@@ -119,8 +119,6 @@ def presets_markdown(names: list | None = None) -> str:
     Returns:
         The table (the README's preset table is made with it).
     """
-    from keras_resnet import presets
-
     lines = ["| preset | input | parameters | GFLOPs | what |", "|---|---|---:|---:|---|"]
     for name in names or list(presets.TABLE):
         model = build(name)

@@ -1,8 +1,9 @@
-"""The shortcut rule (He et al. 2015, §3.3 and §4.2) and the layers it needs.
+"""The shortcut layers (He et al. 2015, §3.3 and §4.2): the Keras side of the rule.
 
-:func:`resolve_shortcut` is the *one* place that decides which shortcut a block
-gets; the shape walk (:mod:`keras_resnet.plan`), validation, the builder, the
-summary table and the plots all ask it.
+:func:`~keras_resnet.plan.resolve_shortcut` (Keras-free, in the plan) is the
+*one* place that decides which shortcut a block gets; the shape walk,
+validation, the summary table and the plots all ask it. :func:`make_shortcut`
+builds the layers of the decided kind; the builder calls it.
 
 | option | same shape | resolution or width changes |
 |---|---|---|
@@ -26,55 +27,9 @@ import keras
 
 from keras_resnet.blocks import BlockContext
 from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.plan import resolve_shortcut
 
-#: What :func:`resolve_shortcut` can return: the identity, or the option whose
-#: layers the block gets.
-KINDS = ("identity", "A", "B", "C", "D")
-
-
-def resolve_shortcut(
-    option: str,
-    *,
-    in_channels: int,
-    out_channels: int,
-    strides: int,
-    input_rank: int = 3,
-    where: str = "block",
-) -> str:
-    """Decides the shortcut of one block.
-
-    Args:
-        option: The block's shortcut option, ``"A"``, ``"B"``, ``"C"`` or ``"D"``.
-        in_channels: Channels (units) entering the block.
-        out_channels: Channels (units) the residual branch outputs.
-        strides: The block's downsampling factor (by stride or pooling).
-        input_rank: 3 for feature maps, 1 for vectors (MLP blocks).
-        where: Name of the block for error messages, e.g. ``"blocks[2]"``.
-
-    Returns:
-        ``"identity"``, ``"A"``, ``"B"``, ``"C"`` or ``"D"``: the layers to build.
-        On vectors ``"D"`` has nothing to pool and resolves to ``"B"``.
-
-    Raises:
-        ValueError: the option cannot express the shape change (zero-padding
-            cannot remove channels).
-    """
-    if option == "C":
-        return "C"
-    if strides == 1 and in_channels == out_channels:
-        return "identity"
-    if option == "A":
-        if out_channels < in_channels:
-            raise ValueError(
-                f"{where}.shortcut 'A' (zero-padding) cannot reduce the channels "
-                f"from {in_channels} to {out_channels}; use shortcut 'B', 'C' or 'D' "
-                f"for this block. Received: shortcut='A'"
-            )
-        return "A"
-    if option == "D" and input_rank == 1:
-        return "B"
-    return option
-
+__all__ = ["make_shortcut", "resolve_shortcut"]  # resolve_shortcut: where 0.1.0 had it
 
 def make_shortcut(
     x: Any,
@@ -99,13 +54,14 @@ def make_shortcut(
     """
     if kind == "identity":
         return x
-    rank = len(x.shape) - 1
+    rank = len(x.shape) - 1  # 3 for feature maps, 1 for vectors
     s = ctx.strides
     if kind == "A":
         if s > 1 and ctx.pool is not None:
             x = ctx.pool_layer(x, ctx.pool, s, s, name=ctx.name("shortcut_pool"))
             s = 1
         return ZeroPadShortcut(strides=s, extra_channels=ctx.out_channels - in_channels,
+                               data_format=ctx.data_format,
                                name=ctx.name("shortcut_pad"))(x)
     if rank == 1:
         x = ctx.dense(x, ctx.out_channels, name=ctx.name("shortcut_dense"),
@@ -113,6 +69,7 @@ def make_shortcut(
     else:
         if kind == "D" and s > 1:
             x = keras.layers.AveragePooling2D(s, strides=s, padding="same",
+                                              data_format=ctx.data_format,
                                               name=ctx.name("shortcut_pool"))(x)
             s = 1
         x = ctx.conv(x, ctx.out_channels, 1, s, name=ctx.name("shortcut_conv"),

@@ -7,6 +7,12 @@ validated completely when it is created, before any Keras layer exists, and
 round-trips exactly through ``to_dict``/``from_dict`` and JSON (and YAML when
 PyYAML is installed).
 
+Whether the network is residual or plain is data too (``ModelSpec.residual``),
+never inferred from a name. This module, :mod:`keras_resnet.plan` and
+:mod:`keras_resnet.registry` import nothing from Keras (see
+:mod:`keras_resnet._runtime` for the two checks that read Keras' state when it
+is loaded: the image data format and activation/initializer names).
+
 Example:
 
 ```python
@@ -40,6 +46,9 @@ from typing import Any, Literal
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_write_text
+from keras_resnet._runtime import image_data_format, keras_getter
+from keras_resnet.plan import make_plan
+from keras_resnet.registry import check_option, get_block_type
 
 SHORTCUTS = ("A", "B", "C", "D")
 POOLS = ("max", "avg")
@@ -52,8 +61,6 @@ USE_BIAS = (True, False, "auto")
 MAX_FILTERS = 65536
 MAX_REPEAT = 10000
 MAX_STRIDES = 64
-
-Shape = tuple  # (height, width, channels) or (features,); spatial dims may be None
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,9 @@ class BlockSpec:
             than on the 3x3 conv ("v1.5", torchvision's default).
         dropout: Dropout rate between the convolutions of the residual branch
             (as in Wide ResNets); 0 disables it.
+        options: The block type's own options (registered with
+            ``register_block(..., options={"se_ratio": 0.25})``), e.g.
+            ``{"se_ratio": 0.5}``; options left out take the type's default.
     """
 
     type: str
@@ -137,6 +147,7 @@ class BlockSpec:
     bottleneck_ratio: int | None = None
     stride_1x1: bool = False
     dropout: float = 0.0
+    options: dict = field(default_factory=dict)
 
     def to_dict(self, compact: bool = False) -> dict:
         """Returns the block as a JSON-ready dict (``compact`` leaves out defaults)."""
@@ -183,13 +194,28 @@ class PoolSpec:
 Entry = BlockSpec | PoolSpec
 
 
+class _Options(dict):
+    """A block's own options: a read-only, hashable dict (specs are frozen)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a BlockSpec's options are read-only; use "
+                        "dataclasses.replace(block, options={...})")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only
+
+
 def _fields_dict(obj: Any, compact: bool, keep: tuple = ()) -> dict:
     out = {}
     for f in fields(obj):
         value = getattr(obj, f.name)
-        if compact and f.name not in keep and value == f.default:
+        default = (f.default if f.default_factory is dataclasses.MISSING
+                   else f.default_factory())
+        if compact and f.name not in keep and value == default:
             continue
-        out[f.name] = value
+        out[f.name] = dict(value) if isinstance(value, dict) else value
     return out
 
 
@@ -204,9 +230,16 @@ class ModelSpec:
     Args:
         blocks: List of :class:`BlockSpec` and :class:`PoolSpec` entries.
         input_shape: ``(height, width, channels)`` for convolutional nets
-            (height and width may be None) or ``(features,)`` for MLPs.
+            (height and width may be None) or ``(features,)`` for MLPs. Read
+            in Keras' image data format, as ``keras.applications``: under
+            ``"channels_first"`` it is ``(channels, height, width)``.
         stem: A :class:`StemSpec`, or None to feed the input straight into the
             first block.
+        residual: True for the residual network (each block adds its shortcut),
+            False for its plain twin: the same layers without any shortcut or
+            addition. The plain presets (``"plain34"``, ``"cifar_plain20"``)
+            set it to False; :func:`~keras_resnet.build_plain` builds any spec
+            with False.
         shortcut: Network-wide shortcut option, where a block changes shape:
             ``"A"`` zero-pads the extra channels of a subsampled input (no
             parameters), ``"B"`` projects with a 1x1 conv (Dense for MLP blocks)
@@ -245,6 +278,7 @@ class ModelSpec:
     blocks: tuple
     input_shape: tuple = (224, 224, 3)
     stem: StemSpec | None = StemSpec()
+    residual: bool = True
     shortcut: Literal["A", "B", "C", "D"] = "B"
     classes: int = 1000
     include_top: bool = True
@@ -462,8 +496,6 @@ def _validate_stem(stem: Any) -> StemSpec | None:
 
 
 def _validate_block(b: Any, path: str) -> Entry:
-    from keras_resnet.blocks import get_block_type
-
     if isinstance(b, dict):
         b = _entry_from_dict(b, path)
     if isinstance(b, PoolSpec):
@@ -505,27 +537,50 @@ def _validate_block(b: Any, path: str) -> Entry:
     if pool is not None and strides == 1:
         C.fail(f"{path}.pool", "needs strides > 1 (the pooling window and "
                "stride); set strides=2 to halve the resolution", pool)
+    options = _validate_options(b.options, btype, f"{path}.options")
     return BlockSpec(btype.name, filters, repeat=repeat, strides=strides, pool=pool,
                      shortcut=shortcut, bottleneck_ratio=ratio,
-                     stride_1x1=stride_1x1, dropout=dropout)
+                     stride_1x1=stride_1x1, dropout=dropout, options=options)
+
+
+def _validate_options(options: Any, btype: Any, path: str) -> _Options:
+    """A block's own options: known to its type, of the type of their default."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        C.fail(path, "must be a dict of the block type's own options", options, TypeError)
+    allowed = btype.own_options
+    out = {}
+    for key, value in options.items():
+        if not isinstance(key, str) or key not in allowed:
+            known = ", ".join(sorted(allowed)) or "no options of their own"
+            raise ValueError(
+                f"{path}.{key} is not an option of {btype.name!r} blocks"
+                f"{C.close_matches(key, allowed)} (they take: {known}). "
+                f"Received: {key}={value!r}"
+            )
+        out[key] = check_option(f"{path}.{key}", value, allowed[key])
+    return _Options(sorted(out.items()))
 
 
 def _validate_input_shape(shape: Any) -> tuple:
+    first = image_data_format() == "channels_first"
+    layout = "(channels, height, width)" if first else "(height, width, channels)"
     if not isinstance(shape, (tuple, list)):
-        C.fail("input_shape", "must be a tuple (height, width, channels) or "
-               "(features,)", shape, TypeError)
+        C.fail("input_shape", f"must be a tuple {layout} or (features,)", shape,
+               TypeError)
     shape = tuple(shape)
     if len(shape) not in (1, 3):
-        C.fail("input_shape", "must have 3 entries (height, width, channels) "
-               "or 1 (features,)", shape)
+        C.fail("input_shape", f"must have 3 entries {layout} or 1 (features,)", shape)
+    names = ("channels", "height", "width") if first else ("height", "width", "channels")
     out = []
     for i, dim in enumerate(shape):
-        last = i == len(shape) - 1
+        # the channels (or features) must be known; height and width may be None
+        last = len(shape) == 1 or names[i] == "channels"
         if dim is None and not last:
             out.append(None)
             continue
-        what = "channels" if len(shape) == 3 and last else (
-            "features" if last else "height" if i == 0 else "width")
+        what = "features" if len(shape) == 1 else names[i]
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
             C.fail(f"input_shape[{i}]", f"({what}) must be an integer"
                    + ("" if last else " or None"), dim, TypeError)
@@ -537,14 +592,18 @@ def _validate_input_shape(shape: Any) -> tuple:
     return tuple(out)
 
 
-def _validate_name(path: str, value: Any, getter) -> Any:
+def _validate_name(path: str, value: Any, kind: str) -> Any:
     """Check a Keras activation/initializer name without building anything.
 
-    Creating a Keras initializer draws a default seed from Python's ``random``;
-    the state is restored so that validating a spec never changes what a
-    seeded build produces.
+    Uses Keras when it is loaded (see :mod:`keras_resnet._runtime`); without
+    it only the type is checked. Creating a Keras initializer draws a default
+    seed from Python's ``random``; the state is restored so that validating a
+    spec never changes what a seeded build produces.
     """
     C.check_str(path, value)
+    getter = keras_getter(kind)
+    if getter is None:
+        return value
     state = random.getstate()
     try:
         getter(value)
@@ -556,10 +615,6 @@ def _validate_name(path: str, value: Any, getter) -> Any:
 
 
 def _validate(spec: ModelSpec) -> None:
-    import keras
-
-    from keras_resnet.plan import make_plan
-
     blocks = spec.blocks
     if not isinstance(blocks, (list, tuple)):
         C.fail("blocks", "must be a list of BlockSpec/PoolSpec entries", blocks,
@@ -573,6 +628,7 @@ def _validate(spec: ModelSpec) -> None:
                [b.type for b in spec.blocks])
     _set(spec, "input_shape", _validate_input_shape(spec.input_shape))
     _set(spec, "stem", _validate_stem(spec.stem))
+    C.check_bool("residual", spec.residual)
     _set(spec, "shortcut", C.check_choice("shortcut", spec.shortcut, SHORTCUTS))
     _set(spec, "classes", C.check_int("classes", spec.classes, minimum=1,
                                       maximum=1 << 24))
@@ -580,7 +636,7 @@ def _validate(spec: ModelSpec) -> None:
     _set(spec, "pooling", C.check_choice("pooling", spec.pooling, HEAD_POOLINGS))
     if spec.classifier_activation is not None:
         _validate_name("classifier_activation", spec.classifier_activation,
-                       keras.activations.get)
+                       "activations")
     _set(spec, "l2", C.check_float("l2", spec.l2, minimum=0.0, maximum=1.0))
     C.check_bool("l2_bias", spec.l2_bias)
     C.check_bool("l2_norm", spec.l2_norm)
@@ -592,9 +648,8 @@ def _validate(spec: ModelSpec) -> None:
                                             exclusive_maximum=True))
     _set(spec, "bn_epsilon", C.check_float("bn_epsilon", spec.bn_epsilon,
                                            minimum=1e-12, maximum=1.0))
-    _validate_name("activation", spec.activation, keras.activations.get)
-    _validate_name("kernel_initializer", spec.kernel_initializer,
-                   keras.initializers.get)
+    _validate_name("activation", spec.activation, "activations")
+    _validate_name("kernel_initializer", spec.kernel_initializer, "initializers")
     C.check_choice("padding", spec.padding, PADDINGS)
     if spec.name is not None:
         C.check_str("name", spec.name)

@@ -54,7 +54,7 @@ def run_trial(hypermodel: Any, data: Any, values: dict) -> dict:
         keras.backend.clear_session()
         model = hypermodel.build_values(values)
         t1 = time.perf_counter()
-        history = hypermodel.recipe_for(values).fit(model, data, verbose=0)
+        history = hypermodel.fit_values(model, values, data)
     except Exception as e:  # noqa: BLE001 - a failed trial is a result, not a crash
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         return {"status": "FAILED", "message": f"{type(e).__name__}: "

@@ -333,6 +333,12 @@ def results_table(search: Search, num_trials: int = 10) -> str:
             "trial)")
 
 
+def _load(source: str, base: ModelSpec) -> Any:
+    from keras_resnet.data import load_data
+
+    return load_data(source, flatten=base.is_mlp)
+
+
 def _training_args(given: dict) -> tuple:
     """Splits tune's training arguments into recipe fields and searched hyperparameters."""
     fields, searched = {}, {}
@@ -393,8 +399,10 @@ def tune(
     result when all are done.
 
     Args:
-        base: The base spec (``ModelSpec``, dict, spec file or preset name).
-            Its input shape and classes are set from the data.
+        base: The base spec (``ModelSpec``, dict, spec file or preset name),
+            its input shape and classes set from the data; or a
+            :class:`~keras_resnet.tuning.ResNetHyperModel` (then the search
+            space and recipe arguments stay unset).
         data: A :class:`~keras_resnet.data.Data` (``kr.load_data``), a source
             name such as ``"digits"``, or training inputs (with ``y``).
         y: Integer labels, with array ``data``.
@@ -457,33 +465,45 @@ def tune(
             "and workers any more: start the same search in every process on the same "
             "directory (a shared folder) instead. Received: KERASTUNER_ORACLE_IP="
             f"{os.environ['KERASTUNER_ORACLE_IP']!r}")
-    fields, searched = _training_args(dict(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        optimizer=optimizer, schedule=schedule, augment=augment))
-    if algorithm == "hyperband" and "epochs" in searched:
-        C.fail("epochs", "must be one number with algorithm='hyperband' (Hyperband "
-               "chooses each trial's epochs)", epochs, TypeError)
-    if recipe is None:
-        recipe = Recipe()
-    elif isinstance(recipe, Mapping):
-        recipe = Recipe.from_dict(dict(recipe))
-    elif not isinstance(recipe, Recipe):
-        C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe, TypeError)
-    recipe = recipe.replace(seed=seed, **fields)
-    base_spec = as_spec(base)
-    if isinstance(data, str):
-        from keras_resnet.data import load_data
-
-        data = load_data(data, flatten=base_spec.is_mlp)
-    data = as_data(data, y, validation_data)
+    training = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    optimizer=optimizer, schedule=schedule, augment=augment)
+    if isinstance(base, ResNetHyperModel):
+        given = [k for k, v in dict(training, recipe=recipe, depth=depth, l2=l2,
+                                    width=width, shortcut=shortcut, block_type=block_type,
+                                    residual=residual).items() if v is not None]
+        if given or allow_zero_l2:
+            raise TypeError("tune() got a ResNetHyperModel and search arguments ("
+                            f"{', '.join(given) or 'allow_zero_l2'}); set them on the "
+                            "HyperModel instead")
+        hypermodel = base
+        data = as_data(data, y, validation_data) if not isinstance(data, str) else (
+            _load(data, hypermodel.base))
+        if tuple(hypermodel.base.input_shape) != tuple(data.input_shape):
+            raise ValueError(f"the HyperModel's input_shape {hypermodel.base.input_shape} "
+                             f"does not match the data's {tuple(data.input_shape)}")
+    else:
+        fields, searched = _training_args(training)
+        if algorithm == "hyperband" and "epochs" in searched:
+            C.fail("epochs", "must be one number with algorithm='hyperband' (Hyperband "
+                   "chooses each trial's epochs)", epochs, TypeError)
+        if recipe is None:
+            recipe = Recipe()
+        elif isinstance(recipe, Mapping):
+            recipe = Recipe.from_dict(dict(recipe))
+        elif not isinstance(recipe, Recipe):
+            C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe,
+                   TypeError)
+        recipe = recipe.replace(seed=seed, **fields)
+        data = as_data(data, y, validation_data) if not isinstance(data, str) else (
+            _load(data, as_spec(base)))
+        hypermodel = ResNetHyperModel(
+            base, recipe=recipe, **searched, depth=depth, l2=l2, width=width,
+            shortcut=shortcut, block_type=block_type, allow_zero_l2=allow_zero_l2,
+            residual=residual, input_shape=tuple(data.input_shape),
+            classes=data.num_classes)
     if objective.startswith("val_") and data.validation is None:
         raise ValueError(f"objective {objective!r} needs validation data: pass "
                          "validation_data=(x_val, y_val). Received: validation_data=None")
-    hypermodel = ResNetHyperModel(
-        base, recipe=recipe, **searched,
-        depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
-        allow_zero_l2=allow_zero_l2, residual=residual,
-        input_shape=tuple(data.input_shape), classes=data.num_classes)
     if algorithm == "grid":
         for name, setting in hypermodel.settings.items():
             if setting is not None and setting["kind"] == "range" and not setting["step"]:

@@ -47,7 +47,7 @@ import keras_tuner as kt
 import numpy as np
 
 from keras_resnet import _checks as C
-from keras_resnet.builders import as_spec, build, residual_of
+from keras_resnet.builders import as_spec, build
 from keras_resnet.data import Data
 from keras_resnet.spec import MAX_FILTERS, MAX_REPEAT, SHORTCUTS, BlockSpec, ModelSpec
 from keras_resnet.training.recipe import OPTIMIZERS, SCHEDULES, Recipe
@@ -382,11 +382,6 @@ def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
                 [str(i) for i in range(classes)])
 
 
-def _residual_of(base: Any) -> bool:
-    residual = getattr(as_spec(base), "residual", None)
-    return residual if isinstance(residual, bool) else residual_of(base)
-
-
 class ResNetHyperModel(kt.HyperModel):
     """A ``keras_tuner.HyperModel`` over a base spec and a training recipe.
 
@@ -409,7 +404,7 @@ class ResNetHyperModel(kt.HyperModel):
             recipe's (see the module's table).
         allow_zero_l2: Allow ``l2 = 0``: a range gets a Boolean ``use_l2``.
         residual: True for residual networks, False for the plain twin; None
-            follows the base.
+            follows the base's ``residual``.
         input_shape: Override the base's input shape (e.g. ``(8, 8, 1)``).
         classes: Override the base's number of classes.
         name: Name of the HyperModel.
@@ -455,10 +450,10 @@ class ResNetHyperModel(kt.HyperModel):
         elif not isinstance(recipe, Recipe):
             C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe, TypeError)
         self.recipe = recipe
-        self.residual = C.check_bool("residual", _residual_of(base) if residual is None
-                                     else residual)
         spec = as_spec(base)
-        changes: dict = {}
+        self.residual = C.check_bool("residual", spec.residual if residual is None
+                                     else residual)
+        changes: dict = {"residual": self.residual}
         if input_shape is not None:
             if not isinstance(input_shape, (list, tuple)):
                 C.fail("input_shape", "must be a tuple such as (8, 8, 1)", input_shape,
@@ -466,9 +461,7 @@ class ResNetHyperModel(kt.HyperModel):
             changes["input_shape"] = tuple(input_shape)
         if classes is not None:
             changes["classes"] = C.check_int("classes", classes, minimum=1)
-        if isinstance(getattr(spec, "residual", None), bool):
-            changes["residual"] = self.residual
-        self.base = spec.replace(**changes) if changes else spec
+        self.base = spec.replace(**changes)
         self.allow_zero_l2 = allow_zero_l2
         conv_types = [b.type for b in _block_entries(self.base) if b.type in CONV_BLOCKS]
         own_type = max(set(conv_types), key=conv_types.count) if conv_types else None
@@ -505,27 +498,8 @@ class ResNetHyperModel(kt.HyperModel):
                            "choices", True, TypeError)
             self.settings[hp_name] = _setting(hp_name, value, allow_zero_l2)
         l2s = self.settings["l2"]
-        self._zero_switch = bool(allow_zero_l2 and l2s is not None and l2s["kind"] == "range")
-        self._check_combinations()
-
-    def _check_combinations(self) -> None:
-        """Every discrete combination (and each range's ends) gives a valid spec."""
-        names = ("depth", "width", "shortcut", "block_type")
-        grids = [_points(self.settings[n]) for n in names]
-        if math.prod(len(g) for g in grids) > 2000:
-            return  # too many to check up front; build() reports a bad one clearly
-        combos: list = [{}]
-        for n, grid in zip(names, grids):
-            combos = [{**c, n: v} for c in combos for v in grid]
-        for values in combos:
-            values = {k: v for k, v in values.items() if v is not None}
-            try:
-                spec_for(self.base, values)
-            except (ValueError, TypeError) as e:
-                shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
-                raise ValueError(
-                    f"the search space holds an invalid network ({shown}): {e}. "
-                    "Restrict the choices of depth/width/shortcut/block_type") from None
+        self.zero_switch = bool(allow_zero_l2 and l2s is not None and l2s["kind"] == "range")
+        _check_space(self.base, self.settings)
 
     def declare_values(self, hp: kt.HyperParameters) -> dict:
         """Declares the hyperparameters on ``hp`` and returns their active values."""
@@ -535,7 +509,7 @@ class ResNetHyperModel(kt.HyperModel):
             if setting is None:
                 continue
             default = _base_value(self.base, self.recipe, hp_name)
-            if hp_name == "l2" and self._zero_switch:
+            if hp_name == "l2" and self.zero_switch:
                 use = hp.Boolean("use_l2", default=True)
                 values["use_l2"] = use
                 with hp.conditional_scope("use_l2", [True]):
@@ -577,17 +551,23 @@ class ResNetHyperModel(kt.HyperModel):
         recipe = self.recipe_for(values)
         if recipe.seed is not None:
             keras.utils.set_random_seed(recipe.seed)
-        return recipe.compile(build(self.spec(values), self.residual))
+        return recipe.compile(build(self.spec(values)))
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         """Builds and compiles the network for the values in ``hp``."""
         self.declare_values(hp)
         return self.build_values(hp.values)
 
+    def fit_values(self, model: keras.Model, values: Mapping, data: Data,
+                   callbacks: Sequence = (), verbose: Any = 0) -> Any:
+        """Trains ``model`` with the recipe of ``values`` (``Recipe.fit``)."""
+        return self.recipe_for(values).fit(model, data, callbacks=callbacks,
+                                           verbose=verbose)
+
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x: Any = None,
             y: Any = None, validation_data: Any = None, callbacks: Sequence = (),
             verbose: Any = "auto", **kwargs: Any) -> Any:
-        """Trains ``model`` with the trial's recipe.
+        """Trains ``model`` with the trial's recipe (KerasTuner calls this).
 
         Args:
             hp: The trial's ``keras_tuner.HyperParameters``.
@@ -603,9 +583,8 @@ class ResNetHyperModel(kt.HyperModel):
         Returns:
             The ``History``.
         """
-        recipe = self.recipe_for(hp.values)
-        return recipe.fit(model, as_data(x, y, validation_data), callbacks=callbacks,
-                          verbose=verbose)
+        return self.fit_values(model, hp.values, as_data(x, y, validation_data),
+                               callbacks=callbacks, verbose=verbose)
 
     def get_config(self) -> dict:
         """What defines the search: base spec, recipe, settings."""
@@ -626,6 +605,26 @@ class ResNetHyperModel(kt.HyperModel):
         if values.get("tuner/epochs") is not None:
             out["epochs"] = recipe["epochs"]
         return out
+
+
+def _check_space(base: ModelSpec, settings: dict) -> None:
+    """Every discrete combination (and each range's ends) gives a valid spec."""
+    names = ("depth", "width", "shortcut", "block_type")
+    grids = [_points(settings[n]) for n in names]
+    if math.prod(len(g) for g in grids) > 2000:
+        return  # too many to check up front; build() reports a bad one clearly
+    combos: list = [{}]
+    for n, grid in zip(names, grids):
+        combos = [{**c, n: v} for c in combos for v in grid]
+    for values in combos:
+        values = {k: v for k, v in values.items() if v is not None}
+        try:
+            spec_for(base, values)
+        except (ValueError, TypeError) as e:
+            shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            raise ValueError(
+                f"the search space holds an invalid network ({shown}): {e}. "
+                "Restrict the choices of depth/width/shortcut/block_type") from None
 
 
 def _valid(base: ModelSpec, values: dict) -> bool:

@@ -350,7 +350,7 @@ def test_the_winner_trained_again_with_kr_train_gives_its_score(tmp_path, capsys
         assert max(result.history["val_accuracy"]) == top.score
     table = tuning.results_table(search)
     assert "learning_rate" in table and "2 completed, 0 failed" in table
-    # two processes are involved: the search and one trial worker
+    # the trials ran in a worker process, kr.train here: the same numbers
     assert all(s["rss_mb"] > 0 for s in search.trial_stats.values())
 
 
@@ -364,7 +364,9 @@ def _stock_tuner(name, hm, directory):
     return cls(hm, max_trials=2, **common)
 
 
-@pytest.mark.parametrize("name", ["random", "grid", "bayesian", "hyperband"])
+@pytest.mark.parametrize("name", ["random", "grid",
+                                  pytest.param("bayesian", marks=pytest.mark.slow),
+                                  pytest.param("hyperband", marks=pytest.mark.slow)])
 def test_the_hypermodel_works_with_every_stock_tuner(tmp_path, name, capsys):
     data = tiny_data(150, 60)
     hm = tuning.ResNetHyperModel(tiny_spec(), depth=[1, 2], l2=[1e-4, 1e-3],
@@ -378,17 +380,6 @@ def test_the_hypermodel_works_with_every_stock_tuner(tmp_path, name, capsys):
     (xv, yv) = data.validation
     _, acc = model.evaluate(xv, yv, verbose=0)
     assert acc == pytest.approx(best_trial.score, abs=1e-6)
-
-
-def test_isolate_false_trains_in_this_process_with_the_same_scores(tmp_path):
-    args = dict(algorithm="random", max_trials=2, epochs=1, depth=[1, 2], verbose=0,
-                directory=str(tmp_path))
-    _, here = kr.tune(tiny_spec(), tiny_data(150, 60), isolate=False, project_name="a",
-                      **args)
-    _, there = kr.tune(tiny_spec(), tiny_data(150, 60), project_name="b", **args)
-    assert [t.score for t in here.completed()] == [t.score for t in there.completed()]
-    assert [r["values"] for r in ledger(here.project_dir)[1::2]] == [
-        r["values"] for r in ledger(there.project_dir)[1::2]]
 
 
 def test_cli_tune_prints_progress_the_table_and_the_recipe(tmp_path, capsys):
@@ -449,13 +440,13 @@ def _events(path):
         return [json.loads(line) for line in fh if line.endswith("\n")]
 
 
-def _kill_and_resume(tmp_path, algorithm, seed, kills, max_trials=5):
+def _kill_and_resume(tmp_path, algorithm, seed, kills, max_trials=5, isolate=True):
     """Runs a search, SIGKILLs it (and its trial worker) at random moments, resumes."""
     rng = random.Random(seed)
     log = str(tmp_path / "fits.jsonl")
     cfg = {"directory": str(tmp_path / "tuner"), "project": "p", "log": log,
            "max_trials": max_trials, "epochs": 1, "algorithm": algorithm,
-           "l2": [1e-5, 1e-4, 1e-3] if algorithm == "grid" else None}
+           "l2": [1e-5, 1e-4, 1e-3] if algorithm == "grid" else None, "isolate": isolate}
     for attempt in range(kills + 1):
         proc = _child(cfg, tmp_path / f"out{attempt}.txt")
         if attempt < kills:
@@ -492,9 +483,10 @@ def _check_every_trial_once(result, events, records, max_trials):
 
 
 def test_sigkill_then_resume_loses_nothing_and_reruns_nothing(tmp_path):
+    # trials in the search's own process here (faster); the slow tests use workers
     result, events, records = _kill_and_resume(tmp_path, "grid", seed=0, kills=1,
-                                               max_trials=4)
-    _check_every_trial_once(result, events, records, 4)
+                                               max_trials=3, isolate=False)
+    _check_every_trial_once(result, events, records, 3)
 
 
 @pytest.mark.slow

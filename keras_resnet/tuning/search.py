@@ -216,6 +216,7 @@ class Search:
             self.project.release(trial_id)
         stats = {"total_s": time.perf_counter() - t0, "fit_s": out.get("fit_s", 0.0),
                  "build_s": out.get("build_s", 0.0), "rss_mb": out.get("rss_mb"),
+                 "search_rss_mb": runner.rss_mb(),
                  "status": out["status"], "again": again}
         stats["other_s"] = stats["total_s"] - stats["fit_s"] - stats["build_s"]
         self.trial_stats[trial_id] = stats

@@ -54,7 +54,7 @@ def main() -> None:
     print(f"RSS of the training process after trial 3: {third['rss_mb']:.0f} MB, after "
           f"trial {len(rows)}: {last['rss_mb']:.0f} MB ({growth:+.1%});"
           f" search process {third['search_rss_mb']:.0f} -> {last['search_rss_mb']:.0f} MB;"
-          f" search {wall:.0f} s")
+          f" search {wall:.0f} s; {search.workers_started} worker processes started")
 
 
 if __name__ == "__main__":

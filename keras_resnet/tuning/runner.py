@@ -7,8 +7,9 @@ compile with the trial's recipe) and :meth:`Recipe.fit
 leaves about 20 MB behind that ``keras.backend.clear_session()`` does not free
 (TensorFlow keeps each traced step's gradient function for good), so
 :func:`~keras_resnet.tuning.tune` runs trials in a worker process
-(``python -m keras_resnet.tuning.runner``) that it replaces, started ahead of
-time, once its memory has grown by :data:`MAX_GROWTH`.
+(``python -m keras_resnet.tuning.runner``) that it replaces once its memory has
+grown by :data:`MAX_GROWTH`, by a spare worker started ahead of time (after
+the active worker's first trial), so a replacement costs no waiting.
 
 Protocol on the worker's stdin/stdout: length-prefixed pickles; first the setup
 ``(hypermodel, data)``, then one ``values`` dict per trial, each answered by
@@ -138,6 +139,11 @@ class Worker:
         return self.last_rss / self.first_rss - 1
 
     def close(self) -> None:
+        """Ends the worker (at once if it never ran a trial: a spare left over)."""
+        if self.trials == 0:
+            self.proc.kill()
+            self.proc.wait()
+            return
         try:
             self.proc.stdin.close()
         except OSError:

@@ -103,6 +103,9 @@ class Search:
         self._spare: runner.Worker | None = None
         self._scratch = tempfile.mkdtemp(prefix="kr-tune-oracle-")
         self._slots = 0
+        self._waiting_at: int | None = None  # ledger size when the oracle said wait/stop
+        #: Trial worker processes started (the first, and one per replacement).
+        self.workers_started = 0
 
     # ------------------------------------------------------------ the oracle
     def _new_oracle(self) -> Any:
@@ -166,12 +169,18 @@ class Search:
             if self.project.is_orphan(trial_id):
                 self.project.claim(trial_id)
                 return trial_id, self.trials.created[trial_id]["values"], True
+        if self._waiting_at == self.project.offset:
+            return None  # nothing new since the oracle said wait or stop
+        if self._waiting_at is not None:  # it may have moved on without a record
+            self.oracle = None
+            self.sync()
         self._slots += 1
-        slot = f"{state._HOST}:{os.getpid()}:{self._slots}"
+        slot = f"{state.HOST}:{os.getpid()}:{self._slots}"
         trial = self.oracle.create_trial(slot)
         if trial.status != "RUNNING":
-            self.oracle = None  # it may have moved on without a record: replay next time
+            self._waiting_at = self.project.offset
             return None
+        self._waiting_at = None
         values = json.loads(json.dumps(trial.hyperparameters.values))
         record = {"event": "created", "trial_id": trial.trial_id, "slot": slot,
                   "values": values,
@@ -232,14 +241,17 @@ class Search:
         if self._setup is None:
             return runner.run_trial(self.hypermodel, self.data, values)
         if self._worker is None:
-            self._worker, self._spare = self._spare or runner.Worker(self._setup), None
+            if self._spare is None:
+                self._spare = runner.Worker(self._setup)
+                self.workers_started += 1
+            self._worker, self._spare = self._spare, None
         out = self._worker.run(values)
-        growth = self._worker.growth()
-        if out.get("worker_died") or growth > runner.MAX_GROWTH:
+        if out.get("worker_died") or self._worker.growth() > runner.MAX_GROWTH:
             self._worker.close()
             self._worker = None
-        elif growth > runner.MAX_GROWTH / 2 and self._spare is None:
-            self._spare = runner.Worker(self._setup)  # imports while the next trial runs
+        if self._spare is None:  # a fresh worker, importing while trials run
+            self._spare = runner.Worker(self._setup)
+            self.workers_started += 1
         return out
 
     def _progress_line(self, trial_id: str, values: dict, stats: dict, out: dict) -> str:
@@ -382,7 +394,7 @@ def tune(
     block_type: Any = None,
     allow_zero_l2: bool = False,
     residual: bool | None = None,
-    isolate: bool = True,
+    isolate: bool | None = None,
 ) -> tuple:
     """Searches depth and L2 (and more) for a base spec; every trial is a ``kr.train`` run.
 
@@ -428,7 +440,8 @@ def tune(
         depth, l2, width, shortcut, block_type, allow_zero_l2, residual: See
             :class:`~keras_resnet.tuning.ResNetHyperModel`.
         isolate: Train in a worker process that is replaced when its memory
-            grows (keeps memory flat on TensorFlow); False trains here.
+            grows (keeps memory flat on TensorFlow, where each trial leaves
+            about 20 MB behind); False trains here. None: True on TensorFlow.
 
     Returns:
         ``(best_spec, search)``: the best ``ModelSpec`` and the
@@ -453,6 +466,10 @@ def tune(
     if not C.check_str("directory", directory):
         C.fail("directory", "must not be empty", directory)
     C.check_bool("overwrite", overwrite)
+    if isolate is None:
+        import keras
+
+        isolate = keras.backend.backend() == "tensorflow"
     C.check_bool("isolate", isolate)
     seed = C.check_int("seed", seed, minimum=0, maximum=2**31 - 2)
     hyperband_factor = C.check_int("hyperband_factor", hyperband_factor, minimum=2,

@@ -33,7 +33,7 @@ FORMAT = 2
 #: A claim without a heartbeat for this long belongs to a dead process.
 STALE_S = 120.0
 HEARTBEAT_S = 10.0
-_HOST = socket.gethostname()
+HOST = socket.gethostname()
 
 
 def _start_time(pid: int) -> str | None:
@@ -68,6 +68,11 @@ class Project:
         self.claims = os.path.join(path, "claims")
         os.makedirs(self.claims, exist_ok=True)
         self._offset = 0  # bytes of the ledger already read by this process
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the ledger this process has read (its size when last synced)."""
+        return self._offset
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -130,7 +135,7 @@ class Project:
         path = self._claim_path(trial_id)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"host": _HOST, "pid": os.getpid(),
+            json.dump({"host": HOST, "pid": os.getpid(),
                        "started": _start_time(os.getpid())}, fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -155,7 +160,7 @@ class Project:
             age = time.time() - os.stat(path).st_mtime
         except (FileNotFoundError, ValueError):
             return True  # killed before its claim was written (or while writing it)
-        if claim.get("host") == _HOST:
+        if claim.get("host") == HOST:
             return not _alive(int(claim["pid"]), claim.get("started"))
         return age > STALE_S
 

@@ -139,20 +139,12 @@ class Worker:
         return self.last_rss / self.first_rss - 1
 
     def close(self) -> None:
-        """Ends the worker (at once if it never ran a trial: a spare left over)."""
-        if self.trials == 0:
-            self.proc.kill()
-            self.proc.wait()
-            return
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        """Ends the worker at once (its results are in; it holds nothing to save)."""
+        self._writer.join()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            stream.close()
+        self.proc.kill()
+        self.proc.wait()
 
 
 def _watch_parent(parent: int) -> None:

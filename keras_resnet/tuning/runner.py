@@ -140,11 +140,11 @@ class Worker:
 
     def close(self) -> None:
         """Ends the worker at once (its results are in; it holds nothing to save)."""
-        self._writer.join()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            stream.close()
         self.proc.kill()
         self.proc.wait()
+        self._writer.join()  # a setup still being written ends with a broken pipe
+        for stream in (self.proc.stdin, self.proc.stdout):
+            stream.close()
 
 
 def _watch_parent(parent: int) -> None:

@@ -445,8 +445,10 @@ def _kill_and_resume(tmp_path, algorithm, seed, kills, max_trials=5, isolate=Tru
     rng = random.Random(seed)
     log = str(tmp_path / "fits.jsonl")
     cfg = {"directory": str(tmp_path / "tuner"), "project": "p", "log": log,
-           "max_trials": max_trials, "epochs": 1, "algorithm": algorithm,
-           "l2": [1e-5, 1e-4, 1e-3] if algorithm == "grid" else None, "isolate": isolate}
+           "max_trials": max_trials, "algorithm": algorithm, "isolate": isolate,
+           "l2": [1e-5, 1e-4, 1e-3] if algorithm == "grid" else None,
+           # Hyperband: 2 brackets (2 trials of 1 epoch, the best for 2 more; 2 of 2)
+           "epochs": 2 if algorithm == "hyperband" else 1, "hyperband_factor": 2}
     for attempt in range(kills + 1):
         proc = _child(cfg, tmp_path / f"out{attempt}.txt")
         if attempt < kills:
@@ -457,8 +459,11 @@ def _kill_and_resume(tmp_path, algorithm, seed, kills, max_trials=5, isolate=Tru
                    and time.time() < deadline):
                 time.sleep(0.05)
             time.sleep(rng.uniform(0, 1.5))
-            os.killpg(proc.pid, signal.SIGKILL)  # the search and its trial worker
-            proc.wait()
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)  # the search and its trial worker
+                proc.wait()
+            else:  # it finished first: the next attempt resumes a finished search
+                assert proc.returncode == 0, (tmp_path / f"out{attempt}.txt").read_text()
         else:
             assert proc.wait(timeout=300) == 0, (tmp_path / f"out{attempt}.txt").read_text()
     text = (tmp_path / f"out{kills}.txt").read_text()
@@ -490,12 +495,12 @@ def test_sigkill_then_resume_loses_nothing_and_reruns_nothing(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm, seed", [("random", 1), ("random", 2), ("grid", 3),
-                                             ("bayesian", 4), ("hyperband", 5)])
-def test_sigkill_at_random_points_several_seeds(tmp_path, algorithm, seed):
-    result, events, records = _kill_and_resume(tmp_path, algorithm, seed, kills=3,
-                                               max_trials=5)
-    _check_every_trial_once(result, events, records, 5)
+@pytest.mark.parametrize("algorithm, seed, isolate", [
+    ("random", 1, True), ("grid", 3, False), ("bayesian", 4, False), ("hyperband", 5, True)])
+def test_sigkill_at_random_points_several_seeds(tmp_path, algorithm, seed, isolate):
+    result, events, records = _kill_and_resume(tmp_path, algorithm, seed, kills=2,
+                                               max_trials=4, isolate=isolate)
+    _check_every_trial_once(result, events, records, 4)
 
 
 @pytest.mark.slow

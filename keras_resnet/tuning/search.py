@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import secrets
 import shutil
 import tempfile
 import time
@@ -102,6 +103,9 @@ class Search:
         self._worker: runner.Worker | None = None
         self._spare: runner.Worker | None = None
         self._scratch = tempfile.mkdtemp(prefix="kr-tune-oracle-")
+        # KerasTuner's tuner_id of each trial this process creates: unique even when
+        # a restarted process gets the pid of a dead one whose trial is unfinished.
+        self._slot = f"{state.HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self._slots = 0
         self._waiting_at: int | None = None  # ledger size when the oracle said wait/stop
         #: Trial worker processes started (the first, and one per replacement).
@@ -175,7 +179,7 @@ class Search:
             self.oracle = None
             self.sync()
         self._slots += 1
-        slot = f"{state.HOST}:{os.getpid()}:{self._slots}"
+        slot = f"{self._slot}:{self._slots}"
         trial = self.oracle.create_trial(slot)
         if trial.status != "RUNNING":
             self._waiting_at = self.project.offset

@@ -13,7 +13,7 @@ import argparse
 import os
 
 import keras_resnet as kr
-from keras_resnet.compare import table
+from keras_resnet.experiment import table
 
 
 def main(argv=None):

@@ -26,8 +26,8 @@ from keras_resnet.builders import (
     residual_of,
     spec_of,
 )
-from keras_resnet.compare import CompareResult, compare
 from keras_resnet.data import Data, load_data
+from keras_resnet.experiment import CompareResult, compare
 from keras_resnet.export import ExportResult, export
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
@@ -35,6 +35,10 @@ from keras_resnet.plan import Plan, Step, make_plan, resolve_shortcut
 from keras_resnet.plots import plot
 from keras_resnet.registry import BlockType, list_blocks, register_block
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
+
+# The compatibility module keras_resnet.train is loaded here, before `train` is
+# bound to the function: a later `import keras_resnet.train` then cannot replace
+# kr.train with the module.
 from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
 from keras_resnet.training import EpochBackup, Recipe
 

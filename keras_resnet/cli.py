@@ -92,11 +92,32 @@ def _recipe_args(p: argparse.ArgumentParser, defaults: dict) -> None:
                    help="epochs at a tenth of the learning rate first")
     p.add_argument("--schedule", choices=("step", "cosine", "constant"),
                    default=defaults["schedule"])
-    p.add_argument("--augment", action="store_true",
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                   default=defaults.get("augment", False),
                    help="the paper's CIFAR augmentation (pad, random crop, flip)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=defaults.get("seed", 0))
     p.add_argument("--overwrite", action="store_true",
                    help="replace finished results in the output folder")
+
+
+def _recipe_of(args: argparse.Namespace) -> Any:
+    """The recipe of ``train``: ``--recipe FILE`` (or the defaults), then the flags given."""
+    import json
+
+    from keras_resnet.training import Recipe
+
+    recipe = Recipe()
+    if args.recipe is not None:
+        try:
+            with open(args.recipe, encoding="utf-8") as fh:
+                stored = json.load(fh)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--recipe {args.recipe!r} is not valid JSON ({e})") from None
+        if isinstance(stored, dict) and isinstance(stored.get("recipe"), dict):
+            stored = stored["recipe"]  # a run folder's run.json
+        recipe = Recipe.from_dict(stored)
+    names = [f for f in recipe.to_dict() if getattr(args, f, None) is not None]
+    return recipe.replace(**{f: getattr(args, f) for f in names})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -104,24 +125,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if (args.preset is None) == (args.spec is None):
         raise UsageError("give exactly one of --preset NAME and --spec FILE")
-    source = args.preset or args.spec
-    residual = False if args.plain else kr.residual_of(source)
-    result = kr.train(source, args.data, epochs=args.epochs, batch_size=args.batch_size,
-                      learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
-                      schedule=args.schedule, augment=args.augment, residual=residual,
-                      out_dir=args.out, overwrite=args.overwrite, seed=args.seed,
-                      tensorboard=args.tensorboard, optimizer=args.optimizer,
+    source, kwargs = args.preset or args.spec, {}
+    if args.plain:
+        spec = kr.as_spec(source)
+        if isinstance(getattr(spec, "residual", None), bool):  # plain or residual: spec data
+            source = spec.replace(residual=False)
+        else:
+            kwargs["residual"] = False
+    result = kr.train(source, args.data, recipe=_recipe_of(args), out_dir=args.out,
+                      overwrite=args.overwrite, tensorboard=args.tensorboard,
                       distribute=None if args.distribute == "none" else args.distribute,
-                      mixed_precision=args.mixed_precision)
+                      mixed_precision=args.mixed_precision, **kwargs)
     acc = result.history.get("val_accuracy") or result.history.get("accuracy")
-    print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, history.json, "
-          f"history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"
+    print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, run.json, "
+          f"history.json, history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"
           f"accuracy {acc[-1]:.4f}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from keras_resnet.compare import compare, table
+    from keras_resnet.experiment import compare, table
 
     result = compare(tuple(args.depths), args.data, epochs=args.epochs,
                      batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -184,7 +207,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="graphviz draws every layer (needs pydot and graphviz)")
     p.set_defaults(func=cmd_summary)
 
-    from keras_resnet.compare import DEFAULTS
+    from keras_resnet.experiment import DEFAULTS
 
     p = sub.add_parser("compare", help="the experiment: plain vs residual twins at several "
                        "depths (the main job)")
@@ -204,15 +227,22 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--plain", action="store_true", help="train the plain twin")
     p.add_argument("--data", default="digits")
     p.add_argument("--out", required=True, help="output folder (resumes if unfinished)")
-    p.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "adamw", "rmsprop"))
+    p.add_argument("--recipe", metavar="FILE.json",
+                   help="training settings to start from: a JSON dict of recipe fields, "
+                   "or a run folder's run.json (flags given here change them)")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"),
+                   help="default sgd (momentum 0.9)")
+    p.add_argument("--momentum", type=float, help="SGD/RMSprop momentum (default 0.9)")
+    p.add_argument("--label-smoothing", type=float, help="default 0")
     p.add_argument("--tensorboard", action="store_true", help="log to OUT/logs")
     p.add_argument("--distribute", default="none",
                    choices=("none", "auto", "mirrored", "data_parallel"),
                    help="data-parallel training over several devices")
     p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"),
                    help="compute in half precision (softmax stays float32)")
-    _recipe_args(p, dict(epochs=30, batch_size=128, learning_rate=0.1, warmup_epochs=0,
-                         schedule="step"))
+    # None: the recipe's value (kr.Recipe defaults: 30 epochs, batch 128, lr 0.1, step)
+    _recipe_args(p, dict(epochs=None, batch_size=None, learning_rate=None,
+                         warmup_epochs=None, schedule=None, augment=None, seed=None))
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="export a .keras model (verified in a fresh process)")

@@ -212,3 +212,49 @@ def _draw(boxes: list, titles: list, path: str, name: str, overwrite: bool,
     with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format=os.path.splitext(path)[1].lstrip(".") or "png")
     plt.close(fig)
+
+
+def plot_training_error(models: dict, path: str, *, overwrite: bool = False,
+                        title: str | None = None) -> str:
+    """Training error vs epoch: plain dashed, residual solid, one colour per depth.
+
+    Args:
+        models: ``CompareResult.models``.
+        path: PNG file to write (atomically).
+        overwrite: Replace an existing file.
+        title: Figure title.
+
+    Returns:
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    depths = sorted({m["depth"] for m in models.values()})
+    colours = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    for i, depth in enumerate(depths):
+        colour = colours(i % 10)
+        for m in models.values():
+            if m["depth"] != depth:
+                continue
+            curve = [100 * e for e in m["train_error_curve"]]
+            label = f"{'ResNet' if m['residual'] else 'plain'}-{depth}"
+            ax.plot(range(1, len(curve) + 1), curve, color=colour,
+                    linestyle="-" if m["residual"] else "--", linewidth=1.8, label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training error (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(ncol=2, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

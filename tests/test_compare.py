@@ -7,7 +7,7 @@ import struct
 import pytest
 
 import keras_resnet as kr
-from keras_resnet.compare import DEFAULTS
+from keras_resnet.experiment import DEFAULTS, table
 
 
 def png_size(path):
@@ -30,6 +30,13 @@ def test_small_comparison_writes_results_figure_and_logs_and_resumes(tmp_path, c
     saved = json.loads((out / "results.json").read_text())
     assert saved["models"] == result.models and saved["effect"] == result.effect
     assert saved["settings"]["depths"] == [8, 14] and saved["settings"]["data"] == "digits"
+    recipe = kr.Recipe(epochs=2, batch_size=32, learning_rate=0.05, warmup_epochs=1)
+    assert saved["settings"]["recipe"] == recipe.to_dict()
+    run = json.loads((out / "plain8" / "run.json").read_text())
+    assert run["recipe"] == recipe.to_dict() and run["residual"] is False
+    lines = table(result.models).splitlines()
+    assert lines[0].split() == ["model", "params", "train", "err", "val", "err", "time"]
+    assert set(lines[1]) == {"-", " "} and len(lines) == 6
     assert set(result.effect) == {"shallowest", "deepest", "plain_degrades",
                                   "residual_at_or_below_plain"}
     assert png_size(out / "figure.png") == (640, 420)

@@ -48,7 +48,7 @@ def test_mirrored_strategy_on_two_logical_cpus():
 def test_jax_data_parallel_on_two_host_devices():
     out = run(f"""
         import keras_resnet as kr
-        from keras_resnet.train import distribution
+        from keras_resnet.training import distribution
         spec = {SPEC}
         with distribution("auto") as d:
             print(d.name, d.replicas)
@@ -64,7 +64,7 @@ def test_jax_data_parallel_on_two_host_devices():
 
 
 def test_auto_on_one_device_is_plain_training():
-    from keras_resnet.train import distribution
+    from keras_resnet.training import distribution
 
     with distribution("auto") as d:
         assert d is None

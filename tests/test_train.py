@@ -69,7 +69,7 @@ def test_train_is_the_recipe_sequence():
     by_object = kr.train(SMALL, data, recipe=recipe, verbose=0)
     keras.backend.clear_session()
     by_keywords = kr.train(SMALL, data, **recipe.to_dict(), verbose=0)
-    assert len(manual) == 2 and manual[-1] > 0.5
+    assert len(manual) == 2 and manual[-1] > 0.3  # chance is 0.1
     assert by_object.history["val_accuracy"] == manual
     assert by_keywords.history["val_accuracy"] == manual
     assert by_object.recipe == recipe
@@ -109,7 +109,8 @@ def test_spec_is_fitted_to_the_data():
     result = kr.train("cifar_resnet20", "digits", epochs=1, verbose=0)
     spec = result.spec
     assert spec.input_shape == (8, 8, 1) and spec.classes == 10
-    plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
+    with pytest.warns(DeprecationWarning, match=r"train\(residual=...\) is deprecated"):
+        plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
     assert not plain.model.residual
 
 
@@ -137,11 +138,12 @@ def test_augment_and_folder_data(tmp_path):
 def test_divergence_stops_and_keeps_the_previous_model(tmp_path):
     out = tmp_path / "run"
     kr.train(SMALL, "digits", epochs=1, out_dir=str(out), verbose=0)
-    before = (out / "model.keras").read_bytes()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "history.csv"}
     with pytest.raises(kr.TrainingDiverged, match="training diverged.*lower learning_rate"):
         kr.train(SMALL.replace(norm=None), "digits", epochs=3, learning_rate=1e8,
                  out_dir=str(out), overwrite=True, verbose=0)
-    assert (out / "model.keras").read_bytes() == before
+    # the finished run's model, settings and history are as they were
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     # No backup of NaN weights either, or the next run would resume from them.
     assert not (out / "backup").exists()
 
@@ -331,3 +333,22 @@ def test_epoch_backup_with_plain_fit(tmp_path):
     assert int(model.optimizer.iterations) == int(straight.optimizer.iterations)
     for a, b in zip(straight.get_weights(), model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_train_with_a_run_json_recipe_reproduces_the_run(tmp_path, capsys):
+    from keras_resnet.cli import main
+
+    first = kr.train(SMALL, "digits", epochs=2, batch_size=64, learning_rate=0.05,
+                     schedule="cosine", seed=4, out_dir=str(tmp_path / "a"), verbose=0)
+    assert main(["train", "--spec", str(tmp_path / "a" / "spec.json"), "--recipe",
+                 str(tmp_path / "a" / "run.json"), "--out", str(tmp_path / "b")]) == 0
+    assert "run.json" in capsys.readouterr().out
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["recipe"] == first.recipe.to_dict()
+    assert json.loads((tmp_path / "b" / "history.json").read_text()) == first.history
+    # flags change the recipe they start from
+    assert main(["train", "--spec", str(tmp_path / "a" / "spec.json"), "--recipe",
+                 str(tmp_path / "a" / "run.json"), "--epochs", "1", "--no-augment",
+                 "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "run.json").read_text())["recipe"] == {
+        **first.recipe.to_dict(), "epochs": 1}

@@ -159,6 +159,32 @@ def start(out_dir: str, run: dict, *, overwrite: bool) -> int:
     return done
 
 
+def read_finished(out_dir: str) -> dict | None:
+    """``{name: text}`` of a finished run's ``run.json`` and ``history.json``
+    (None when ``out_dir`` holds no finished run), for :func:`put_back`."""
+    if not is_finished(out_dir):
+        return None
+    texts = {}
+    for name in (RUN_FILE, "history.json"):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as fh:
+                texts[name] = fh.read()
+    return texts
+
+
+def put_back(out_dir: str, texts: dict) -> None:
+    """Restores what :func:`read_finished` read (a run that replaced a finished
+    one failed; its model is still the old one) and drops the failed run's log."""
+    for name, text in texts.items():
+        atomic_write_text(os.path.join(out_dir, name), text, overwrite=True)
+    for name in (HISTORY_CSV,):
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
+    EpochBackup.remove(os.path.join(out_dir, BACKUP_DIR))
+
+
 def read_csv_history(path: str) -> dict:
     """History from the CSV log; a re-run epoch (after a kill) keeps its last row."""
     if not os.path.exists(path):

@@ -169,8 +169,9 @@ def train(
         model = _model(model_or_spec, data, recipe, residual,
                        rebuild=strategy is not None or mixed_precision is not None)
         spec = _spec_of(model)
-        initial_epoch, cbs = 0, []
+        initial_epoch, cbs, previous = 0, [], None
         if out_dir is not None:
+            previous = run_folder.read_finished(out_dir)  # kept if this run diverges
             flag = getattr(model, "residual", None)
             initial_epoch = run_folder.start(
                 out_dir, run_folder.describe(spec, recipe, data,
@@ -194,6 +195,8 @@ def train(
             fit = recipe.fit(model, data, callbacks=cbs, initial_epoch=initial_epoch,
                              verbose=verbose, multiple=multiple)
         except TrainingDiverged as e:
+            if previous is not None:
+                run_folder.put_back(out_dir, previous)
             raise TrainingDiverged(f"{e}. Nothing was saved"
                                    + (f" over {out_dir}" if out_dir else "")) from None
     if out_dir is None:

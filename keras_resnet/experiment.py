@@ -14,9 +14,10 @@ writes what the paper shows:
 - ``figure.png``: training error against epoch, plain dashed and residual
   solid, one colour per depth (the paper's Figure 6).
 
-Every model is trained by :func:`keras_resnet.train`, so a killed experiment
-started again with the same ``out_dir`` skips the finished models and resumes
-the interrupted one from its last epoch.
+Every model is trained by :func:`keras_resnet.train` with one
+:class:`~keras_resnet.Recipe` (the tuner's too), so a killed experiment started
+again with the same ``out_dir`` skips the finished models and resumes the
+interrupted one from its last epoch.
 
 Example:
 
@@ -32,13 +33,16 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from keras_resnet import _checks as C
-from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet._io import atomic_write_text
+from keras_resnet._table import text_table
 from keras_resnet.data import Data, load_data
-from keras_resnet.train import BACKUP_DIR, train
+from keras_resnet.training import Recipe, train
+from keras_resnet.training.run import is_finished
 
 #: The defaults of the ``keras-resnet compare`` main job, chosen so the effect
 #: shows on the built-in digits data in a few minutes on 2 CPU cores, for any
@@ -120,6 +124,9 @@ def compare(
     Returns:
         A :class:`CompareResult`.
     """
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    warmup_epochs=warmup_epochs, schedule=schedule, augment=augment,
+                    seed=seed)  # checks them before any work
     if not isinstance(depths, (list, tuple)) or len(depths) < 2:
         C.fail("depths", "must list at least two depths", depths)
     depths = sorted({C.check_int("depths[]", d, minimum=8, maximum=2000) for d in depths})
@@ -137,23 +144,22 @@ def compare(
 
     import keras
 
+    from keras_resnet.plots import plot_training_error
+
     models: dict = {}
     for depth in depths:
         for residual, name in zip((False, True), _names(depth)):
             keras.backend.clear_session()
             run_dir = None if out_dir is None else os.path.join(out_dir, name)
             start = time.perf_counter()
-            if run_dir is not None and _finished(run_dir) and not overwrite:
+            if run_dir is not None and is_finished(run_dir) and not overwrite:
                 model, history = _load_finished(run_dir)
             else:
                 if verbose:
                     print(f"--- {name}: {'residual' if residual else 'plain'}, depth {depth}",
                           flush=True)
-                result = train(specs[depth], data, epochs=epochs, batch_size=batch_size,
-                               learning_rate=learning_rate, warmup_epochs=warmup_epochs,
-                               schedule=schedule, augment=augment, residual=residual,
-                               out_dir=run_dir, overwrite=overwrite, seed=seed,
-                               verbose=verbose)
+                result = _train_twin(specs[depth], residual, data, recipe, out_dir=run_dir,
+                                     overwrite=overwrite, verbose=verbose)
                 model, history = result.model, result.history
             models[name] = _measure(model, data, history, depth, residual,
                                     time.perf_counter() - start)
@@ -161,7 +167,8 @@ def compare(
     if out_dir is not None:
         settings = dict(depths=depths, data=data.name, epochs=epochs, batch_size=batch_size,
                         learning_rate=learning_rate, warmup_epochs=warmup_epochs,
-                        schedule=schedule, shortcut=shortcut, seed=seed, augment=augment)
+                        schedule=schedule, shortcut=shortcut, seed=seed, augment=augment,
+                        recipe=recipe.to_dict())
         plot_training_error(models, os.path.join(out_dir, "figure.png"), overwrite=True,
                             title=f"{data.name}: plain (dashed) vs residual (solid)")
         atomic_write_text(os.path.join(out_dir, "results.json"),
@@ -173,18 +180,22 @@ def compare(
     return CompareResult(models, out_dir, effect)
 
 
-def _finished(run_dir: str) -> bool:
-    return (os.path.exists(os.path.join(run_dir, "model.keras"))
-            and os.path.exists(os.path.join(run_dir, "history.json"))
-            and not os.path.isdir(os.path.join(run_dir, BACKUP_DIR)))
+def _train_twin(spec: Any, residual: bool, data: Data, recipe: Recipe, **kwargs: Any) -> Any:
+    """:func:`train` on the plain or residual twin of ``spec``."""
+    if isinstance(getattr(spec, "residual", None), bool):  # plain or residual is spec data
+        return train(spec.replace(residual=residual), data, recipe=recipe, **kwargs)
+    with warnings.catch_warnings():  # specs without the field: the builder's argument
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return train(spec, data, recipe=recipe, residual=residual, **kwargs)
 
 
 def _load_finished(run_dir: str) -> tuple:
-    from keras_resnet.export import load_model
+    import keras
 
     with open(os.path.join(run_dir, "history.json")) as fh:
         history = json.load(fh)
-    return load_model(os.path.join(run_dir, "model.keras")), history
+    # keras_resnet is imported, so its layers are registered for loading
+    return keras.models.load_model(os.path.join(run_dir, "model.keras")), history
 
 
 def _measure(model: Any, data: Any, history: dict, depth: int, residual: bool,
@@ -229,55 +240,8 @@ def _effect(models: dict, depths: list) -> dict:
 
 def table(models: dict) -> str:
     """The results as a text table (one row per model)."""
-    lines = [f"{'model':<12}{'params':>10}{'train err':>11}{'val err':>10}{'time':>8}"]
-    for name, m in models.items():
-        val = "-" if m["val_error"] is None else f"{100 * m['val_error']:.2f}%"
-        lines.append(f"{name:<12}{m['params']:>10,}{100 * m['train_error']:>10.2f}%"
-                     f"{val:>10}{m['seconds']:>7.0f}s")
-    return "\n".join(lines)
-
-
-def plot_training_error(models: dict, path: str, *, overwrite: bool = False,
-                        title: str | None = None) -> str:
-    """Training error vs epoch: plain dashed, residual solid, one colour per depth.
-
-    Args:
-        models: ``CompareResult.models``.
-        path: PNG file to write (atomically).
-        overwrite: Replace an existing file.
-        title: Figure title.
-
-    Returns:
-        ``path``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    depths = sorted({m["depth"] for m in models.values()})
-    colours = plt.get_cmap("tab10")
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
-    for i, depth in enumerate(depths):
-        colour = colours(i % 10)
-        for m in models.values():
-            if m["depth"] != depth:
-                continue
-            curve = [100 * e for e in m["train_error_curve"]]
-            label = f"{'ResNet' if m['residual'] else 'plain'}-{depth}"
-            ax.plot(range(1, len(curve) + 1), curve, color=colour,
-                    linestyle="-" if m["residual"] else "--", linewidth=1.8, label=label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training error (%)")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(ncol=2, fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    rows = [[name, f"{m['params']:,}", f"{100 * m['train_error']:.2f}%",
+             "-" if m["val_error"] is None else f"{100 * m['val_error']:.2f}%",
+             f"{m['seconds']:.0f}s"] for name, m in models.items()]
+    return text_table(["model", "params", "train err", "val err", "time"], rows,
+                      right=[1, 2, 3, 4])

@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import keras
+
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path
 from keras_resnet.builders import as_spec, build, spec_of
@@ -140,8 +142,6 @@ def plot(model_or_spec: Any, path: str | os.PathLike, *, backend: str = "blocks"
     C.check_choice("backend", backend, ("blocks", "graphviz"))
     path = os.fspath(path)
     if backend == "graphviz":
-        import keras
-
         model = model_or_spec if hasattr(model_or_spec, "layers") else build(
             model_or_spec)
         with atomic_path(path, overwrite=overwrite) as tmp:

@@ -110,3 +110,67 @@ def test_register_validation():
     with pytest.raises(ValueError, match=r"^options must be one of"):
         kr.register_block("x_test", lambda x, ctx: x, options=("groups",))
     assert "x_test" not in REGISTRY
+
+
+@pytest.fixture
+def se_block():
+    """A squeeze-and-excitation block with an option of its own (se_ratio)."""
+    @kr.register_block("se_opt_test", options={"pool": None, "se_ratio": 0.25,
+                                               "gate": "sigmoid"})
+    def se(x, ctx):
+        x = ctx.conv_norm_act(x, ctx.filters, 3, index=1, downsample=True)
+        x = ctx.conv_norm_act(x, ctx.out_channels, 3, index=2, act=False, last=True)
+        squeeze = max(1, int(ctx.out_channels * ctx.options["se_ratio"]))
+        s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=ctx.name("se_pool"))(x)
+        s = keras.layers.Conv2D(squeeze, 1, activation="relu", name=ctx.name("se_reduce"))(s)
+        s = keras.layers.Conv2D(ctx.out_channels, 1, activation=ctx.options["gate"],
+                                name=ctx.name("se_expand"))(s)
+        return keras.layers.Multiply(name=ctx.name("se_scale"))([x, s])
+
+    yield "se_opt_test"
+    unregister_block("se_opt_test")
+
+
+def test_registered_block_takes_its_own_options(se_block):
+    assert REGISTRY[se_block].own_options == {"se_ratio": 0.25, "gate": "sigmoid"}
+    assert REGISTRY[se_block].options == frozenset({"pool"})
+    spec = kr.ModelSpec(input_shape=(16, 16, 3), stem=kr.StemSpec(8, 3, 1, pool=None),
+                        blocks=[kr.BlockSpec(se_block, 16),
+                                kr.BlockSpec(se_block, 16, options={"se_ratio": 0.5}),
+                                kr.BlockSpec(se_block, 32, strides=2, pool="max",
+                                             options={"se_ratio": 1, "gate": "hard_sigmoid"})],
+                        classes=3)
+    # the options reach the branch function through ctx.options (defaults filled in)
+    m = kr.build_resnet(spec)
+    assert m.get_layer("stage1_block1_se_reduce").kernel.shape == (1, 1, 16, 4)
+    assert m.get_layer("stage2_block1_se_reduce").kernel.shape == (1, 1, 16, 8)
+    assert m.get_layer("stage3_block1_se_reduce").kernel.shape == (1, 1, 32, 32)
+    assert m.get_layer("stage3_block1_se_expand").activation.__name__ == "hard_sigmoid"
+    # round trip through dict and JSON; only the given options are written
+    d = spec.to_dict(compact=True)
+    assert d["blocks"][1]["options"] == {"se_ratio": 0.5} and "options" not in d["blocks"][0]
+    assert kr.ModelSpec.from_json(spec.to_json()) == spec
+    assert kr.ModelSpec.from_dict(d) == spec
+    assert hash(spec) == hash(kr.ModelSpec.from_json(spec.to_json()))
+    assert spec.blocks[2].options == {"se_ratio": 1.0, "gate": "hard_sigmoid"}
+    with pytest.raises(TypeError, match="read-only"):
+        spec.blocks[1].options["se_ratio"] = 2.0
+
+
+def test_block_options_are_validated(se_block):
+    with pytest.raises(ValueError, match=r"^blocks\[0\]\.options\.se_ration is not an option "
+                                         r"of 'se_opt_test' blocks \(did you mean 'se_ratio'\?\) "
+                                         r"\(they take: gate, se_ratio\)\. "
+                                         r"Received: se_ration=0\.5$"):
+        kr.ModelSpec(blocks=[kr.BlockSpec(se_block, 8, options={"se_ration": 0.5})])
+    with pytest.raises(TypeError, match=r"^blocks\[0\]\.options\.se_ratio must be a number "
+                                        r"\(got str\)"):
+        kr.ModelSpec(blocks=[kr.BlockSpec(se_block, 8, options={"se_ratio": "half"})])
+    with pytest.raises(ValueError, match=r"^blocks\[0\]\.options\.width is not an option of "
+                                         r"'basic' blocks \(they take: no options of their "
+                                         r"own\)"):
+        kr.ModelSpec.from_dict({"blocks": [{"type": "basic", "filters": 8,
+                                            "options": {"width": 2}}]})
+    with pytest.raises(TypeError, match=r"^options\['ratio'\] must default to None, a bool"):
+        kr.register_block("x_test", lambda x, ctx: x, options={"ratio": [1, 2]})
+    assert "x_test" not in REGISTRY

@@ -1,9 +1,11 @@
 """build_resnet / build_plain: parameter counts, twins, init, L2, arguments."""
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import keras
 import numpy as np
@@ -249,10 +251,60 @@ def test_jax_backend_builds_without_tensorflow():
 def test_preset_of_the_other_kind_is_named_after_its_twin():
     plain = kr.build_plain("resnet34")
     assert plain.residual is False and plain.name == "plain34"
+    assert kr.spec_of(plain).residual is False and kr.spec_of(plain).name == "plain34"
     resnet = kr.build_resnet("cifar_plain20")
     assert resnet.residual and resnet.name == "cifar_resnet20"
     assert kr.build_plain("cifar_plain20").name == "cifar_plain20"
     assert kr.build_plain("resnet34", name="mine").name == "mine"
+
+
+def test_builders_record_the_kind_in_the_spec():
+    spec = cifar_spec()
+    plain = kr.build_plain(spec)
+    assert kr.spec_of(plain).residual is False and kr.spec_of(plain) == spec.replace(
+        residual=False)
+    assert kr.spec_of(kr.build_resnet(spec.replace(residual=False))).residual is True
+    # kr.build builds what the spec says
+    built = kr.build(spec.replace(residual=False))
+    assert not any(isinstance(layer, keras.layers.Add) for layer in built.layers)
+    assert sum(isinstance(layer, keras.layers.Add) for layer in kr.build(spec).layers) == 9
+    assert plain.get_config()["spec"]["residual"] is False
+    assert "residual" not in plain.get_config()  # the config is the spec
+
+
+def test_deprecated_residual_arguments_still_work():
+    with pytest.deprecated_call():
+        assert kr.residual_of("plain34") is False
+    with pytest.deprecated_call():
+        assert kr.residual_of(kr.build_plain("cifar_resnet20")) is False
+    with pytest.deprecated_call():
+        assert kr.residual_of(keras.Sequential([keras.Input((2,)),
+                                                keras.layers.Dense(1)])) is True
+    with pytest.deprecated_call():
+        model = kr.build("cifar_resnet20", residual=False)
+    assert model.name == "cifar_plain20" and kr.spec_of(model).residual is False
+    with pytest.deprecated_call():
+        assert kr.build("cifar_plain20", True).residual is True
+    with pytest.raises(TypeError, match="^residual must be True or False"):
+        kr.build("cifar_resnet20", residual="no")
+    with pytest.deprecated_call():
+        assert kr.ResNetModel(cifar_spec(), residual=False).residual is False
+
+
+def test_a_file_written_by_0_1_0_loads_as_plain():
+    """tests/data/v010_plain.keras: written by keras_resnet 0.1.0, whose config kept
+    "residual": false beside a spec without that field (tests/data/make_v010_plain.py)."""
+    here = os.path.join(os.path.dirname(__file__), "data")
+    with zipfile.ZipFile(os.path.join(here, "v010_plain.keras")) as z:
+        config = json.loads(z.read("config.json"))["config"]
+    assert config["residual"] is False and "residual" not in config["spec"]  # 0.1.0 form
+    model = keras.models.load_model(os.path.join(here, "v010_plain.keras"))
+    assert isinstance(model, kr.ResNetModel) and model.name == "v010_plain"
+    assert kr.spec_of(model).residual is False and model.residual is False
+    assert not any(isinstance(layer, keras.layers.Add) for layer in model.layers)
+    assert not any("shortcut" in layer.name for layer in model.layers)
+    io = np.load(os.path.join(here, "v010_plain_io.npz"))
+    np.testing.assert_allclose(model.predict(io["x"], verbose=0), io["y"], atol=1e-6)
 
 
 def test_training_lowers_the_loss():
@@ -268,28 +320,26 @@ def test_training_lowers_the_loss():
     assert hist[-1] < 0.7 * hist[0], hist
 
 
-def test_residual_of_and_build_follow_what_the_source_names():
+def test_everything_reads_the_kind_from_the_spec():
     """One rule for "the network of" a source: counting, drawing, building, training."""
     from keras_resnet.plots import layout
     from keras_resnet.report import stage_rows
 
-    assert kr.residual_of("plain34") is False and kr.residual_of("resnet34") is True
-    assert kr.residual_of(cifar_spec()) is True
     plain = kr.build("cifar_plain20")
     assert not plain.residual and plain.name == "cifar_plain20"
-    assert kr.build("cifar_resnet20", residual=False).name == "cifar_plain20"
-    assert kr.residual_of(kr.build_plain("cifar_resnet20")) is False
-    with pytest.raises(TypeError, match="^residual must be True or False"):
-        kr.build("cifar_resnet20", residual="no")
-    # A plain preset name is counted, tabled and drawn as the plain network.
+    # A plain preset name (or any spec with residual=False) is counted, tabled and
+    # drawn as the plain network.
     assert kr.flops("plain34") == kr.flops(kr.build_plain("plain34")) == 3_644_493_824
     assert kr.flops("resnet34") == 3_663_761_408
+    assert kr.flops(kr.presets.get("resnet34").replace(residual=False)) == 3_644_493_824
     assert sum(r["params"] for r in stage_rows("plain18")) == 11_515_688
     assert {b.shortcut for b in layout("cifar_plain20")[0] if b.shortcut} == {"none"}
+    assert {b.shortcut for b in layout(cifar_spec(residual=False))[0] if b.shortcut} == {
+        "none"}
     # So is a plain model built on top of other layers (a functional model).
     x = keras.Input((32, 32, 3))
     m = kr.build_plain("cifar_plain20", input_tensor=keras.layers.Rescaling(1 / 255)(x))
-    assert not isinstance(m, kr.ResNetModel) and kr.residual_of(m) is False
+    assert not isinstance(m, kr.ResNetModel) and kr.spec_of(m).residual is False
     assert {r["shortcuts"] for r in stage_rows(m)} == {"", "- (plain)"}
     assert kr.flops(m, input_shape=(64, 64, 3)) == kr.flops(
         kr.build_plain("cifar_plain20", input_shape=(64, 64, 3)))

@@ -36,6 +36,7 @@ def test_residual_mlp():
 def test_custom_block():
     out = run_example("custom_block", "--epochs", "1")
     assert "se_basic" in out and "B, identity" in out
+    assert "squeeze channels per stage: 4, 16" in out  # the block's own se_ratio option
 
 
 def test_from_keras_applications():

@@ -61,6 +61,7 @@ def valid_conv_specs(draw):
             "include_top": draw(st.booleans()), "pooling": draw(st.sampled_from([None, "avg"])),
             "l2": draw(st.sampled_from([0.0, 1e-4])),
             "zero_init_residual": draw(st.booleans()),
+            "residual": draw(st.booleans()),
             "use_bias": draw(st.sampled_from([True, False, "auto"])),
             "norm": draw(st.sampled_from(["batch", None])),
             "padding": draw(st.sampled_from(["same", "symmetric"]))}
@@ -137,6 +138,11 @@ def test_valid_specs_build_with_predicted_shape(d):
     assert tuple(model.output.shape[1:]) == expected
     plain = kr.build_plain(spec)
     assert tuple(plain.output.shape[1:]) == expected
+    # kr.build builds what spec.residual says: additions only in the residual net
+    built = kr.build(spec)
+    adds = sum(isinstance(layer, keras.layers.Add) for layer in built.layers)
+    assert (adds > 0) == spec.residual and kr.spec_of(built) == spec
+    assert not any(isinstance(layer, keras.layers.Add) for layer in plain.layers)
 
 
 # ----------------------------------------------------------------- invalid
@@ -151,6 +157,7 @@ BLOCK_DEFECTS = {
     "dropout": [-0.1, 1.0, 2, "0.1", float("nan")],
     "bottleneck_ratio": [0, -1, "4", 1.5, 10**3],
     "stride_1x1": [1, "yes"],
+    "options": [{"se_ratio": 1}, "x", 3],
     "unknown_key": [1],
 }
 POOL_DEFECTS = {"strides": [0, -2, "2", None, 2.5], "pool": ["min", None, 3],
@@ -163,6 +170,7 @@ TOP_DEFECTS = {
     "classes": [0, -3, 2.5, "10", None],
     "l2": [-1e-4, float("nan"), float("inf"), -float("inf"), "1e-4", None, 2.0],
     "include_top": [1, "yes", None],
+    "residual": [1, "yes", None],
     "pooling": ["sum", 1],
     "use_bias": ["yes", 2, None],
     "norm": ["layer", 1],

@@ -2,6 +2,7 @@
 
 import struct
 
+import keras
 import pytest
 
 import keras_resnet as kr
@@ -58,3 +59,20 @@ def test_summary_plot_option(tmp_path, capsys):
     assert main(["summary", "cifar_resnet20", "--plot", str(path)]) == 0
     assert f"wrote {path}" in capsys.readouterr().out
     assert png_size(path)[0] > 500
+
+
+def test_graphviz_draws_what_the_spec_says(tmp_path, monkeypatch):
+    """kr.plot("cifar_plain20", backend="graphviz") drew the residual net in 0.1.0."""
+    drawn = []
+
+    def fake_plot_model(model, to_file, **kwargs):
+        drawn.append(model)
+        open(to_file, "wb").write(b"png")
+
+    monkeypatch.setattr(keras.utils, "plot_model", fake_plot_model)
+    kr.plot("cifar_plain20", tmp_path / "plain.png", backend="graphviz")
+    kr.plot("cifar_resnet20", tmp_path / "resnet.png", backend="graphviz")
+    plain, resnet = drawn
+    assert kr.spec_of(plain).residual is False and plain.name == "cifar_plain20"
+    assert not any(isinstance(layer, keras.layers.Add) for layer in plain.layers)
+    assert sum(isinstance(layer, keras.layers.Add) for layer in resnet.layers) == 9

@@ -55,8 +55,7 @@ DEEP = [
 
 
 def build(name, **kwargs):
-    builder = kr.build_resnet if kr.presets.is_residual(name) else kr.build_plain
-    return builder(name, **kwargs)
+    return kr.build(name, **kwargs)  # plain or residual as the preset's spec says
 
 
 @pytest.mark.parametrize("name,shape,params,macs", REGRESSION)
@@ -68,7 +67,9 @@ def test_regression_table(name, shape, params, macs):
 
 
 def test_table_covers_every_preset():
-    assert sorted(r[0] for r in REGRESSION + DEEP) == kr.presets.list()
+    assert sorted(r[0] for r in REGRESSION + DEEP) == kr.presets.names()
+    plain = {r[0] for r in REGRESSION + DEEP if "plain" in r[0]}
+    assert {n for n in kr.presets.names() if not kr.presets.get(n).residual} == plain
 
 
 @pytest.mark.slow
@@ -117,7 +118,12 @@ def test_flops_match_reported(name, reference):
 
 
 def test_list_get_edit_and_errors():
-    names = kr.presets.list()
+    names = kr.presets.names()
+    with pytest.deprecated_call():
+        assert kr.presets.list() == names  # deprecated alias (it shadowed the builtin)
+    with pytest.deprecated_call():
+        assert kr.presets.is_residual("plain34") is False
+    assert not hasattr(kr.presets, "PRESETS")
     assert {"resnet18", "resnet50", "plain34", "resnet50v2", "resnet50_v1_5", "resnet50d",
             "cifar_resnet20", "cifar_plain56", "wrn_28_10", "wrn_16_8", "wrn_40_4"} <= set(names)
     spec = kr.presets.get("cifar_resnet56")

@@ -6,7 +6,7 @@ import pytest
 from conftest import cifar_spec, trainable
 
 import keras_resnet as kr
-from keras_resnet.shortcuts import resolve_shortcut
+from keras_resnet.plan import resolve_shortcut
 
 RULE = [
     # option, in, out, strides, rank, expected
@@ -30,6 +30,14 @@ def test_rule(option, cin, cout, strides, rank, expected):
     got = resolve_shortcut(option, in_channels=cin, out_channels=cout, strides=strides,
                            input_rank=rank)
     assert got == expected
+
+
+def test_the_decision_lives_in_the_plan():
+    import keras_resnet.shortcuts
+
+    # one function, exported where 0.1.0 had it
+    assert kr.resolve_shortcut is resolve_shortcut is keras_resnet.shortcuts.resolve_shortcut
+    assert not hasattr(keras_resnet.shortcuts, "KINDS")
 
 
 def test_option_a_cannot_shrink():

@@ -223,3 +223,29 @@ def test_documented_spec_files_load():
     assert mlp.is_mlp and mlp.norm is None and mlp.blocks[1].filters == 256
     model = kr.build_resnet(os.path.join(EXAMPLES, "residual_mlp.yaml"))
     assert model.get_layer("stage2_block1_shortcut_dense").kernel.shape == (128, 256)
+
+
+def test_residual_is_data_and_round_trips(tmp_path):
+    spec = cifar_spec(residual=False)
+    assert cifar_spec().residual is True and spec.residual is False
+    assert spec.to_dict()["residual"] is False
+    assert "residual" not in cifar_spec().to_dict(compact=True)  # the default
+    assert kr.ModelSpec.from_dict(spec.to_dict(compact=True)) == spec
+    assert kr.ModelSpec.from_json(spec.to_json()) == spec
+    assert kr.ModelSpec.from_yaml(spec.to_yaml()) == spec
+    spec.save(tmp_path / "plain.yaml")
+    assert kr.ModelSpec.load(tmp_path / "plain.yaml").residual is False
+    assert spec != cifar_spec()
+    with pytest.raises(TypeError, match=r"^residual must be True or False \(got str\)\. "
+                                        r"Received: residual='no'$"):
+        cifar_spec(residual="no")
+
+
+def test_plain_presets_say_so_in_their_spec():
+    assert kr.presets.get("cifar_plain20").residual is False
+    assert kr.presets.get("plain34").residual is False
+    assert kr.presets.get("cifar_resnet20").residual is True
+    # the twins differ only in the flag and the name
+    assert kr.presets.get("plain34").replace(residual=True, name="resnet34") == (
+        kr.presets.get("resnet34"))
+    assert kr.as_spec("cifar_plain56").residual is False

@@ -1,17 +1,17 @@
-"""Search depth and L2 strength with KerasTuner, then rebuild and retrain the winner.
+"""Search depth and L2 strength, then train the winner again with kr.train.
 
     python examples/tune_depth_and_l2.py [--trials 6] [--epochs 5] [--out DIR]
 
 `depth` is the number of blocks per stage of the CIFAR net (the paper's n, so
 6n+2 layers); `l2` is searched log-uniformly, and with allow_zero_l2 "no weight
-decay" is tried too. The best spec is written as JSON next to the tuner state:
-kr.build_resnet(path) rebuilds it exactly.
+decay" is tried too. Every trial trains with kr.train's recipe (step schedule,
+batch order, seed), so the files the search writes, best_spec.json and
+best_recipe.json, give the best trial's score again in kr.train.
 """
 
 import argparse
+import json
 import os
-
-import keras
 
 import keras_resnet as kr
 
@@ -24,23 +24,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     data = kr.load_data("digits")
-    best, tuner = kr.tune("cifar_resnet20", data, algorithm="random",
-                          max_trials=args.trials, epochs=args.epochs,
-                          depth=[1, 2, 3, 5], allow_zero_l2=True,
-                          directory=args.out, project_name="depth_l2", overwrite=True)
-    print(kr.tuning.results_table(tuner))
+    best, search = kr.tune("cifar_resnet20", data, algorithm="random",
+                           max_trials=args.trials, epochs=args.epochs,
+                           depth=[1, 2, 3, 5], allow_zero_l2=True,
+                           directory=args.out, project_name="depth_l2", overwrite=True)
+    print(kr.tuning.results_table(search))
     depth = kr.tuning.base_depth(best)
     print(f"best: depth n={depth} ({6 * depth + 2} layers), l2={best.l2:.3g}")
 
-    # Rebuild the winner from its JSON file and train it as the trials did
-    # (seed 0, SGD 0.1 with momentum 0.9, batch 128): the same score comes back.
-    path = os.path.join(args.out, "depth_l2", "best_spec.json")
-    keras.utils.set_random_seed(0)
-    model = kr.compile_model(kr.build_resnet(path))
-    print(f"rebuilt from {path}: {model.count_params():,} parameters")
-    history = model.fit(*data.train, validation_data=data.validation, epochs=args.epochs,
-                        batch_size=128, verbose=0)
-    print(f"retrained: best validation accuracy {max(history.history['val_accuracy']):.4f}")
+    # The winner's spec and recipe, as the search wrote them: kr.train gives
+    # the best trial's score again.
+    folder = os.path.join(args.out, "depth_l2")
+    with open(os.path.join(folder, "best_recipe.json")) as fh:
+        recipe = json.load(fh)
+    result = kr.train(os.path.join(folder, "best_spec.json"), data, **recipe, verbose=0)
+    print(f"best trial {search.completed()[0].score:.4f}; retrained: best validation "
+          f"accuracy {max(result.history['val_accuracy']):.4f}")
     return best
 
 

@@ -33,7 +33,7 @@ from keras_resnet.builders import as_spec
 from keras_resnet.spec import ModelSpec
 from keras_resnet.training.recipe import Recipe
 from keras_resnet.tuning import runner, state
-from keras_resnet.tuning.space import RECIPE_HPS, ResNetHyperModel, as_data, base_depth
+from keras_resnet.tuning.space import RECIPE_HPS, ResNetHyperModel, as_data, as_recipe, base_depth
 
 ALGORITHMS = ("hyperband", "random", "bayesian", "grid")
 _ORACLES = {"random": kt.oracles.RandomSearchOracle,
@@ -508,14 +508,7 @@ def tune(
         if algorithm == "hyperband" and "epochs" in searched:
             C.fail("epochs", "must be one number with algorithm='hyperband' (Hyperband "
                    "chooses each trial's epochs)", epochs, TypeError)
-        if recipe is None:
-            recipe = Recipe()
-        elif isinstance(recipe, Mapping):
-            recipe = Recipe.from_dict(dict(recipe))
-        elif not isinstance(recipe, Recipe):
-            C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe,
-                   TypeError)
-        recipe = recipe.replace(seed=seed, **fields)
+        recipe = as_recipe(recipe).replace(seed=seed, **fields)
         data = as_data(data, y, validation_data) if not isinstance(data, str) else (
             _load(data, as_spec(base)))
         hypermodel = ResNetHyperModel(

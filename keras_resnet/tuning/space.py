@@ -216,21 +216,17 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
             C.fail(name, "takes a value or a list of choices, not a range", value,
                    TypeError)
         C.check_keys(name, value, _RANGE_KEYS)
-        for key in ("min", "max"):
-            if key not in value:
-                raise ValueError(f"{name} range needs 'min' and 'max'. Received: "
-                                 f"{name}={dict(value)!r}")
+        if "min" not in value or "max" not in value:
+            C.fail(name, "range needs 'min' and 'max'", dict(value))
         lo = _check_value(name, value["min"], allow_zero_l2)
         hi = _check_value(name, value["max"], allow_zero_l2)
         if lo >= hi:
-            raise ValueError(f"{name} range needs min < max. Received: {name}="
-                             f"{dict(value)!r}")
+            C.fail(name, "range needs min < max", dict(value))
         sampling = C.check_choice(f"{name}.sampling", value.get("sampling", "linear"),
                                   ("linear", "log"))
         if sampling == "log" and lo <= 0:
-            raise ValueError(f"{name} log-uniform range needs min > 0; to allow "
-                             "l2=0 pass allow_zero_l2=True (a use_l2 switch). "
-                             f"Received: {name}={dict(value)!r}")
+            C.fail(name, "log-uniform range needs min > 0; to allow l2=0 pass "
+                   "allow_zero_l2=True (a use_l2 switch)", dict(value))
         step = value.get("step")
         if step is not None:
             step = C.check_float(f"{name}.step", step, minimum=0.0)
@@ -241,8 +237,7 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
         if value.get("default") is not None:
             d = _check_value(name, value["default"], allow_zero_l2)
             if not lo <= d <= hi:
-                raise ValueError(f"{name} default must lie in [min, max]. Received: "
-                                 f"{name}={dict(value)!r}")
+                C.fail(name, "default must lie in [min, max]", dict(value))
             out["default"] = d
         return out
     if isinstance(value, (list, tuple)):
@@ -254,7 +249,7 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
         if len(values) == 1:
             return {"kind": "fixed", "value": values[0]}
         return {"kind": "choice", "values": values}
-    if isinstance(value, (str, bool)) or isinstance(value, numbers.Real):
+    if isinstance(value, (str, bool, numbers.Real)):
         return {"kind": "fixed", "value": _check_value(name, value, allow_zero_l2)}
     C.fail(name, "must be None, True, False, a value, a list of choices or a "
            "{'min', 'max'} range", value, TypeError)
@@ -262,13 +257,9 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
 
 def _points(setting: dict | None) -> list:
     """Values worth checking for validity: every choice, or a range's ends."""
-    if setting is None:
-        return [None]
-    if setting["kind"] == "fixed":
-        return [setting["value"]]
-    if setting["kind"] == "choice":
-        return list(setting["values"])
-    return [setting["min"], setting["max"]]
+    if setting is None or setting["kind"] == "fixed":
+        return [setting and setting["value"]]
+    return list(setting.get("values") or (setting["min"], setting["max"]))
 
 
 def _declare(hp: kt.HyperParameters, name: str, setting: dict, default: Any = None) -> Any:

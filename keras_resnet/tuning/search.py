@@ -242,18 +242,18 @@ class Search:
         if self._setup is None:
             return runner.run_trial(self.hypermodel, self.data, values)
         if self._worker is None:
-            if self._spare is None:
-                self._spare = runner.Worker(self._setup)
-                self.workers_started += 1
-            self._worker, self._spare = self._spare, None
+            self._worker, self._spare = self._spare or self._start_worker(), None
         out = self._worker.run(values)
         if out.get("worker_died") or self._worker.growth() > runner.MAX_GROWTH:
             self._worker.close()
             self._worker = None
         if self._spare is None:  # a fresh worker, importing while trials run
-            self._spare = runner.Worker(self._setup)
-            self.workers_started += 1
+            self._spare = self._start_worker()
         return out
+
+    def _start_worker(self) -> runner.Worker:
+        self.workers_started += 1
+        return runner.Worker(self._setup)
 
     def _progress_line(self, trial_id: str, values: dict, stats: dict, out: dict) -> str:
         shown = " ".join(f"{k}={_format_value(v)}" for k, v in
@@ -289,16 +289,14 @@ class Search:
                   if not k.startswith("tuner/")}
         spec = self.hypermodel.spec(values)
         recipe = self.hypermodel.recipe_for(best.hyperparameters.values).to_dict()
+        hps = {"trial_id": best.trial_id, "score": best.score, "values": values,
+               "objective": self.config["objective"], "recipe": recipe,
+               "residual": self.hypermodel.residual}
         with self.project.lock():
             spec.save(self.best_spec_path, overwrite=True)
-            atomic_write_text(os.path.join(self.project_dir, "best_recipe.json"),
-                              json.dumps(recipe, indent=1), overwrite=True)
-            atomic_write_text(
-                os.path.join(self.project_dir, "best_hyperparameters.json"),
-                json.dumps({"trial_id": best.trial_id, "score": best.score,
-                            "objective": self.config["objective"], "values": values,
-                            "residual": self.hypermodel.residual, "recipe": recipe},
-                           indent=1), overwrite=True)
+            for name, content in (("best_recipe", recipe), ("best_hyperparameters", hps)):
+                atomic_write_text(os.path.join(self.project_dir, f"{name}.json"),
+                                  json.dumps(content, indent=1), overwrite=True)
         return spec
 
 
@@ -366,12 +364,8 @@ def tune(
     algorithm: str = "hyperband",
     max_trials: int | None = 10,
     recipe: Recipe | Mapping | None = None,
-    epochs: Any = None,
-    batch_size: Any = None,
-    learning_rate: Any = None,
-    optimizer: Any = None,
-    schedule: Any = None,
-    augment: Any = None,
+    epochs: Any = None, batch_size: Any = None, learning_rate: Any = None,
+    optimizer: Any = None, schedule: Any = None, augment: Any = None,
     directory: str | os.PathLike = "tuner",
     project_name: str | None = None,
     overwrite: bool = False,
@@ -379,10 +373,7 @@ def tune(
     seed: int = 0,
     hyperband_factor: int = 3,
     verbose: int = 1,
-    depth: Any = None,
-    l2: Any = None,
-    width: Any = None,
-    shortcut: Any = None,
+    depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
     block_type: Any = None,
     allow_zero_l2: bool = False,
     residual: bool | None = None,

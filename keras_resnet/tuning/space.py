@@ -393,19 +393,15 @@ class ResNetHyperModel(kt.HyperModel):
         self.allow_zero_l2 = allow_zero_l2
         conv_types = [b.type for b in _block_entries(self.base) if b.type in CONV_BLOCKS]
         own_type = max(set(conv_types), key=conv_types.count) if conv_types else None
-        search_defaults = {
+        search_defaults = {  # what True means (epochs has no default)
             "depth": default_depths(base_depth(self.base)),
             "l2": {"min": DEFAULT_L2_RANGE[0], "max": DEFAULT_L2_RANGE[1], "sampling": "log"},
-            "width": [0.5, 1.0, 2.0],
+            "width": [0.5, 1.0, 2.0], "optimizer": ["sgd", "adam"],
             "shortcut": [s for s in SHORTCUTS if _valid(self.base, {"shortcut": s})],
             "block_type": [own_type, _TWIN[own_type]] if own_type else None,
             "learning_rate": {"min": 1e-4, "max": 0.1, "sampling": "log"},
-            "optimizer": ["sgd", "adam"],
-            "batch_size": [32, 64, 128],
-            "epochs": None,
-            "schedule": ["step", "cosine"],
-            "augment": [False, True],
-        }
+            "batch_size": [32, 64, 128], "schedule": ["step", "cosine"],
+            "augment": [False, True]}
         given = dict(depth=depth, l2=l2, width=width, shortcut=shortcut,
                      block_type=block_type, learning_rate=learning_rate,
                      optimizer=optimizer, batch_size=batch_size, epochs=epochs,
@@ -415,10 +411,10 @@ class ResNetHyperModel(kt.HyperModel):
                    block_type)
         self.settings: dict = {}
         for hp_name, value in given.items():
-            if value is None:
+            if value is None:  # searched by default: depth and l2 only
                 value = hp_name in ("depth", "l2")
             if value is True:
-                value = search_defaults[hp_name]
+                value = search_defaults.get(hp_name)
                 if value is None:
                     C.fail(hp_name, "has no default range: give a value or a list of "
                            "choices", True, TypeError)
@@ -436,8 +432,7 @@ class ResNetHyperModel(kt.HyperModel):
                 continue
             default = _base_value(self.base, self.recipe, hp_name)
             if hp_name == "l2" and self.zero_switch:
-                use = hp.Boolean("use_l2", default=True)
-                values["use_l2"] = use
+                values["use_l2"] = use = hp.Boolean("use_l2", default=True)
                 with hp.conditional_scope("use_l2", [True]):
                     value = _declare(hp, "l2", setting, default)
                 if use:

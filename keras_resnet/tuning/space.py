@@ -71,10 +71,7 @@ def _block_entries(spec: ModelSpec) -> list:
 
 
 def base_depth(spec: Any) -> int:
-    """The ``depth`` of a spec: the number of blocks in its deepest stage.
-
-    A stage is one ``BlockSpec`` entry of ``spec.blocks`` (as in the summary
-    table); ``PoolSpec`` entries do not count.
+    """The ``depth`` of a spec: the blocks in its deepest ``BlockSpec`` entry.
 
     Args:
         spec: Anything :func:`~keras_resnet.as_spec` accepts.
@@ -326,13 +323,11 @@ def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
 class ResNetHyperModel(kt.HyperModel):
     """A ``keras_tuner.HyperModel`` over a base spec and a training recipe.
 
-    ``build(hp)`` declares the hyperparameters, seeds with the recipe's seed,
-    builds :func:`spec_for`'s network and compiles it with the trial's recipe;
-    ``fit(hp, model, data)`` trains it with :meth:`Recipe.fit
-    <keras_resnet.training.recipe.Recipe.fit>` (schedule, warm-up,
-    augmentation, batch order): the steps of ``kr.train``. It works with every
-    stock KerasTuner tuner; :func:`keras_resnet.tuning.tune` adds resume and
-    several processes.
+    ``build(hp)`` seeds, builds :func:`spec_for`'s network and compiles it with
+    the trial's recipe; ``fit`` trains it with :meth:`Recipe.fit
+    <keras_resnet.training.recipe.Recipe.fit>`: the steps of ``kr.train``. It
+    works with every stock KerasTuner tuner; :func:`~keras_resnet.tuning.tune`
+    adds resume and several processes.
 
     Args:
         base: The base spec: a ``ModelSpec``, its dict, a spec file or a

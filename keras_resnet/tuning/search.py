@@ -31,7 +31,7 @@ from keras_resnet.spec import ModelSpec
 from keras_resnet.training.recipe import Recipe
 from keras_resnet.tuning import runner, state
 from keras_resnet.tuning.cli import ALGORITHMS
-from keras_resnet.tuning.space import RECIPE_HPS, ResNetHyperModel, as_data, as_recipe, base_depth
+from keras_resnet.tuning.space import RECIPE_HPS, ResNetHyperModel, _as_recipe, as_data, base_depth
 
 _ORACLES = {"random": kt.oracles.RandomSearchOracle,
             "grid": kt.oracles.GridSearchOracle,
@@ -472,7 +472,7 @@ def tune(
         if algorithm == "hyperband" and "epochs" in searched:
             C.fail("epochs", "must be one number with algorithm='hyperband' (Hyperband "
                    "chooses each trial's epochs)", epochs, TypeError)
-        recipe = as_recipe(recipe).replace(seed=seed, **fields)
+        recipe = _as_recipe(recipe).replace(seed=seed, **fields)
     if isinstance(data, str):
         from keras_resnet.data import load_data
 

@@ -372,7 +372,7 @@ class ResNetHyperModel(kt.HyperModel):
     ) -> None:
         super().__init__(name=name)
         C.check_bool("allow_zero_l2", allow_zero_l2)
-        self.recipe = as_recipe(recipe)
+        self.recipe = _as_recipe(recipe)
         spec = as_spec(base)
         self.residual = C.check_bool("residual", spec.residual if residual is None
                                      else residual)
@@ -557,7 +557,7 @@ def _base_value(base: ModelSpec, recipe: Recipe, hp_name: str) -> Any:
             "width": 1.0}.get(hp_name, getattr(recipe, hp_name, None))
 
 
-def as_recipe(recipe: Recipe | Mapping | None) -> Recipe:
+def _as_recipe(recipe: Recipe | Mapping | None) -> Recipe:
     """A ``Recipe`` from None (the default), a ``Recipe`` or its dict."""
     if recipe is None or isinstance(recipe, Recipe):
         return recipe or Recipe()

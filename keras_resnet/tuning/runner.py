@@ -1,17 +1,14 @@
-"""Runs one trial: the steps of ``kr.train``, in this process or in a worker process.
+"""Runs one trial (the steps of ``kr.train``), in this process or in a worker process.
 
 A trial is :meth:`ResNetHyperModel.build_values
-<keras_resnet.tuning.space.ResNetHyperModel.build_values>` (seed, build,
-compile with the trial's recipe) and :meth:`Recipe.fit
-<keras_resnet.training.recipe.Recipe.fit>`. On TensorFlow every trained model
-leaves about 20 MB behind that ``keras.backend.clear_session()`` does not free
-(TensorFlow keeps each traced step's gradient function for good), so
-:func:`~keras_resnet.tuning.tune` runs trials in a worker process
-(``python -m keras_resnet.tuning.runner``) that it replaces once its memory has
-grown by :data:`MAX_GROWTH`, by a spare worker started ahead of time (after
-the active worker's first trial), so a replacement costs no waiting.
+<keras_resnet.tuning.space.ResNetHyperModel.build_values>` and :meth:`Recipe.fit
+<keras_resnet.training.recipe.Recipe.fit>`. On TensorFlow each trained model
+leaves about 20 MB that ``clear_session()`` does not free, so
+:func:`~keras_resnet.tuning.tune` trains in a worker process (``python -m
+keras_resnet.tuning.runner``) and replaces it, by a spare started ahead of time,
+once its memory has grown by :data:`MAX_GROWTH`.
 
-Protocol on the worker's stdin/stdout: length-prefixed pickles; first the setup
+Protocol on the worker's stdin/stdout: length-prefixed pickles; the setup
 ``(hypermodel, data)``, then one ``values`` dict per trial, each answered by
 :func:`run_trial`'s dict. The worker exits when its parent is gone.
 """

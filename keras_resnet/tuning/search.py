@@ -1,15 +1,12 @@
 """The search: :func:`tune`, its loop over the ledger, and its results.
 
-**The oracle is a replay of the ledger.** Each process keeps a stock KerasTuner
-oracle (random, grid, Bayesian or Hyperband) driven only through its public
-methods: every ``created`` record of :mod:`~keras_resnet.tuning.state`'s ledger
-is ``create_trial`` (the oracle's ``populate_space`` is asked, then the
-recorded values are used), every ``finished`` record is ``update_trial`` per
-epoch and ``end_trial``. The oracle's state is thus a function of the ledger:
-a process that starts (or starts again after SIGKILL) replays the ledger and
-continues where the search was; processes on one folder apply each other's
-records under the lock and so agree. KerasTuner's own state files go to a
-scratch folder and are never read back.
+Each process keeps a stock KerasTuner oracle driven only through its public
+methods and replays :mod:`~keras_resnet.tuning.state`'s ledger into it: a
+``created`` record is ``create_trial`` (with the recorded values), a
+``finished`` one ``update_trial`` per epoch and ``end_trial``. So the oracle's
+state is a function of the ledger: a (re)started process replays it and goes
+on, and processes sharing a folder agree. KerasTuner's own files go to a
+scratch folder that is never read back.
 """
 
 from __future__ import annotations
@@ -33,9 +30,9 @@ from keras_resnet.builders import as_spec
 from keras_resnet.spec import ModelSpec
 from keras_resnet.training.recipe import Recipe
 from keras_resnet.tuning import runner, state
-from keras_resnet.tuning.space import RECIPE_HPS, ResNetHyperModel, as_data, base_depth
+from keras_resnet.tuning.cli import ALGORITHMS
+from keras_resnet.tuning.space import RECIPE_HPS, ResNetHyperModel, _as_recipe, as_data, base_depth
 
-ALGORITHMS = ("hyperband", "random", "bayesian", "grid")
 _ORACLES = {"random": kt.oracles.RandomSearchOracle,
             "grid": kt.oracles.GridSearchOracle,
             "bayesian": kt.oracles.BayesianOptimizationOracle,
@@ -245,21 +242,22 @@ class Search:
         if self._setup is None:
             return runner.run_trial(self.hypermodel, self.data, values)
         if self._worker is None:
-            if self._spare is None:
-                self._spare = runner.Worker(self._setup)
-                self.workers_started += 1
-            self._worker, self._spare = self._spare, None
+            self._worker, self._spare = self._spare or self._start_worker(), None
         out = self._worker.run(values)
         if out.get("worker_died") or self._worker.growth() > runner.MAX_GROWTH:
             self._worker.close()
             self._worker = None
         if self._spare is None:  # a fresh worker, importing while trials run
-            self._spare = runner.Worker(self._setup)
-            self.workers_started += 1
+            self._spare = self._start_worker()
         return out
 
+    def _start_worker(self) -> runner.Worker:
+        self.workers_started += 1
+        return runner.Worker(self._setup)
+
     def _progress_line(self, trial_id: str, values: dict, stats: dict, out: dict) -> str:
-        shown = _format_values(self.hypermodel.describe(values))
+        shown = " ".join(f"{k}={_format_value(v)}" for k, v in
+                         self.hypermodel.describe(values).items() if k != "blocks")
         score = self.oracle.get_trial(trial_id).score if self.oracle else None
         result = (f"{self.config['objective']}={score:.4f}" if score is not None
                   else f"{out['status']} ({out.get('message')})")
@@ -291,16 +289,14 @@ class Search:
                   if not k.startswith("tuner/")}
         spec = self.hypermodel.spec(values)
         recipe = self.hypermodel.recipe_for(best.hyperparameters.values).to_dict()
+        hps = {"trial_id": best.trial_id, "score": best.score, "values": values,
+               "objective": self.config["objective"], "recipe": recipe,
+               "residual": self.hypermodel.residual}
         with self.project.lock():
             spec.save(self.best_spec_path, overwrite=True)
-            atomic_write_text(os.path.join(self.project_dir, "best_recipe.json"),
-                              json.dumps(recipe, indent=1), overwrite=True)
-            atomic_write_text(
-                os.path.join(self.project_dir, "best_hyperparameters.json"),
-                json.dumps({"trial_id": best.trial_id, "score": best.score,
-                            "objective": self.config["objective"], "values": values,
-                            "residual": self.hypermodel.residual, "recipe": recipe},
-                           indent=1), overwrite=True)
+            for name, content in (("best_recipe", recipe), ("best_hyperparameters", hps)):
+                atomic_write_text(os.path.join(self.project_dir, f"{name}.json"),
+                                  json.dumps(content, indent=1), overwrite=True)
         return spec
 
 
@@ -312,10 +308,6 @@ def _format_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if v != 0 else "0"
     return str(v)
-
-
-def _format_values(d: Mapping) -> str:
-    return " ".join(f"{k}={_format_value(v)}" for k, v in d.items() if k != "blocks")
 
 
 def results_table(search: Search, num_trials: int = 10) -> str:
@@ -350,12 +342,6 @@ def results_table(search: Search, num_trials: int = 10) -> str:
             "trial)")
 
 
-def _load(source: str, base: ModelSpec) -> Any:
-    from keras_resnet.data import load_data
-
-    return load_data(source, flatten=base.is_mlp)
-
-
 def _training_args(given: dict) -> tuple:
     """Splits tune's training arguments into recipe fields and searched hyperparameters."""
     fields, searched = {}, {}
@@ -378,12 +364,8 @@ def tune(
     algorithm: str = "hyperband",
     max_trials: int | None = 10,
     recipe: Recipe | Mapping | None = None,
-    epochs: Any = None,
-    batch_size: Any = None,
-    learning_rate: Any = None,
-    optimizer: Any = None,
-    schedule: Any = None,
-    augment: Any = None,
+    epochs: Any = None, batch_size: Any = None, learning_rate: Any = None,
+    optimizer: Any = None, schedule: Any = None, augment: Any = None,
     directory: str | os.PathLike = "tuner",
     project_name: str | None = None,
     overwrite: bool = False,
@@ -391,10 +373,7 @@ def tune(
     seed: int = 0,
     hyperband_factor: int = 3,
     verbose: int = 1,
-    depth: Any = None,
-    l2: Any = None,
-    width: Any = None,
-    shortcut: Any = None,
+    depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
     block_type: Any = None,
     allow_zero_l2: bool = False,
     residual: bool | None = None,
@@ -402,31 +381,25 @@ def tune(
 ) -> tuple:
     """Searches depth and L2 (and more) for a base spec; every trial is a ``kr.train`` run.
 
-    Writes, in ``<directory>/<project_name>/``: ``ledger.jsonl`` (the search's
-    state: every trial, its values, recipe and per-epoch metrics),
-    ``best_spec.json`` (``kr.build_resnet(path)`` rebuilds the winner),
-    ``best_recipe.json`` (the winner's training settings: ``kr.train(best_spec,
-    data, **best_recipe)`` gives its score again) and
-    ``best_hyperparameters.json`` (values, score, trial id, recipe).
-
-    Run it again on the same project to resume, also after SIGKILL: no
-    finished trial is lost or run again, a trial killed while training is run
-    again. Start the same call in several processes (one machine or a shared
-    disk) to share the trials: each runs once, and each process returns the
-    result when all are done.
+    Writes, in ``<directory>/<project_name>/``: ``ledger.jsonl`` (every trial,
+    its values, recipe and per-epoch metrics), ``best_spec.json``,
+    ``best_recipe.json`` (``kr.train(best_spec, data, **best_recipe)`` gives the
+    winner's score again) and ``best_hyperparameters.json``. Run it again to
+    resume, also after SIGKILL (no finished trial is lost or rerun; a killed
+    one is rerun); run it in several processes on one folder to share the trials.
 
     Args:
-        base: The base spec (``ModelSpec``, dict, spec file or preset name),
-            its input shape and classes set from the data; or a
-            :class:`~keras_resnet.tuning.ResNetHyperModel` (then the search
-            space and recipe arguments stay unset).
-        data: A :class:`~keras_resnet.data.Data` (``kr.load_data``), a source
-            name such as ``"digits"``, or training inputs (with ``y``).
+        base: The base spec (``ModelSpec``, dict, spec file or preset name;
+            input shape and classes come from the data), or a
+            :class:`~keras_resnet.tuning.ResNetHyperModel` (then leave the
+            search space and recipe arguments unset).
+        data: A :class:`~keras_resnet.data.Data`, a source name such as
+            ``"digits"``, or training inputs (with ``y``).
         y: Integer labels, with array ``data``.
         validation_data: ``(x_val, y_val)``, with array ``data``.
-        algorithm: ``"hyperband"``, ``"random"``, ``"bayesian"`` or ``"grid"``
-            (KerasTuner's oracles). Hyperband trials train from scratch for
-            their budget of epochs (``epochs`` is the most).
+        algorithm: ``"hyperband"``, ``"random"``, ``"bayesian"`` or ``"grid"``.
+            Hyperband trials train from scratch for their budget (``epochs``
+            is the most).
         max_trials: Trials in all, resumed ones included (Hyperband: a cap).
         recipe: The base training recipe (``kr.Recipe`` or its dict).
         epochs, batch_size, learning_rate, optimizer, schedule, augment: A
@@ -436,27 +409,23 @@ def tune(
         project_name: Project folder; default ``"<base name>_<algorithm>"``.
         overwrite: Delete the project first (only a tuner project is deleted).
         objective: ``"val_accuracy"``, ``"val_loss"``, ``"accuracy"`` or
-            ``"loss"``; a trial's score is its best epoch's.
-        seed: The recipe's seed (each trial's initialisation and batch order)
-            and the oracle's.
+            ``"loss"``; a trial scores its best epoch.
+        seed: The recipe's seed and the oracle's.
         hyperband_factor: Hyperband's reduction factor.
         verbose: 0 silent, 1 one line per trial.
         depth, l2, width, shortcut, block_type, allow_zero_l2, residual: See
             :class:`~keras_resnet.tuning.ResNetHyperModel`.
-        isolate: Train in a worker process that is replaced when its memory
-            grows (keeps memory flat on TensorFlow, where each trial leaves
-            about 20 MB behind); False trains here. None: True on TensorFlow.
+        isolate: Train in a worker process, replaced when its memory grows
+            (TensorFlow leaks ~20 MB per trial); None: True on TensorFlow.
 
     Returns:
-        ``(best_spec, search)``: the best ``ModelSpec`` and the
-        :class:`Search` (``search.oracle`` is KerasTuner's oracle).
+        ``(best_spec, search)``: the best ``ModelSpec`` and the :class:`Search`.
 
     Example:
 
     ```python
-    data = kr.load_data("digits")
-    best, search = kr.tune("cifar_resnet20", data, algorithm="random",
-                           max_trials=12, epochs=8)
+    best, search = kr.tune("cifar_resnet20", kr.load_data("digits"),
+                           algorithm="random", max_trials=12, epochs=8)
     print(kr.tuning.results_table(search))
     ```
     """
@@ -489,7 +458,8 @@ def tune(
             f"{os.environ['KERASTUNER_ORACLE_IP']!r}")
     training = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     optimizer=optimizer, schedule=schedule, augment=augment)
-    if isinstance(base, ResNetHyperModel):
+    given_hm = isinstance(base, ResNetHyperModel)
+    if given_hm:
         given = [k for k, v in dict(training, recipe=recipe, depth=depth, l2=l2,
                                     width=width, shortcut=shortcut, block_type=block_type,
                                     residual=residual).items() if v is not None]
@@ -497,27 +467,24 @@ def tune(
             raise TypeError("tune() got a ResNetHyperModel and search arguments ("
                             f"{', '.join(given) or 'allow_zero_l2'}); set them on the "
                             "HyperModel instead")
-        hypermodel = base
-        data = as_data(data, y, validation_data) if not isinstance(data, str) else (
-            _load(data, hypermodel.base))
-        if tuple(hypermodel.base.input_shape) != tuple(data.input_shape):
-            raise ValueError(f"the HyperModel's input_shape {hypermodel.base.input_shape} "
-                             f"does not match the data's {tuple(data.input_shape)}")
     else:
         fields, searched = _training_args(training)
         if algorithm == "hyperband" and "epochs" in searched:
             C.fail("epochs", "must be one number with algorithm='hyperband' (Hyperband "
                    "chooses each trial's epochs)", epochs, TypeError)
-        if recipe is None:
-            recipe = Recipe()
-        elif isinstance(recipe, Mapping):
-            recipe = Recipe.from_dict(dict(recipe))
-        elif not isinstance(recipe, Recipe):
-            C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe,
-                   TypeError)
-        recipe = recipe.replace(seed=seed, **fields)
-        data = as_data(data, y, validation_data) if not isinstance(data, str) else (
-            _load(data, as_spec(base)))
+        recipe = _as_recipe(recipe).replace(seed=seed, **fields)
+    if isinstance(data, str):
+        from keras_resnet.data import load_data
+
+        data = load_data(data, flatten=(base.base if given_hm else as_spec(base)).is_mlp)
+    else:
+        data = as_data(data, y, validation_data)
+    if given_hm:
+        hypermodel = base
+        if tuple(hypermodel.base.input_shape) != tuple(data.input_shape):
+            raise ValueError(f"the HyperModel's input_shape {hypermodel.base.input_shape} "
+                             f"does not match the data's {tuple(data.input_shape)}")
+    else:
         hypermodel = ResNetHyperModel(
             base, recipe=recipe, **searched, depth=depth, l2=l2, width=width,
             shortcut=shortcut, block_type=block_type, allow_zero_l2=allow_zero_l2,

@@ -1,17 +1,12 @@
 """The search space: hyperparameters, :func:`spec_for` and the KerasTuner HyperModel.
 
-:func:`spec_for` is the one place hyperparameter values become a
-:class:`~keras_resnet.spec.ModelSpec`; :meth:`ResNetHyperModel.recipe_for` the
-one place they become a :class:`~keras_resnet.training.recipe.Recipe`. A trial
-is ``spec_for`` + ``recipe_for`` and then exactly what ``kr.train`` does, so the
-winner trained again with ``kr.train`` gives the trial's score.
-
-Hyperparameters (names as KerasTuner records them):
+A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for` and then what
+``kr.train`` does, so the winner trained again with ``kr.train`` scores the same.
 
 | name | meaning | searched by default |
 |---|---|---|
 | ``depth`` | blocks in the deepest stage; the others scale along | yes: ~1/3x to ~7/3x the base |
-| ``l2`` | L2 weight decay on every kernel (``ModelSpec.l2``) | yes: log-uniform 1e-6 to 1e-2 |
+| ``l2`` | L2 weight decay on every kernel | yes: log-uniform 1e-6 to 1e-2 |
 | ``use_l2`` | only with ``allow_zero_l2=True``: False means ``l2 = 0`` | with the flag |
 | ``width`` | multiplier on every block's and the stem's filters | no (True: 0.5, 1, 2) |
 | ``shortcut`` | the model-wide shortcut option ``"A"``-``"D"`` | no (True: every valid one) |
@@ -22,16 +17,13 @@ Hyperparameters (names as KerasTuner records them):
 | ``schedule`` | the recipe's learning-rate schedule | no (True: step, cosine) |
 | ``augment`` | the recipe's augmentation on/off | no (True: off, on) |
 
-Each argument of the same name takes: None (the default above), True (search
-the default range), False (not searched), a single value (``Fixed``), a list
-or tuple (a ``Choice``) or a dict ``{"min", "max", "step", "sampling"}`` (an
-``Int`` or ``Float`` range; not for the string- and bool-valued ones).
+Each argument of the same name takes None (the default above), True (the
+default range), False (not searched), a value (``Fixed``), a list (``Choice``)
+or a dict ``{"min", "max", "step", "sampling", "default"}`` (``Int``/``Float``;
+not for the string- and bool-valued ones).
 
-**Zero L2.** A log-uniform range cannot reach 0, and a ``Choice`` holding 0
-would lose the continuous range, so "no weight decay" is a separate Boolean
-``use_l2`` with ``l2`` in its conditional scope: the range stays log-uniform,
-"no decay" gets a fair share of the trials, and Bayesian optimisation sees no
-dead dimension. It exists only with ``allow_zero_l2=True``.
+**Zero L2.** A log range cannot reach 0, so with ``allow_zero_l2=True`` an
+``l2`` range gets a Boolean ``use_l2`` with ``l2`` in its conditional scope.
 """
 
 from __future__ import annotations
@@ -63,11 +55,15 @@ _TWIN = {"basic": "preact_basic", "preact_basic": "basic",
 #: Learning rate per optimizer when the optimizer is searched and the rate is not.
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 DEFAULT_L2_RANGE = (1e-6, 1e-2)
-
-
-# --------------------------------------------------------------- spec_for
-def _half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
+#: Allowed values of each hyperparameter: (minimum, maximum) or the choices.
+_LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20),
+                 "epochs": (1, 1 << 20), "l2": (0.0, 1.0), "width": (0.0, 64.0),
+                 "learning_rate": (0.0, 10.0), "shortcut": SHORTCUTS,
+                 "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS,
+                 "schedule": SCHEDULES}
+_RANGE_KEYS = ("min", "max", "step", "sampling", "default")
+_STRING_HPS = ("shortcut", "block_type", "optimizer", "schedule", "augment")
+_INT_HPS = ("depth", "batch_size", "epochs")
 
 
 def _block_entries(spec: ModelSpec) -> list:
@@ -75,10 +71,7 @@ def _block_entries(spec: ModelSpec) -> list:
 
 
 def base_depth(spec: Any) -> int:
-    """The ``depth`` of a spec: the number of blocks in its deepest stage.
-
-    A stage is one ``BlockSpec`` entry of ``spec.blocks`` (as in the summary
-    table); ``PoolSpec`` entries do not count.
+    """The ``depth`` of a spec: the blocks in its deepest ``BlockSpec`` entry.
 
     Args:
         spec: Anything :func:`~keras_resnet.as_spec` accepts.
@@ -108,12 +101,6 @@ def default_depths(depth: int) -> list:
     return sorted(out | {depth})
 
 
-def _as_int(name: str, value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return C.check_int(name, value, minimum=1, maximum=MAX_REPEAT)
-
-
 def _swap_block(b: BlockSpec, target: str) -> BlockSpec:
     if b.type not in CONV_BLOCKS or b.type == target:
         return b
@@ -124,27 +111,21 @@ def _swap_block(b: BlockSpec, target: str) -> BlockSpec:
 
 
 def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
-    """Applies hyperparameter values to a base spec.
+    """Applies hyperparameter values to a base spec (the one place that does).
 
-    The one place that decides what each hyperparameter means; the
-    HyperModel builds from it and :func:`tune` exports the best spec with it.
-    Keys that are absent keep the base's value, so ``spec_for(base, {})`` is
-    the base. Training settings (``learning_rate``, ``optimizer``,
-    ``batch_size``, ``epochs``) and KerasTuner's own ``tuner/...`` entries are
-    ignored (see :meth:`ResNetHyperModel.recipe_for`); unknown keys are an error.
+    Absent keys keep the base's value (``spec_for(base, {})`` is the base);
+    training hyperparameters and KerasTuner's ``tuner/...`` entries are
+    ignored; unknown keys are an error.
 
-    * ``depth``: blocks in the deepest stage (largest ``repeat`` of the
-      ``BlockSpec`` entries); every entry becomes
-      ``max(1, round(repeat * depth / deepest))``, rounded half up. For
-      equal-stage nets such as the CIFAR ResNets it is the paper's n (6n+2
-      layers).
+    * ``depth``: blocks in the deepest stage; every ``BlockSpec`` entry becomes
+      ``max(1, round(repeat * depth / deepest))``, rounded half up (the
+      paper's n for the CIFAR ResNets).
     * ``l2``: the spec's L2 strength; ``use_l2=False`` sets it to 0.
-    * ``width``: multiplies every block's ``filters`` and the stem's (rounded
+    * ``width``: multiplies every block's and the stem's ``filters`` (rounded
       half up, at least 1).
     * ``shortcut``: the model-wide option; block-level overrides stay.
     * ``block_type``: every basic/bottleneck (pre-activation or not) block
-      becomes this type; bottleneck-only options are dropped when going to a
-      basic type. The stem is left as it is.
+      becomes this type; bottleneck-only options are dropped for basic types.
 
     Args:
         base_spec: Anything :func:`~keras_resnet.as_spec` accepts.
@@ -157,54 +138,44 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
     Example:
 
     ```python
-    base = kr.presets.get("cifar_resnet20")
-    spec = kr.tuning.spec_for(base, {"depth": 5, "l2": 1e-4})  # ResNet-32, L2 1e-4
+    spec = kr.tuning.spec_for("cifar_resnet20", {"depth": 5, "l2": 1e-4})  # ResNet-32
     ```
     """
     base = as_spec(base_spec)
     if not isinstance(values, Mapping):
         C.fail("values", "must be a dict of hyperparameter values", values, TypeError)
-    for key in values:
-        if not isinstance(key, str):
-            C.fail("values", "keys must be hyperparameter names (strings)", key, TypeError)
-        if key not in HP_NAMES and not key.startswith("tuner/"):
-            raise ValueError(
-                f"values has an unknown hyperparameter {key!r}"
-                f"{C.close_matches(key, HP_NAMES)}. Known: {', '.join(HP_NAMES)}. "
-                f"Received: {key}={values[key]!r}")
-    blocks = list(base.blocks)
-    stem = base.stem
-    changes: dict = {}
-    if values.get("depth") is not None:
-        depth = _as_int("depth", values["depth"])
+    C.check_keys("values", {k: v for k, v in values.items()
+                            if not (isinstance(k, str) and k.startswith("tuner/"))}, HP_NAMES)
+    v = {k: _check_value(k, values[k], True) for k in ("depth", "width", "block_type",
+                                                       "shortcut", "l2")
+         if values.get(k) is not None}
+    blocks, stem, changes = list(base.blocks), base.stem, {}
+    if "depth" in v:
         deepest = base_depth(base)
-        blocks = [_dc_replace(b, repeat=max(1, (2 * b.repeat * depth + deepest)
+        blocks = [_dc_replace(b, repeat=max(1, (2 * b.repeat * v["depth"] + deepest)
                                             // (2 * deepest)))
                   if isinstance(b, BlockSpec) else b for b in blocks]
-    if values.get("width") is not None:
-        width = _check_value("width", values["width"], allow_zero_l2=False)
-
+    if "width" in v:
         def scale(f: int) -> int:
-            return max(1, min(MAX_FILTERS, _half_up(f * width)))
+            return max(1, min(MAX_FILTERS, int(math.floor(f * v["width"] + 0.5))))
 
         blocks = [_dc_replace(b, filters=scale(b.filters)) if isinstance(b, BlockSpec)
                   else b for b in blocks]
         if stem is not None:
             stem = _dc_replace(stem, filters=scale(stem.filters))
-    if values.get("block_type") is not None:
-        target = C.check_choice("block_type", values["block_type"], CONV_BLOCKS)
+    if "block_type" in v:
         if not any(b.type in CONV_BLOCKS for b in _block_entries(base)):
             C.fail("block_type", f"needs a base with {'/'.join(CONV_BLOCKS)} blocks; "
                    f"this one has {sorted({b.type for b in _block_entries(base)})}",
-                   target)
-        blocks = [_swap_block(b, target) if isinstance(b, BlockSpec) else b
+                   v["block_type"])
+        blocks = [_swap_block(b, v["block_type"]) if isinstance(b, BlockSpec) else b
                   for b in blocks]
-    if values.get("shortcut") is not None:
-        changes["shortcut"] = C.check_choice("shortcut", values["shortcut"], SHORTCUTS)
+    if "shortcut" in v:
+        changes["shortcut"] = v["shortcut"]
     if "use_l2" in values and not C.check_bool("use_l2", values["use_l2"]):
         changes["l2"] = 0.0
-    elif values.get("l2") is not None:
-        changes["l2"] = C.check_float("l2", values["l2"], minimum=0.0, maximum=1.0)
+    elif "l2" in v:
+        changes["l2"] = v["l2"]
     if blocks != list(base.blocks):
         changes["blocks"] = tuple(blocks)
     if stem != base.stem:
@@ -213,48 +184,24 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
 
 
 # ------------------------------------------------------- hyperparameter settings
-def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
 def _check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
-    """Checks one value of a hyperparameter; returns it normalised."""
-    if name == "depth":
-        return _as_int(name, v)
-    if name in ("batch_size", "epochs"):
-        return C.check_int(name, v, minimum=1, maximum=1 << 20)
-    if name == "l2":
-        v = C.check_float(name, v, minimum=0.0, maximum=1.0)
-        if v == 0 and not allow_zero_l2:
-            C.fail(name, "is 0 (no weight decay), which is allowed only with "
-                   "allow_zero_l2=True", v)
-        return v
-    if name == "width":
-        v = C.check_float(name, v, minimum=0.0, maximum=64.0)
-        if v <= 0:
-            C.fail(name, "must be > 0", v)
-        return v
-    if name == "learning_rate":
-        v = C.check_float(name, v, minimum=0.0, maximum=10.0)
-        if v <= 0:
-            C.fail(name, "must be > 0", v)
-        return v
-    if name == "shortcut":
-        return C.check_choice(name, v, SHORTCUTS)
-    if name == "block_type":
-        return C.check_choice(name, v, CONV_BLOCKS)
-    if name == "optimizer":
-        return C.check_choice(name, v, OPTIMIZERS)
-    if name == "schedule":
-        return C.check_choice(name, v, SCHEDULES)
+    """Checks one value of a hyperparameter against ``_LIMITS``; returns it normalised."""
     if name == "augment":
         return C.check_bool(name, v)
-    raise AssertionError(name)  # pragma: no cover
-
-
-_RANGE_KEYS = ("min", "max", "step", "sampling", "default")
-_STRING_HPS = ("shortcut", "block_type", "optimizer", "schedule", "augment")
-_INT_HPS = ("depth", "batch_size", "epochs")
+    limits = _LIMITS[name]
+    if isinstance(limits[0], str):
+        return C.check_choice(name, v, limits)
+    if name in _INT_HPS:
+        if name == "depth" and isinstance(v, float) and v.is_integer():
+            v = int(v)
+        return C.check_int(name, v, minimum=limits[0], maximum=limits[1])
+    v = C.check_float(name, v, minimum=limits[0], maximum=limits[1])
+    if v == 0 and name != "l2":
+        C.fail(name, "must be > 0", v)
+    if v == 0 and not allow_zero_l2:
+        C.fail(name, "is 0 (no weight decay), which is allowed only with "
+               "allow_zero_l2=True", v)
+    return v
 
 
 def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
@@ -266,21 +213,17 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
             C.fail(name, "takes a value or a list of choices, not a range", value,
                    TypeError)
         C.check_keys(name, value, _RANGE_KEYS)
-        for key in ("min", "max"):
-            if key not in value:
-                raise ValueError(f"{name} range needs 'min' and 'max'. Received: "
-                                 f"{name}={dict(value)!r}")
+        if "min" not in value or "max" not in value:
+            C.fail(name, "range needs 'min' and 'max'", dict(value))
         lo = _check_value(name, value["min"], allow_zero_l2)
         hi = _check_value(name, value["max"], allow_zero_l2)
         if lo >= hi:
-            raise ValueError(f"{name} range needs min < max. Received: {name}="
-                             f"{dict(value)!r}")
+            C.fail(name, "range needs min < max", dict(value))
         sampling = C.check_choice(f"{name}.sampling", value.get("sampling", "linear"),
                                   ("linear", "log"))
         if sampling == "log" and lo <= 0:
-            raise ValueError(f"{name} log-uniform range needs min > 0; to allow "
-                             "l2=0 pass allow_zero_l2=True (a use_l2 switch). "
-                             f"Received: {name}={dict(value)!r}")
+            C.fail(name, "log-uniform range needs min > 0; to allow l2=0 pass "
+                   "allow_zero_l2=True (a use_l2 switch)", dict(value))
         step = value.get("step")
         if step is not None:
             step = C.check_float(f"{name}.step", step, minimum=0.0)
@@ -291,8 +234,7 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
         if value.get("default") is not None:
             d = _check_value(name, value["default"], allow_zero_l2)
             if not lo <= d <= hi:
-                raise ValueError(f"{name} default must lie in [min, max]. Received: "
-                                 f"{name}={dict(value)!r}")
+                C.fail(name, "default must lie in [min, max]", dict(value))
             out["default"] = d
         return out
     if isinstance(value, (list, tuple)):
@@ -304,7 +246,7 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
         if len(values) == 1:
             return {"kind": "fixed", "value": values[0]}
         return {"kind": "choice", "values": values}
-    if isinstance(value, (str, bool)) or _is_number(value):
+    if isinstance(value, (str, bool, numbers.Real)):
         return {"kind": "fixed", "value": _check_value(name, value, allow_zero_l2)}
     C.fail(name, "must be None, True, False, a value, a list of choices or a "
            "{'min', 'max'} range", value, TypeError)
@@ -312,13 +254,9 @@ def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
 
 def _points(setting: dict | None) -> list:
     """Values worth checking for validity: every choice, or a range's ends."""
-    if setting is None:
-        return [None]
-    if setting["kind"] == "fixed":
-        return [setting["value"]]
-    if setting["kind"] == "choice":
-        return list(setting["values"])
-    return [setting["min"], setting["max"]]
+    if setting is None or setting["kind"] == "fixed":
+        return [setting and setting["value"]]
+    return list(setting.get("values") or (setting["min"], setting["max"]))
 
 
 def _declare(hp: kt.HyperParameters, name: str, setting: dict, default: Any = None) -> Any:
@@ -385,13 +323,11 @@ def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
 class ResNetHyperModel(kt.HyperModel):
     """A ``keras_tuner.HyperModel`` over a base spec and a training recipe.
 
-    ``build(hp)`` declares the hyperparameters, seeds with the recipe's seed,
-    builds :func:`spec_for`'s network and compiles it with the trial's recipe;
-    ``fit(hp, model, data)`` trains it with :meth:`Recipe.fit
-    <keras_resnet.training.recipe.Recipe.fit>` (schedule, warm-up,
-    augmentation, batch order): the steps of ``kr.train``. It works with every
-    stock KerasTuner tuner; :func:`keras_resnet.tuning.tune` adds resume and
-    several processes.
+    ``build(hp)`` seeds, builds :func:`spec_for`'s network and compiles it with
+    the trial's recipe; ``fit`` trains it with :meth:`Recipe.fit
+    <keras_resnet.training.recipe.Recipe.fit>`: the steps of ``kr.train``. It
+    works with every stock KerasTuner tuner; :func:`~keras_resnet.tuning.tune`
+    adds resume and several processes.
 
     Args:
         base: The base spec: a ``ModelSpec``, its dict, a spec file or a
@@ -424,16 +360,9 @@ class ResNetHyperModel(kt.HyperModel):
         base: Any,
         *,
         recipe: Recipe | Mapping | None = None,
-        depth: Any = None,
-        l2: Any = None,
-        width: Any = None,
-        shortcut: Any = None,
-        block_type: Any = None,
-        learning_rate: Any = None,
-        optimizer: Any = None,
-        batch_size: Any = None,
-        epochs: Any = None,
-        schedule: Any = None,
+        depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
+        block_type: Any = None, learning_rate: Any = None, optimizer: Any = None,
+        batch_size: Any = None, epochs: Any = None, schedule: Any = None,
         augment: Any = None,
         allow_zero_l2: bool = False,
         residual: bool | None = None,
@@ -443,13 +372,7 @@ class ResNetHyperModel(kt.HyperModel):
     ) -> None:
         super().__init__(name=name)
         C.check_bool("allow_zero_l2", allow_zero_l2)
-        if recipe is None:
-            recipe = Recipe()
-        elif isinstance(recipe, Mapping):
-            recipe = Recipe.from_dict(dict(recipe))
-        elif not isinstance(recipe, Recipe):
-            C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe, TypeError)
-        self.recipe = recipe
+        self.recipe = _as_recipe(recipe)
         spec = as_spec(base)
         self.residual = C.check_bool("residual", spec.residual if residual is None
                                      else residual)
@@ -465,21 +388,15 @@ class ResNetHyperModel(kt.HyperModel):
         self.allow_zero_l2 = allow_zero_l2
         conv_types = [b.type for b in _block_entries(self.base) if b.type in CONV_BLOCKS]
         own_type = max(set(conv_types), key=conv_types.count) if conv_types else None
-        # What True means for each hyperparameter (None means True for depth
-        # and l2, which are searched by default, and False for the others).
-        search_defaults = {
+        search_defaults = {  # what True means (epochs has no default)
             "depth": default_depths(base_depth(self.base)),
             "l2": {"min": DEFAULT_L2_RANGE[0], "max": DEFAULT_L2_RANGE[1], "sampling": "log"},
-            "width": [0.5, 1.0, 2.0],
+            "width": [0.5, 1.0, 2.0], "optimizer": ["sgd", "adam"],
             "shortcut": [s for s in SHORTCUTS if _valid(self.base, {"shortcut": s})],
             "block_type": [own_type, _TWIN[own_type]] if own_type else None,
             "learning_rate": {"min": 1e-4, "max": 0.1, "sampling": "log"},
-            "optimizer": ["sgd", "adam"],
-            "batch_size": [32, 64, 128],
-            "epochs": None,
-            "schedule": ["step", "cosine"],
-            "augment": [False, True],
-        }
+            "batch_size": [32, 64, 128], "schedule": ["step", "cosine"],
+            "augment": [False, True]}
         given = dict(depth=depth, l2=l2, width=width, shortcut=shortcut,
                      block_type=block_type, learning_rate=learning_rate,
                      optimizer=optimizer, batch_size=batch_size, epochs=epochs,
@@ -489,10 +406,10 @@ class ResNetHyperModel(kt.HyperModel):
                    block_type)
         self.settings: dict = {}
         for hp_name, value in given.items():
-            if value is None:
+            if value is None:  # searched by default: depth and l2 only
                 value = hp_name in ("depth", "l2")
             if value is True:
-                value = search_defaults[hp_name]
+                value = search_defaults.get(hp_name)
                 if value is None:
                     C.fail(hp_name, "has no default range: give a value or a list of "
                            "choices", True, TypeError)
@@ -510,8 +427,7 @@ class ResNetHyperModel(kt.HyperModel):
                 continue
             default = _base_value(self.base, self.recipe, hp_name)
             if hp_name == "l2" and self.zero_switch:
-                use = hp.Boolean("use_l2", default=True)
-                values["use_l2"] = use
+                values["use_l2"] = use = hp.Boolean("use_l2", default=True)
                 with hp.conditional_scope("use_l2", [True]):
                     value = _declare(hp, "l2", setting, default)
                 if use:
@@ -636,12 +552,15 @@ def _valid(base: ModelSpec, values: dict) -> bool:
 
 
 def _base_value(base: ModelSpec, recipe: Recipe, hp_name: str) -> Any:
-    if hp_name == "depth":
-        return base_depth(base)
-    if hp_name == "l2":
-        return base.l2 if base.l2 > 0 else 1e-4  # the paper's CIFAR weight decay
-    if hp_name == "shortcut":
-        return base.shortcut
-    if hp_name == "width":
-        return 1.0
-    return getattr(recipe, hp_name, None)
+    """The default of a range or choice: the base's value (l2: 1e-4 if it has none)."""
+    return {"depth": base_depth(base), "l2": base.l2 or 1e-4, "shortcut": base.shortcut,
+            "width": 1.0}.get(hp_name, getattr(recipe, hp_name, None))
+
+
+def _as_recipe(recipe: Recipe | Mapping | None) -> Recipe:
+    """A ``Recipe`` from None (the default), a ``Recipe`` or its dict."""
+    if recipe is None or isinstance(recipe, Recipe):
+        return recipe or Recipe()
+    if isinstance(recipe, Mapping):
+        return Recipe.from_dict(dict(recipe))
+    C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe, TypeError)

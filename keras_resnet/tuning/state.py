@@ -1,19 +1,16 @@
-"""The durable state of a search: an append-only trial ledger, a lock and claims.
+"""The durable state of a search (Keras-free): a ledger, a lock and claims.
 
-Keras- and KerasTuner-free. Everything a search knows lives in one project
-folder, which any number of processes (on one machine or sharing a disk) may
-work in at once:
+One project folder, shared by any number of processes (one machine or a
+shared disk):
 
-* ``ledger.jsonl``: one JSON record per line, appended under the lock and
-  fsynced before anyone acts on it. The first record describes the search;
-  then ``created`` (a trial's id and values, its recipe) and ``finished`` (its
-  status and per-epoch metrics). A line torn by a kill is not a record: it is
-  dropped, and cut off before the next append.
+* ``ledger.jsonl``: one JSON record per line, appended and fsynced under the
+  lock: the search's description, then ``created`` (trial id, values,
+  recipe) and ``finished`` (status, per-epoch metrics) records. A line torn
+  by a kill is dropped, and cut off before the next append.
 * ``lock``: ``fcntl.flock`` around "read the ledger, decide, append".
 * ``claims/<trial id>.json``: who runs a trial (host, pid, start time), its
-  modification time refreshed as a heartbeat. A trial created but not finished
-  whose claim is stale (its process is gone, or no heartbeat for
-  :data:`STALE_S`) is run again by whoever notices first.
+  mtime a heartbeat. An unfinished trial whose claim is stale (process gone,
+  or no heartbeat for :data:`STALE_S`) is run again by whoever notices first.
 """
 
 from __future__ import annotations
@@ -94,12 +91,8 @@ class Project:
         except FileNotFoundError:
             return []
         end = chunk.rfind(b"\n") + 1
-        records = []
-        for line in chunk[:end].splitlines():
-            if line.strip():
-                records.append(json.loads(line))
         self._offset += end
-        return records
+        return [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
 
     def read_all(self) -> list:
         """Every whole record of the ledger, from the start."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 
@@ -125,7 +125,7 @@ def close_matches(value: Any, candidates: Iterable[str]) -> str:
     return " (did you mean " + " or ".join(repr(lowered[m]) for m in matches) + "?)"
 
 
-def check_keys(path: str, data: dict, allowed: Iterable[str]) -> None:
+def check_keys(path: str, data: Mapping, allowed: Iterable[str]) -> None:
     """Unknown keys are an error (a typo must not be silently ignored)."""
     allowed = list(allowed)
     for key in data:

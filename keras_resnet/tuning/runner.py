@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 #: A worker whose RSS grew by more than this fraction since its second trial (the
 #: first ones still allocate for good) is replaced.
@@ -64,13 +64,17 @@ def run_trial(hypermodel: Any, data: Any, values: dict) -> dict:
             "fit_s": t2 - t1, "rss_mb": rss_mb()}
 
 
-def send(fh: BinaryIO, obj: Any) -> None:
+def send(fh: IO[bytes] | None, obj: Any) -> None:
+    if fh is None:
+        raise BrokenPipeError("the worker's pipe is closed")
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     fh.write(struct.pack("!Q", len(data)) + data)
     fh.flush()
 
 
-def recv(fh: BinaryIO) -> Any:
+def recv(fh: IO[bytes] | None) -> Any:
+    if fh is None:
+        raise EOFError
     head = fh.read(8)
     if len(head) < 8:
         raise EOFError
@@ -141,7 +145,8 @@ class Worker:
         self.proc.wait()
         self._writer.join()  # a setup still being written ends with a broken pipe
         for stream in (self.proc.stdin, self.proc.stdout):
-            stream.close()
+            if stream is not None:
+                stream.close()
 
 
 def _watch_parent(parent: int) -> None:

@@ -44,7 +44,7 @@ def _replaying(cls: type) -> type:
     """``cls`` whose ``populate_space`` returns ``forced_values`` when they are set."""
 
     def populate_space(self: Any, trial_id: str) -> dict:
-        response = cls.populate_space(self, trial_id)
+        response = cls.populate_space(self, trial_id)  # type: ignore[attr-defined]
         if self.forced_values is not None:
             return {"status": "RUNNING", "values": dict(self.forced_values)}
         return response
@@ -252,6 +252,8 @@ class Search:
         return out
 
     def _start_worker(self) -> runner.Worker:
+        if self._setup is None:
+            raise RuntimeError("trial workers need the pickled search setup")
         self.workers_started += 1
         return runner.Worker(self._setup)
 

@@ -80,6 +80,7 @@ def train(
     callbacks: list | None = None,
     distribute: Any = None,
     mixed_precision: str | None = None,
+    steps_per_execution: int | str = "auto",
 ) -> TrainResult:
     """Trains a model with a :class:`Recipe` (the paper's, by default).
 
@@ -130,6 +131,11 @@ def train(
         mixed_precision: ``"mixed_float16"`` or ``"mixed_bfloat16"``: layers
             compute in half precision, variables and the softmax stay float32
             (float16 gets loss scaling).
+        steps_per_execution: Training steps per call into the backend: speed
+            only, the weights come out the same. ``"auto"``: 16 when a step is
+            small (forward multiply-adds per batch at most
+            ``training.recipe.SMALL_STEP_MACS``), else 1. Per-batch callbacks
+            see every k-th batch.
 
     Returns:
         A :class:`TrainResult`.
@@ -158,6 +164,8 @@ def train(
                       "spec's `residual` field (spec.replace(residual=False))",
                       DeprecationWarning, stacklevel=2)
     C.check_choice("mixed_precision", mixed_precision, PRECISIONS)
+    if steps_per_execution != "auto":
+        C.check_int("steps_per_execution", steps_per_execution, minimum=1, maximum=100000)
     if out_dir is not None:
         out_dir = os.fspath(out_dir)
         run_folder.check_finished(out_dir, overwrite)  # before any work
@@ -184,7 +192,7 @@ def train(
             if tensorboard:
                 cbs.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
         cbs += list(callbacks or [])
-        recipe.compile(model)
+        recipe.compile(model, steps_per_execution=steps_per_execution)
         if strategy is not None and verbose:
             print(f"training with {strategy.name}", flush=True)
         if initial_epoch and verbose:

@@ -150,7 +150,8 @@ def _auto_int(text: str) -> int | str:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a whole number, got {text!r}") from None
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

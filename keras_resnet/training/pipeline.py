@@ -117,8 +117,9 @@ class EpochFeed:
 class EpochBatches(keras.utils.PyDataset):
     """An :class:`EpochFeed` as a ``PyDataset`` (any backend; JAX's feed).
 
-    Batch ``i`` is a slice of the epoch's contiguous arrays; the epoch moves
-    on when Keras ends one.
+    Batch ``i`` is a slice of the epoch's contiguous arrays. The epoch is set
+    by :class:`FeedEpoch` (Keras calls a ``PyDataset``'s ``on_epoch_end``
+    more often than once per epoch, so counting those calls would drift).
     """
 
     def __init__(self, feed: EpochFeed) -> None:
@@ -133,16 +134,13 @@ class EpochBatches(keras.utils.PyDataset):
         bs = self.feed.batch_size
         return x[i * bs:(i + 1) * bs], y[i * bs:(i + 1) * bs]
 
-    def on_epoch_end(self) -> None:
-        self.feed.epoch += 1
-
 
 class FeedEpoch(keras.callbacks.Callback):
-    """Sets an :class:`EpochFeed`'s epoch as each epoch begins (``tf.data`` path).
+    """Sets an :class:`EpochFeed`'s epoch as each epoch begins.
 
-    Keras makes a new iterator over the pipeline at the start of every epoch,
-    after the callbacks' ``on_epoch_begin``; the pipeline then asks the feed
-    for that epoch's arrays.
+    Keras makes a new iterator over the data at the start of every epoch,
+    after the callbacks' ``on_epoch_begin``; the ``tf.data`` pipeline and
+    :class:`EpochBatches` then ask the feed for that epoch's arrays.
     """
 
     async_safe = True
@@ -223,7 +221,7 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
             path = "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"
         if path == "tf.data":
             return tf_dataset(feed), validation, [FeedEpoch(feed)]
-        return EpochBatches(feed), validation, []
+        return EpochBatches(feed), validation, [FeedEpoch(feed)]
     train = data.train
     if recipe.augment:
         # Layer by layer: each preprocessing layer runs on TensorFlow inside

@@ -133,3 +133,41 @@ def test_jobs_rule():
     assert env["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=2",
                                         "--xla_cpu_multi_thread_eigen=false",
                                         "intra_op_parallelism_threads=1"]
+
+
+@pytest.mark.slow
+def test_sigkill_of_compare_kills_its_workers_and_resumes_exactly(tmp_path):
+    """Kill the parent with SIGKILL while workers train: the workers go too, and a
+    rerun loads the finished models, resumes the others, and ends with the numbers
+    of an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def cmd(out):
+        return [sys.executable, "-m", "keras_resnet.cli", "compare", "--depths", "8", "14",
+                "--epochs", "3", "--jobs", "2", "--out", str(out), "--verbose", "1"]
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd(tmp_path / "k"), stdout=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("[") and " done (" in line:
+            break
+    children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+    assert len(children) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(3)
+    assert not [c for c in children if os.path.exists(f"/proc/{c}")
+                and open(f"/proc/{c}/stat").read().split()[2] != "Z"]
+    again = subprocess.run(cmd(tmp_path / "k"), stdout=subprocess.PIPE, text=True, env=env,
+                           check=True).stdout
+    assert "already finished: loaded from its folder" in again
+    whole = subprocess.run(cmd(tmp_path / "w"), stdout=subprocess.PIPE, text=True, env=env,
+                           check=True)
+    assert whole.returncode == 0
+    assert _numbers(tmp_path / "k" / "results.json") == _numbers(
+        tmp_path / "w" / "results.json")

@@ -16,6 +16,7 @@ plain = kr.build_plain(spec)     # the same network without shortcuts
 """
 
 from keras_resnet import presets
+from keras_resnet._version import __version__  # noqa: E402
 from keras_resnet.blocks import BlockContext
 from keras_resnet.builders import (
     ResNetModel,
@@ -28,12 +29,12 @@ from keras_resnet.builders import (
 )
 from keras_resnet.data import Data, load_data
 from keras_resnet.experiment import CompareResult, compare
-from keras_resnet.export import ExportResult, export
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan, resolve_shortcut
 from keras_resnet.plots import plot
 from keras_resnet.registry import BlockType, list_blocks, register_block
+from keras_resnet.serving import ExportResult, export
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 
 # The compatibility module keras_resnet.train is loaded here, before `train` is
@@ -41,8 +42,6 @@ from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 # kr.train with the module.
 from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
 from keras_resnet.training import EpochBackup, Recipe
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):

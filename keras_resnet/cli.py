@@ -125,17 +125,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if (args.preset is None) == (args.spec is None):
         raise UsageError("give exactly one of --preset NAME and --spec FILE")
-    source, kwargs = args.preset or args.spec, {}
+    source = args.preset or args.spec
     if args.plain:
-        spec = kr.as_spec(source)
-        if isinstance(getattr(spec, "residual", None), bool):  # plain or residual: spec data
-            source = spec.replace(residual=False)
-        else:
-            kwargs["residual"] = False
+        source = kr.presets.with_residual(kr.as_spec(source), False)
     result = kr.train(source, args.data, recipe=_recipe_of(args), out_dir=args.out,
                       overwrite=args.overwrite, tensorboard=args.tensorboard,
                       distribute=None if args.distribute == "none" else args.distribute,
-                      mixed_precision=args.mixed_precision, **kwargs)
+                      mixed_precision=args.mixed_precision)
     acc = result.history.get("val_accuracy") or result.history.get("accuracy")
     print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, run.json, "
           f"history.json, history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"
@@ -176,19 +172,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from keras_resnet.export import export
+    from keras_resnet.serving import export
 
-    result = export(args.model, args.out, args.format, overwrite=args.overwrite,
+    data = None
+    if args.data is not None:
+        from keras_resnet.data import load_data
+
+        data = load_data(args.data)
+    result = export(args.model, args.out, args.format, quantize=args.quantize,
+                    io_dtype=args.io_dtype,
+                    representative_data=data if args.quantize == "int8" else None,
+                    validation_data=data if not args.no_verify else None,
+                    max_accuracy_drop=args.max_accuracy_drop,
+                    latency_runs=args.latency_runs, overwrite=args.overwrite,
                     verify=not args.no_verify)
     check = ("not verified" if result.max_abs_diff is None else
              f"verified in a fresh process, max abs difference {result.max_abs_diff:.2g}")
-    print(f"exported {args.model} -> {result.path} ({result.format}; {check}; "
+    kind = f"{result.format}, {result.quantize}" if result.quantize else result.format
+    print(f"exported {args.model} -> {result.path} ({kind}; {check}; "
           f"{result.seconds:.1f}s)")
+    facts = [f"size {result.size_bytes:,} B"]
+    if result.latency_ms is not None:
+        facts.append(f"latency {result.latency_ms:.3f} ms/image (batch 1, median)")
+    if result.accuracy:
+        a = result.accuracy
+        facts.append(f"validation top-1 {a['export_top1']:.4f} (Keras {a['keras_top1']:.4f}, "
+                     f"agreement {a['agreement']:.4f}, {a['examples']} examples)")
+    print("; ".join(facts) + f"; card {result.card}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from keras_resnet.predict import predict_files
+    from keras_resnet.serving import predict_files
 
     for path, top in predict_files(args.model, args.images, top=args.top,
                                    labels=args.labels):
@@ -263,17 +278,30 @@ def make_parser() -> argparse.ArgumentParser:
                          warmup_epochs=None, schedule=None, augment=None, seed=None))
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("export", help="export a .keras model (verified in a fresh process)")
-    p.add_argument("model", help="a .keras file")
+    p = sub.add_parser("export", help="export a .keras model or run folder (verified in a "
+                       "fresh process, with a model card)")
+    p.add_argument("model", help="a .keras file or a run folder of `keras-resnet train`")
     p.add_argument("out", help="target file or folder")
     p.add_argument("--format", default="saved_model",
                    choices=("keras", "saved_model", "tflite", "onnx"))
+    p.add_argument("--quantize", choices=("dynamic", "float16", "int8"),
+                   help="tflite: dynamic, float16 or int8 (full integer); onnx: dynamic")
+    p.add_argument("--io-dtype", default="float32", choices=("float32", "int8"),
+                   help="input/output type of an int8 TFLite model")
+    p.add_argument("--data", help="data for int8 calibration (training split) and the "
+                   "accuracy check (validation split), as for `train --data`; default: "
+                   "the run folder's")
+    p.add_argument("--max-accuracy-drop", type=float, metavar="PP",
+                   help="largest allowed drop of validation top-1, in percentage points "
+                   "(default 1)")
+    p.add_argument("--latency-runs", type=int, default=20,
+                   help="timed batch-1 runs in the fresh process (0: none)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-verify", action="store_true", help="skip the reload check")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="top classes of a trained model for image files")
-    p.add_argument("model", help="a .keras file")
+    p.add_argument("model", help="a .keras file or a run folder")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--top", type=int, default=3)
     p.add_argument("--labels", help="JSON list of class names (default: labels.json next "

@@ -38,16 +38,22 @@ import pickle
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import keras
+
 from keras_resnet import _checks as C
+from keras_resnet import presets
 from keras_resnet._io import atomic_write_text
 from keras_resnet._table import text_table
 from keras_resnet.data import Data, load_data
+from keras_resnet.flops import flops
+from keras_resnet.plots import plot_training_error
+from keras_resnet.report import trainable_params
 from keras_resnet.training import Recipe, TrainingDiverged, train
+from keras_resnet.training.recipe import SMALL_STEP_MACS
 from keras_resnet.training.run import is_finished
 from keras_resnet.workers import TaskFailed, run_tasks, usable_cores
 
@@ -80,8 +86,6 @@ def _names(depth: int) -> tuple:
 
 
 def _cifar_spec(depth: int, shortcut: str) -> Any:
-    from keras_resnet import presets
-
     if (depth - 2) % 6 != 0 or depth < 8:
         raise ValueError(f"depths must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110...). "
                          f"Received: depth={depth}")
@@ -172,8 +176,6 @@ def compare(
     if not isinstance(data, Data):
         data = load_data(data, seed=seed)
 
-    from keras_resnet.plots import plot_training_error
-
     names = [(depth, residual, name) for depth in depths
              for residual, name in zip((False, True), _names(depth))]
     jobs, threads = plan_jobs(specs[depths[-1]], data, batch_size, len(names), jobs,
@@ -238,9 +240,6 @@ def plan_jobs(spec: Any, data: Data, batch_size: int, models: int, jobs: int | s
     """
     cores = usable_cores()
     if threads == "auto":
-        from keras_resnet.flops import flops
-        from keras_resnet.training.recipe import SMALL_STEP_MACS
-
         shape = tuple(data.input_shape)
         macs = flops(spec.replace(input_shape=shape, classes=data.num_classes)) * batch_size
         threads = 1 if macs <= SMALL_STEP_MACS else cores
@@ -324,8 +323,6 @@ def run_model(*, name: str, depth: int, residual: bool, shortcut: str, data: dic
     Returns:
         The model's entry of ``results.json``.
     """
-    import keras
-
     keras.backend.clear_session()
     data_ = _resolve_data(data)
     recipe_ = Recipe.from_dict(recipe)
@@ -341,52 +338,37 @@ def run_model(*, name: str, depth: int, residual: bool, shortcut: str, data: dic
     return _measure(model, data_, history, depth, residual, time.perf_counter() - start)
 
 
-def _report_callback() -> Any:
-    import keras
+class _Report(keras.callbacks.Callback):
+    """Sends one event per finished epoch to the parent."""
 
-    class Report(keras.callbacks.Callback):
-        """Sends one event per finished epoch to the parent."""
+    async_safe = True
 
-        async_safe = True
+    def __init__(self, report: Callable[[dict], None]) -> None:
+        super().__init__()
+        self.report, self._start, self._first = report, 0.0, True
 
-        def __init__(self, report: Callable[[dict], None]) -> None:
-            super().__init__()
-            self.report, self._start, self._first = report, 0.0, True
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self._first and epoch:
+            self.report({"event": "resumed", "epoch": epoch})
+        self._first = False
+        self._start = time.perf_counter()
 
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            if self._first and epoch:
-                self.report({"event": "resumed", "epoch": epoch})
-            self._first = False
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
-            val = logs.get("val_accuracy")
-            self.report({"event": "epoch", "epoch": epoch + 1,
-                         "loss": float(logs.get("loss", float("nan"))),
-                         "train_error": 1.0 - float(logs.get("accuracy", float("nan"))),
-                         "val_error": None if val is None else 1.0 - float(val),
-                         "seconds": time.perf_counter() - self._start})
-
-    return Report
-
-
-def _Report(report: Callable[[dict], None]) -> Any:  # noqa: N802 - a class, made lazily
-    return _report_callback()(report)
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        val = logs.get("val_accuracy")
+        self.report({"event": "epoch", "epoch": epoch + 1,
+                     "loss": float(logs.get("loss", float("nan"))),
+                     "train_error": 1.0 - float(logs.get("accuracy", float("nan"))),
+                     "val_error": None if val is None else 1.0 - float(val),
+                     "seconds": time.perf_counter() - self._start})
 
 
 def _train_twin(spec: Any, residual: bool, data: Data, recipe: Recipe, **kwargs: Any) -> Any:
     """:func:`train` on the plain or residual twin of ``spec``."""
-    if isinstance(getattr(spec, "residual", None), bool):  # plain or residual is spec data
-        return train(spec.replace(residual=residual), data, recipe=recipe, **kwargs)
-    with warnings.catch_warnings():  # specs without the field: the builder's argument
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return train(spec, data, recipe=recipe, residual=residual, **kwargs)
+    return train(presets.with_residual(spec, residual), data, recipe=recipe, **kwargs)
 
 
 def _load_finished(run_dir: str) -> tuple:
-    import keras
-
     with open(os.path.join(run_dir, "history.json")) as fh:
         history = json.load(fh)
     # keras_resnet is imported, so its layers are registered for loading
@@ -396,8 +378,6 @@ def _load_finished(run_dir: str) -> tuple:
 def _measure(model: Any, data: Any, history: dict, depth: int, residual: bool,
              seconds: float) -> dict:
     """Final errors evaluated in inference mode, plus the per-epoch curve."""
-    from keras_resnet.report import trainable_params
-
     def error(split: Any) -> float | None:
         if split is None:
             return None

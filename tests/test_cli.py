@@ -70,7 +70,7 @@ def test_summary_shows_flops_per_stage(capsys):
 def test_presets_command(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("resnet18 ") and len(out) == len(kr.presets.list())
+    assert out[0].startswith("resnet18 ") and len(out) == len(kr.presets.names())
 
 
 def test_train_export_predict_round_trip(tmp_path, capsys):

@@ -33,7 +33,7 @@ def test_small_comparison_writes_results_figure_and_logs_and_resumes(tmp_path, c
     recipe = kr.Recipe(epochs=2, batch_size=32, learning_rate=0.05, warmup_epochs=1)
     assert saved["settings"]["recipe"] == recipe.to_dict()
     run = json.loads((out / "plain8" / "run.json").read_text())
-    assert run["recipe"] == recipe.to_dict() and run["residual"] is False
+    assert run["recipe"] == recipe.to_dict() and run["spec"]["residual"] is False
     lines = table(result.models).splitlines()
     assert lines[0].split() == ["model", "params", "train", "err", "val", "err", "time"]
     assert set(lines[1]) == {"-", " "} and len(lines) == 6

@@ -93,15 +93,24 @@ def test_channels_first_outputs_equal_channels_last_on_jax():
     pytest.importorskip("jax")
     code = textwrap.dedent("""
         import keras, numpy as np, keras_resnet as kr
-        x = np.random.RandomState(0).rand(2, 20, 20, 3).astype("float32")
-        for name in ("cifar_resnet20", "cifar_plain20", "resnet50d"):
+        x = np.random.RandomState(0).rand(2, 16, 16, 3).astype("float32")
+        mixed = kr.ModelSpec(  # deep stem, symmetric padding, D and B shortcuts, pooling
+            input_shape=(16, 16, 3), padding="symmetric", shortcut="D", classes=5,
+            stem=kr.StemSpec(8, strides=2, pool="max", type="deep"),
+            blocks=[kr.BlockSpec("bottleneck", 4, strides=2, stride_1x1=True),
+                    kr.PoolSpec("avg", strides=1, pool_size=3),
+                    kr.BlockSpec("preact_basic", 12, shortcut="B")])
+        cifar8 = kr.presets.get("cifar_resnet20").replace(  # one block per stage, option A
+            blocks=[kr.BlockSpec("basic", 16), kr.BlockSpec("basic", 32, strides=2),
+                    kr.BlockSpec("basic", 64, strides=2)])
+        for name, spec in (("cifar", cifar8), ("mixed", mixed)):
             keras.config.set_image_data_format("channels_last")
-            last = kr.build(name, input_shape=(20, 20, 3), classes=5)
+            last = kr.build(spec, input_shape=(16, 16, 3), classes=5)
             keras.config.set_image_data_format("channels_first")
-            first = kr.build(name, input_shape=(3, 20, 20), classes=5)
+            first = kr.build(spec, input_shape=(3, 16, 16), classes=5)
             first.set_weights(last.get_weights())  # kernels have the same shapes
-            a = last.predict(x, verbose=0)
-            b = first.predict(x.transpose(0, 3, 1, 2), verbose=0)
+            a = keras.ops.convert_to_numpy(last(x, training=False))
+            b = keras.ops.convert_to_numpy(first(x.transpose(0, 3, 1, 2), training=False))
             assert np.abs(a - b).max() < 1e-5, (name, np.abs(a - b).max())
             print(name, "ok")
     """)
@@ -109,4 +118,4 @@ def test_channels_first_outputs_equal_channels_last_on_jax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split().count("ok") == 3
+    assert out.stdout.split().count("ok") == 2

@@ -52,6 +52,7 @@ def test_export_and_serve(tmp_path):
     keras_says = out.split("Keras model says: ")[1].splitlines()[0]
     served = out.split("fresh process says: classes: ")[1].splitlines()[0]
     assert keras_says == served
+    assert "int8 TFLite: " in out and (tmp_path / "MODEL_CARD.md").exists()
 
 
 @pytest.mark.slow

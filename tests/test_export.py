@@ -1,30 +1,56 @@
-"""Export: every format reloads in a fresh process with the same outputs; nothing
-a user has is overwritten or half-written."""
+"""Export: every format reloads in a fresh process with the same outputs; quantized
+exports are judged by their measured accuracy; a model card lies beside each;
+nothing a user has is overwritten or half-written."""
 
-import importlib
+import ast
 import importlib.util
+import json
 import os
+import pathlib
+import shutil
 
 import keras
 import numpy as np
 import pytest
 
 import keras_resnet as kr
-
-# the module (kr.export is the function)
-ex = importlib.import_module("keras_resnet.export")
+from keras_resnet.cli import main
+from keras_resnet.serving import AccuracyDropError, ExportVerificationError, load_model
+from keras_resnet.serving import exporter as ex
+from keras_resnet.serving import verify as ver
+from keras_resnet.serving.formats import TOLERANCE
+from keras_resnet.serving.runtime import run_export
 
 needs_onnx = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None
     or importlib.util.find_spec("tf2onnx") is None,
     reason="the [onnx] extra (tf2onnx, onnxruntime) is not installed")
 
+TINY = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
+                    blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 16, strides=2)],
+                    shortcut="A", classes=10)
+LOAD_ARGS = {"source": "digits", "validation_split": 0.2, "seed": 0, "flatten": False}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder of kr.train (2 epochs on digits) with its run.json."""
+    folder = tmp_path_factory.mktemp("run") / "r"
+    keras.utils.set_random_seed(0)
+    kr.train(TINY, "digits", epochs=2, batch_size=64, verbose=0, out_dir=str(folder))
+    if not (folder / "run.json").exists():  # written by kr.train from 0.2 (i-train)
+        (folder / "run.json").write_text(json.dumps({
+            "format": 1, "keras_resnet": kr.__version__, "spec": TINY.to_dict(),
+            "recipe": {"epochs": 2, "batch_size": 64}, "data": {
+                "load_args": LOAD_ARGS, "fingerprint": None, "input_shape": [8, 8, 1],
+                "num_classes": 10}}))
+    return folder
+
 
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    spec = kr.presets.get("cifar_resnet20").replace(input_shape=(16, 16, 3), classes=5)
-    return kr.build_resnet(spec)
+    return kr.build_resnet(TINY.replace(input_shape=(16, 16, 3), classes=5))
 
 
 @pytest.mark.parametrize("fmt,name", [
@@ -32,29 +58,113 @@ def model():
     pytest.param("onnx", "m.onnx", marks=needs_onnx)])
 def test_export_reloads_with_same_outputs(model, tmp_path, fmt, name):
     path = tmp_path / name
-    result = kr.export(model, str(path), fmt)
+    result = kr.export(model, str(path), fmt, latency_runs=3)
     assert result.path == str(path) and path.exists()
-    assert result.max_abs_diff is not None and result.max_abs_diff <= ex.TOLERANCE[fmt]
-    assert sorted(os.listdir(tmp_path)) == [name]  # no temporary files left behind
+    assert result.max_abs_diff is not None and result.max_abs_diff <= TOLERANCE[fmt]
+    assert result.latency_ms > 0 and result.size_bytes > 10_000
+    assert result.accuracy is None  # no validation data for a bare model
+    # nothing but the export and its card: no temporary files left behind
+    card_files = ["MODEL_CARD.md", "model_card.json"]
+    assert sorted(os.listdir(tmp_path)) == sorted([name] + ([] if fmt == "saved_model"
+                                                            else card_files))
+    card = json.loads(pathlib.Path(result.card).read_text())
+    assert card["exports"][name]["size_bytes"] == result.size_bytes
+    assert card["model"]["trainable_params"] == sum(
+        int(np.prod(w.shape)) for w in model.trainable_weights)
     # and again, independently, as a user would
     x = np.random.RandomState(5).rand(3, 16, 16, 3).astype("float32")
-    np.testing.assert_allclose(ex.run_export(str(path), fmt, x), model.predict(x, verbose=0),
-                               atol=ex.TOLERANCE[fmt])
+    np.testing.assert_allclose(run_export(str(path), fmt, x), model.predict(x, verbose=0),
+                               atol=TOLERANCE[fmt])
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="TFSMLayer is a TensorFlow-backend layer")
-def test_saved_model_signature_and_tfsmlayer(model, tmp_path):
-    import tensorflow as tf
+def test_int8_tflite_of_a_run_folder_is_measured_and_carded(run_dir, tmp_path):
+    out = tmp_path / "exported"
+    float_ = kr.export(str(run_dir), str(out / "m.tflite"), "tflite", verify=False)
+    assert float_.latency_ms is None and float_.accuracy is None
+    result = kr.export(str(run_dir), str(out / "m_int8.tflite"), "tflite", quantize="int8",
+                       latency_runs=5)
+    # calibrated on the run's training data (run.json), checked on its validation split
+    acc = result.accuracy
+    assert acc["examples"] == len(kr.load_data(**LOAD_ARGS).validation[1]) == 359
+    assert acc["keras_top1"] > 0.5 and acc["drop_pp"] <= 1.0
+    assert acc["export_top1"] == pytest.approx(acc["keras_top1"] - acc["drop_pp"] / 100)
+    assert 0.9 <= acc["agreement"] <= 1.0 and 0 < acc["max_abs_diff"] < 0.5
+    assert result.size_bytes < 0.7 * float_.size_bytes  # int8 weights
+    assert result.latency_ms > 0
 
-    path = str(tmp_path / "sm")
-    kr.export(model, path, "saved_model", verify=False)
-    loaded = tf.saved_model.load(path)
-    assert "serving_default" in loaded.signatures
-    layer = keras.layers.TFSMLayer(path, call_endpoint="serve")
-    x = np.random.RandomState(1).rand(2, 16, 16, 3).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)),
-                               model.predict(x, verbose=0), atol=1e-5)
+    card = json.loads((out / "model_card.json").read_text())
+    assert sorted(card["exports"]) == ["m.tflite", "m_int8.tflite"]
+    entry = card["exports"]["m_int8.tflite"]
+    assert entry["quantize"] == "int8" and entry["representative_examples"] == 300
+    assert entry["accuracy"] == acc and entry["io"]["input"]["dtype"] == "float32"
+    assert card["model"]["class_names"] == [str(i) for i in range(10)]
+    assert card["model"]["spec"]["blocks"][1]["filters"] == 16
+    assert card["model"]["flops"] == kr.flops(load_model(str(run_dir)))
+    assert card["training"]["recipe"]["epochs"] == 2
+    assert card["training"]["data"]["load_args"] == LOAD_ARGS
+    assert card["environment"]["keras"] == keras.__version__
+    md = (out / "MODEL_CARD.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| `m_int8.tflite`"))
+    assert f"{acc['export_top1']:.4f}" in row and "int8" in row
+    assert sorted(os.listdir(out)) == ["MODEL_CARD.md", "m.tflite", "m_int8.tflite",
+                                       "model_card.json"]
+
+
+def test_accuracy_drop_is_an_error_that_keeps_the_previous_export(run_dir, tmp_path):
+    target = tmp_path / "m.tflite"
+    target.write_bytes(b"previous export")
+    data = kr.load_data(**LOAD_ARGS)
+    # calibrated on blank images: every activation range is wrong, accuracy collapses
+    with pytest.raises(AccuracyDropError, match=r"^the int8 tflite export's validation "
+                       r"top-1 accuracy is 0\.\d+, the Keras model's 0\.\d+: a drop of "
+                       r"[\d.]+ percentage points, more than max_accuracy_drop=1;"):
+        kr.export(str(run_dir), str(target), "tflite", quantize="int8", overwrite=True,
+                  representative_data=np.zeros((20, 8, 8, 1), "float32"),
+                  validation_data=data, latency_runs=0)
+    assert target.read_bytes() == b"previous export"
+    assert sorted(os.listdir(tmp_path)) == ["m.tflite"]  # no card, no temporaries
+
+
+def test_bad_quantize_input_is_one_line_and_writes_nothing(run_dir, tmp_path, capsys):
+    old = tmp_path / "old_run"  # a 0.1.0 run folder: no run.json
+    shutil.copytree(run_dir, old)
+    (old / "run.json").unlink()
+    target = str(tmp_path / "m.tflite")
+    cases = [
+        (dict(model=str(old), quantize="int8"),
+         r"^representative_data is required for quantize='int8': .* has no run\.json"),
+        (dict(quantize="int8", representative_data=np.zeros((4, 28, 28, 1))),
+         r"^representative_data must hold examples of the model's input shape \(8, 8, 1\)\. "
+         r"Received: examples of shape \(28, 28, 1\)$"),
+        (dict(format="onnx", quantize="int8", path=str(tmp_path / "m.onnx")),
+         r"^quantize must be one of None, 'dynamic' for format='onnx'\. "
+         r"Received: quantize='int8'$"),
+        (dict(format="saved_model", quantize="float16", path=str(tmp_path / "sm")),
+         r"^quantize must be one of None for format='saved_model'"),
+        (dict(quantize="dynamic", io_dtype="int8"),
+         r"^io_dtype can be 'int8' only with quantize='int8'"),
+        (dict(quantize="dynamic", representative_data=np.zeros((4, 8, 8, 1))),
+         r"^representative_data is used only with quantize='int8'"),
+        (dict(validation_data=(np.zeros((4, 8, 8, 1)), np.zeros(3))),
+         r"^validation_data must have one label per example \(4\)"),
+    ]
+    for kwargs, pattern in cases:
+        args = {"model": str(run_dir), "path": target, "format": "tflite", **kwargs}
+        with pytest.raises(ValueError, match=pattern):
+            kr.export(args.pop("model"), args.pop("path"), args.pop("format"), **args)
+    assert sorted(os.listdir(tmp_path)) == ["old_run"]
+    for argv, words in [
+        ([str(old), target, "--format", "tflite", "--quantize", "int8"],
+         "representative_data is required for quantize='int8'"),
+        ([str(run_dir), str(tmp_path / "m.onnx"), "--format", "onnx", "--quantize", "int8"],
+         "quantize must be one of None, 'dynamic' for format='onnx'"),
+        ([str(run_dir), target, "--format", "tflite", "--quantize", "int8", "--data",
+          "no/such/folder"], "no/such/folder"),
+    ]:
+        assert main(["export", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err
+    assert sorted(os.listdir(tmp_path)) == ["old_run"]
 
 
 def test_existing_target_is_kept(model, tmp_path):
@@ -65,20 +175,28 @@ def test_existing_target_is_kept(model, tmp_path):
     assert path.read_bytes() == b"precious"
     kr.export(model, str(path), "keras", overwrite=True, verify=False)
     assert path.read_bytes() != b"precious"
+    # a file named like the card that is not ours is not replaced either
+    foreign = tmp_path / "other" / "model_card.json"
+    foreign.parent.mkdir()
+    foreign.write_text('{"mine": true}')
+    with pytest.raises(FileExistsError, match="is not a keras_resnet model card"):
+        kr.export(model, str(foreign.parent / "m.keras"), "keras", verify=False)
+    assert os.listdir(foreign.parent) == ["model_card.json"]
 
 
 def test_failed_verification_leaves_previous_export(model, tmp_path, monkeypatch):
     path = tmp_path / "sm"
     kr.export(model, str(path), "saved_model", verify=False)
     before = sorted(os.listdir(path))
+    assert "model_card.json" in before  # a SavedModel's card is inside it
     marker = path / "keep.txt"
     marker.write_text("old export")
 
     def broken(*args, **kwargs):
-        raise ex.ExportVerificationError("differs by 1.0")
+        raise ExportVerificationError("differs by 1.0")
 
     monkeypatch.setattr(ex, "verify_export", broken)
-    with pytest.raises(ex.ExportVerificationError):
+    with pytest.raises(ExportVerificationError):
         kr.export(model, str(path), "saved_model", overwrite=True)
     assert marker.read_text() == "old export"  # the previous export is intact
     assert sorted(os.listdir(path)) == sorted(before + ["keep.txt"])
@@ -89,8 +207,8 @@ def test_verification_catches_a_wrong_export(model, tmp_path):
     other = kr.build_resnet(kr.spec_of(model))  # same layers, other weights
     path = str(tmp_path / "other.keras")
     other.save(path)
-    with pytest.raises(ex.ExportVerificationError, match="differs from the model"):
-        ex.verify_export(model, path, "keras")
+    with pytest.raises(ExportVerificationError, match="differs from the model"):
+        ver.verify_export(model, path, "keras")
 
 
 def test_bad_arguments(model, tmp_path):
@@ -100,11 +218,73 @@ def test_bad_arguments(model, tmp_path):
         kr.export(model, str(tmp_path / "x.lite"), "tflite")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         kr.export(str(tmp_path / "missing.keras"), str(tmp_path / "y.keras"), "keras")
+    with pytest.raises(FileNotFoundError, match="a folder without model.keras"):
+        kr.export(str(tmp_path), str(tmp_path / "y.keras"), "keras")
     bad = tmp_path / "corrupt.keras"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ValueError, match="is not a readable .keras model"):
         kr.export(str(bad), str(tmp_path / "z.keras"), "keras")
     # Missing folders are created (as tf.saved_model.save does); nothing is replaced.
     nested = tmp_path / "no" / "such" / "dir" / "m.keras"
-    kr.export(model, str(nested), "keras")
-    assert nested.is_file() and os.listdir(nested.parent) == ["m.keras"]
+    kr.export(model, str(nested), "keras", verify=False)
+    assert nested.is_file() and sorted(os.listdir(nested.parent)) == [
+        "MODEL_CARD.md", "m.keras", "model_card.json"]
+
+
+def test_serving_imports_nothing_from_training():
+    """Serving needs nothing from training (issue 12): read the imports of every module."""
+    folder = pathlib.Path(kr.__file__).parent / "serving"
+    banned = ("keras_resnet.train", "keras_resnet.training", "keras_resnet.compare",
+              "keras_resnet.tuning")
+    seen = set()
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            seen.update(names)
+            bad = [n for n in names if n and n.startswith(banned)]
+            assert not bad, f"{path.name} imports {bad}"
+    assert "keras_resnet.serving.load" in seen and len(list(folder.glob("*.py"))) >= 8
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_dynamic_onnx_and_float16_tflite_of_a_run_folder(run_dir, tmp_path):
+    for fmt, name, q in [("onnx", "m.onnx", "dynamic"), ("tflite", "m16.tflite", "float16"),
+                         ("tflite", "mdyn.tflite", "dynamic")]:
+        result = kr.export(str(run_dir), str(tmp_path / name), fmt, quantize=q,
+                           latency_runs=3)
+        assert result.accuracy["drop_pp"] <= 1.0 and result.accuracy["agreement"] > 0.9
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    assert [card["exports"][n]["quantize"] for n in ("m.onnx", "m16.tflite", "mdyn.tflite")] \
+        == ["dynamic", "float16", "dynamic"]
+
+
+@pytest.mark.slow
+def test_int8_input_and_output(run_dir, tmp_path):
+    data = kr.load_data(**LOAD_ARGS)
+    path = tmp_path / "m.tflite"
+    result = kr.export(str(run_dir), str(path), "tflite", quantize="int8", io_dtype="int8",
+                       representative_data=data, validation_data=data.validation)
+    assert result.accuracy["drop_pp"] <= 1.0
+    io = json.loads((tmp_path / "model_card.json").read_text())["exports"]["m.tflite"]["io"]
+    assert io["input"]["dtype"] == io["output"]["dtype"] == "int8"
+    assert io["input"]["scale"] > 0
+    x = data.validation[0][:50]
+    agree = run_export(str(path), "tflite", x).argmax(-1) == \
+        load_model(str(run_dir)).predict(x, verbose=0).argmax(-1)
+    assert agree.mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_cli_exports_int8_from_a_run_folder(run_dir, tmp_path, capsys):
+    target = tmp_path / "m.tflite"
+    assert main(["export", str(run_dir), str(target), "--format", "tflite",
+                 "--quantize", "int8", "--latency-runs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "(tflite, int8; verified in a fresh process" in out
+    assert "validation top-1" in out and "359 examples" in out and target.exists()

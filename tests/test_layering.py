@@ -94,3 +94,20 @@ def test_core_runs_without_keras_loaded():
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+#: Training, the experiment and serving: a function may import a backend or an
+#: optional runtime it alone needs, never a module of the package.
+OPTIONAL = LAZY_OK + ("tensorflow", "jax", "onnxruntime", "ai_edge_litert", "tf2onnx",
+                      "sklearn", "logging")
+WORKFLOWS = sorted(
+    os.path.relpath(os.path.join(root, f), PACKAGE)[:-3]
+    for sub in ("training", "serving") for root, _, files in os.walk(os.path.join(PACKAGE, sub))
+    for f in files if f.endswith(".py")) + ["experiment"]
+
+
+@pytest.mark.parametrize("module", WORKFLOWS)
+def test_workflow_modules_import_the_package_at_the_top(module):
+    inner = [name for name, in_function, type_checking in imports(module)
+             if in_function and not type_checking]
+    assert all(name.split(".")[0] in OPTIONAL for name in inner), (module, inner)

@@ -109,7 +109,8 @@ def test_spec_is_fitted_to_the_data():
     result = kr.train("cifar_resnet20", "digits", epochs=1, verbose=0)
     spec = result.spec
     assert spec.input_shape == (8, 8, 1) and spec.classes == 10
-    plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
+    with pytest.warns(DeprecationWarning, match=r"train\(residual=...\) is deprecated"):
+        plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
     assert not plain.model.residual
 
 
@@ -396,12 +397,13 @@ def test_fast_feed_trains_as_the_python_feed_bit_for_bit(monkeypatch):
     import functools
 
     from keras_resnet.training import pipeline
+    from keras_resnet.training import recipe as recipe_module
 
     data = _digits_subset()
     recipe = kr.Recipe(epochs=2, batch_size=32, learning_rate=0.05, augment=True)
 
     def weights(path, spe):
-        monkeypatch.setattr(pipeline, "batches",
+        monkeypatch.setattr(recipe_module, "batches",
                             functools.partial(_original_batches, path=path))
         keras.backend.clear_session()
         model = prepare(SMALL, data, recipe)

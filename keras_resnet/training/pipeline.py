@@ -26,7 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_resnet.data import Data
+from keras_resnet.data import Data, cifar_augmentation
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
@@ -187,8 +187,6 @@ def augment_pad(data: Data) -> int:
 
 def augmenter(data: Data) -> Any:
     """The paper's CIFAR augmentation sized for the data's images (Keras layers)."""
-    from keras_resnet.data import cifar_augmentation
-
     return cifar_augmentation(data.input_shape, pad=augment_pad(data))
 
 

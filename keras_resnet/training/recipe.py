@@ -33,8 +33,10 @@ import keras
 import numpy as np
 
 from keras_resnet import _checks as C
-from keras_resnet.builders import outputs_logits
+from keras_resnet.builders import as_spec, build, outputs_logits
 from keras_resnet.data import Data
+from keras_resnet.flops import layer_flops
+from keras_resnet.training.pipeline import batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
@@ -231,8 +233,6 @@ class Recipe:
         Raises:
             TrainingDiverged: the loss became NaN or infinite.
         """
-        from keras_resnet.training.pipeline import batches
-
         if not isinstance(data, Data):
             C.fail("data", f"must be a keras_resnet Data (see kr.load_data; got "
                    f"{C.type_name(data)})", data, TypeError)
@@ -266,8 +266,6 @@ AUTO_STEPS_PER_EXECUTION = 16
 
 def step_macs(model: keras.Model, batch_size: int) -> float | None:
     """Forward multiply-adds of one batch (None when the input size is not fixed)."""
-    from keras_resnet.flops import layer_flops
-
     try:
         return float(sum(layer_flops(model).values())) * batch_size
     except (ValueError, AttributeError, TypeError):
@@ -297,8 +295,7 @@ class StopOnNaN(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def prepare(model_or_spec: Any, data: Data, recipe: Recipe, *,
-            residual: bool | None = None) -> keras.Model:
+def prepare(model_or_spec: Any, data: Data, recipe: Recipe) -> keras.Model:
     """Seeds the random state, then builds the model for the data.
 
     The first step of every training run: ``keras.utils.set_random_seed(
@@ -310,8 +307,6 @@ def prepare(model_or_spec: Any, data: Data, recipe: Recipe, *,
         model_or_spec: A spec, preset name, spec file or Keras model.
         data: The data the model is for.
         recipe: The recipe (its seed).
-        residual: Build the residual net (True) or its plain twin (False);
-            None builds what the spec says.
 
     Returns:
         The model, not yet compiled.
@@ -320,17 +315,9 @@ def prepare(model_or_spec: Any, data: Data, recipe: Recipe, *,
         keras.utils.set_random_seed(recipe.seed)
     if isinstance(model_or_spec, keras.Model):
         return model_or_spec
-    from keras_resnet.builders import as_spec, build, residual_of
 
-    spec = as_spec(model_or_spec)
-    spec = spec.replace(input_shape=tuple(data.input_shape), classes=data.num_classes)
-    if isinstance(getattr(spec, "residual", None), bool):  # plain or residual is spec data
-        if residual is not None:
-            spec = spec.replace(residual=C.check_bool("residual", residual))
-        residual = spec.residual
-    elif residual is None:
-        residual = residual_of(model_or_spec)
-    return build(spec, residual)
+    spec = as_spec(model_or_spec)  # plain or residual as spec.residual says
+    return build(spec.replace(input_shape=tuple(data.input_shape), classes=data.num_classes))
 
 
 def make_optimizer(name: str = "sgd", learning_rate: float = 0.1,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet._version import __version__
 from keras_resnet.data import Data
 from keras_resnet.training.backup import EpochBackup
 from keras_resnet.training.recipe import Recipe
@@ -41,15 +42,12 @@ def fingerprint(data: Data) -> str | None:
     return digest.hexdigest()
 
 
-def describe(spec: Any, recipe: Recipe, data: Data, residual: bool | None = None) -> dict:
+def describe(spec: Any, recipe: Recipe, data: Data) -> dict:
     """The content of ``run.json`` for a run about to start."""
-    from keras_resnet import __version__
-
     return {
         "format": FORMAT,
         "keras_resnet": __version__,
         "spec": None if spec is None else spec.to_dict(),
-        "residual": residual,
         "recipe": recipe.to_dict(),
         "data": {
             "load_args": getattr(data, "load_args", None),
@@ -96,7 +94,7 @@ def _short(value: Any) -> str:
 
 
 def _what_to_compare(run: dict) -> dict:
-    keys = ("spec", "residual", "recipe")
+    keys = ("spec", "recipe")
     data_keys = ("fingerprint", "input_shape", "num_classes")
     return {**{k: run.get(k) for k in keys},
             "data": {k: (run.get("data") or {}).get(k) for k in data_keys}}

@@ -28,6 +28,8 @@ from typing import Any
 import keras
 
 from keras_resnet import _checks as C
+from keras_resnet import presets
+from keras_resnet.builders import ResNetModel, as_spec, build
 from keras_resnet.data import Data, load_data
 from keras_resnet.training import run as run_folder
 from keras_resnet.training.backup import EpochBackup
@@ -163,6 +165,8 @@ def train(
         warnings.warn("train(residual=...) is deprecated: plain or residual is the "
                       "spec's `residual` field (spec.replace(residual=False))",
                       DeprecationWarning, stacklevel=2)
+        if not isinstance(model_or_spec, keras.Model):
+            model_or_spec = presets.with_residual(as_spec(model_or_spec), residual)
     C.check_choice("mixed_precision", mixed_precision, PRECISIONS)
     if steps_per_execution != "auto":
         C.check_int("steps_per_execution", steps_per_execution, minimum=1, maximum=100000)
@@ -174,17 +178,14 @@ def train(
                          flatten=_wants_vectors(model_or_spec))
 
     with distribution(distribute) as strategy, precision(mixed_precision):
-        model = _model(model_or_spec, data, recipe, residual,
+        model = _model(model_or_spec, data, recipe,
                        rebuild=strategy is not None or mixed_precision is not None)
         spec = _spec_of(model)
         initial_epoch, cbs, previous = 0, [], None
         if out_dir is not None:
             previous = run_folder.read_finished(out_dir)  # kept if this run diverges
-            flag = getattr(model, "residual", None)
-            initial_epoch = run_folder.start(
-                out_dir, run_folder.describe(spec, recipe, data,
-                                             flag if isinstance(flag, bool) else None),
-                overwrite=overwrite)
+            initial_epoch = run_folder.start(out_dir, run_folder.describe(spec, recipe, data),
+                                             overwrite=overwrite)
             csv_path = os.path.join(out_dir, run_folder.HISTORY_CSV)
             cbs.append(keras.callbacks.CSVLogger(csv_path, append=True))
             # After the CSV row, so a kill between the two re-runs (never skips) an epoch.
@@ -215,13 +216,10 @@ def train(
     return TrainResult(model, history, out_dir, spec, recipe)
 
 
-def _model(model_or_spec: Any, data: Data, recipe: Recipe, residual: bool | None,
-           rebuild: bool) -> keras.Model:
+def _model(model_or_spec: Any, data: Data, recipe: Recipe, rebuild: bool) -> keras.Model:
     """:func:`prepare`, plus: a model built by this package is built again from
     its spec under ``rebuild`` (a distribution strategy or a precision policy
     must be in force while the layers are created) and given its weights."""
-    from keras_resnet.builders import ResNetModel, build
-
     if isinstance(model_or_spec, keras.Model) and rebuild:
         if not isinstance(model_or_spec, ResNetModel):
             raise ValueError("distribute= and mixed_precision= need a spec or a model built "
@@ -229,21 +227,17 @@ def _model(model_or_spec: Any, data: Data, recipe: Recipe, residual: bool | None
         if recipe.seed is not None:
             keras.utils.set_random_seed(recipe.seed)
         weights = model_or_spec.get_weights()
-        model = build(model_or_spec.spec, model_or_spec.residual)
+        model = build(model_or_spec.spec)
         model.set_weights(weights)
         return model
-    return prepare(model_or_spec, data, recipe, residual=residual)
+    return prepare(model_or_spec, data, recipe)
 
 
 def _spec_of(model: keras.Model) -> Any:
-    from keras_resnet.builders import ResNetModel
-
     return model.spec if isinstance(model, ResNetModel) else None
 
 
 def _wants_vectors(model_or_spec: Any) -> bool:
-    from keras_resnet.builders import as_spec
-
     if isinstance(model_or_spec, keras.Model):
         return len(model_or_spec.inputs[0].shape) == 2
     try:

@@ -1,4 +1,8 @@
-"""Top classes of a trained model for image files (``keras-resnet predict``)."""
+"""Top classes of a trained model for image files (``keras-resnet predict``).
+
+Reads images the way training saw them (resized, scaled to [0, 1]) and names
+the classes from ``labels.json`` of the run folder.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_resnet import _checks as C
+from keras_resnet.builders import outputs_logits
+from keras_resnet.serving.load import load_model, model_file
 
 
 def _labels(model_path: str, labels: str | list | None, classes: int) -> list:
@@ -39,8 +46,6 @@ def load_image(path: str, input_shape: tuple) -> np.ndarray:
     Returns:
         A float32 array of shape ``input_shape``.
     """
-    import keras
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image file {path!r} does not exist")
     h, w, c = input_shape
@@ -60,19 +65,14 @@ def predict_files(model: Any, images: list, top: int = 3,
     """Yields ``(image path, [(class name, probability), ...])`` for each image.
 
     Args:
-        model: A ``.keras`` file path (or a loaded model).
+        model: A ``.keras`` file, a run folder of ``kr.train``, or a loaded model.
         images: Image file paths.
         top: How many classes to return per image.
         labels: Class names: a list, a JSON file, or None for ``labels.json``
             next to the model (``keras-resnet train`` writes it) or class numbers.
     """
-    import keras
-
-    from keras_resnet.builders import outputs_logits
-    from keras_resnet.export import load_model
-
     C.check_int("top", top, minimum=1)
-    model_path = model if isinstance(model, str) else ""
+    model_path = model_file(model) if isinstance(model, str) else ""
     if isinstance(model, str):
         model = load_model(model)
     shape = tuple(model.inputs[0].shape[1:])

@@ -1,0 +1,26 @@
+"""Serving: load a trained model, export it (checked, quantized, with a card), predict.
+
+One job per module:
+
+- :mod:`~keras_resnet.serving.load`: ``.keras`` files and run folders;
+- :mod:`~keras_resnet.serving.exporter`: :func:`export` (temp path, verify,
+  card, rename);
+- :mod:`~keras_resnet.serving.formats`: suffixes, tolerances, quantizations;
+- :mod:`~keras_resnet.serving.convert`: TensorFlow's converters;
+- :mod:`~keras_resnet.serving.quantize`: calibration data and quantization;
+- :mod:`~keras_resnet.serving.verify`: the fresh-process check and its verdict;
+- :mod:`~keras_resnet.serving.runtime`: running an export with its own runtime;
+- :mod:`~keras_resnet.serving._worker`: the fresh process;
+- :mod:`~keras_resnet.serving.card`: ``model_card.json`` and ``MODEL_CARD.md``;
+- :mod:`~keras_resnet.serving.predict`: top classes for image files.
+
+Serving needs nothing from training: it reads a run folder's files.
+"""
+
+from keras_resnet.serving.exporter import ExportResult, export
+from keras_resnet.serving.load import load_model
+from keras_resnet.serving.predict import load_image, predict_files
+from keras_resnet.serving.verify import AccuracyDropError, ExportVerificationError
+
+__all__ = ["AccuracyDropError", "ExportResult", "ExportVerificationError", "export",
+           "load_image", "load_model", "predict_files"]

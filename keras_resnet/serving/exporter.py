@@ -1,0 +1,268 @@
+"""``kr.export``: write a model in a deployable format, check it, describe it.
+
+| format | writes | ``quantize`` | reload with |
+|---|---|---|---|
+| ``"keras"`` | ``.keras`` file | - | ``keras.models.load_model`` |
+| ``"saved_model"`` | folder | - | ``tf.saved_model.load(p).serve(x)``, ``TFSMLayer`` |
+| ``"tflite"`` | ``.tflite`` | ``dynamic``, ``float16``, ``int8`` | LiteRT (``[tflite]``) |
+| ``"onnx"`` | ``.onnx`` | ``dynamic`` | onnxruntime (``[onnx]``) |
+
+Each export is written to a temporary path next to the target, reloaded in a
+fresh Python process (:mod:`keras_resnet.serving.verify`) and only then
+renamed into place, so a crash or a failed check never leaves a half-written
+model where a good one was. Its model card (:mod:`keras_resnet.serving.card`)
+is prepared before the rename and written right after it, atomically (a
+SavedModel's inside its folder, renamed with it). An existing target is
+replaced only with ``overwrite=True``. SavedModel, TFLite and ONNX need
+TensorFlow (the exporters are TensorFlow's); on JAX they are converted in a
+TensorFlow process from the ``.keras`` file.
+
+Example:
+
+```python
+result = kr.export("runs/r20", "exported/r20_int8.tflite", format="tflite",
+                   quantize="int8")     # calibrated on the run's training data
+result.accuracy   # {'keras_top1': 0.95, 'export_top1': 0.95, 'agreement': 0.99, ...}
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_resnet import _checks as C
+from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.serving import card as cards
+from keras_resnet.serving.convert import convert
+from keras_resnet.serving.formats import MAX_ACCURACY_DROP, SUFFIX, check_format, require
+from keras_resnet.serving.load import load_model, load_run_data, read_run
+from keras_resnet.serving.quantize import REPRESENTATIVE_EXAMPLES, examples
+from keras_resnet.serving.verify import ExportVerificationError, run_worker, verify_export
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export` returns.
+
+    Attributes:
+        path: Where the export is.
+        format: Its format.
+        max_abs_diff: Largest difference between the reloaded export's and the
+            model's outputs on the random check batch (None when not verified).
+        seconds: Time to write (and verify) it.
+        quantize: Its quantization (None: float32).
+        io_dtype: Input/output type (``"int8"`` only for full-integer TFLite).
+        size_bytes: Size on disk (a SavedModel: its folder, without the card).
+        latency_ms: Median time per image at batch 1 in a fresh process (None
+            when not verified or ``latency_runs=0``).
+        accuracy: On the validation examples: ``examples``, ``keras_top1``,
+            ``export_top1``, ``drop_pp`` (percentage points), ``agreement`` (share
+            of equal top-1 predictions), ``max_abs_diff`` (None without
+            validation data).
+        card: Path of the ``model_card.json`` written with it.
+    """
+
+    path: str
+    format: str
+    max_abs_diff: float | None
+    seconds: float
+    quantize: str | None = None
+    io_dtype: str = "float32"
+    size_bytes: int | None = None
+    latency_ms: float | None = None
+    accuracy: dict | None = None
+    card: str | None = None
+
+
+def export(
+    model: Any,
+    path: str | os.PathLike,
+    format: str = "saved_model",  # noqa: A002 - the name users expect
+    *,
+    quantize: str | None = None,
+    io_dtype: str = "float32",
+    representative_data: Any = None,
+    validation_data: Any = None,
+    max_accuracy_drop: float | None = None,
+    latency_runs: int = 20,
+    overwrite: bool = False,
+    verify: bool = True,
+) -> ExportResult:
+    """Exports a model, checks it in a fresh process, and writes its model card.
+
+    Args:
+        model: A Keras model, a ``.keras`` file, or a run folder of
+            ``kr.train(out_dir=...)`` (whose ``run.json`` supplies the default
+            representative and validation data, and the card's recipe).
+        path: Target file (``.keras``, ``.tflite``, ``.onnx``) or folder
+            (SavedModel).
+        format: ``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
+        quantize: None (float32), or for TFLite ``"dynamic"`` (int8 weights),
+            ``"float16"`` or ``"int8"`` (full integer, calibrated on
+            ``representative_data``); for ONNX ``"dynamic"``.
+        io_dtype: ``"float32"``, or ``"int8"`` for a full-integer TFLite model
+            that takes and returns int8 (scale and zero point in the card).
+        representative_data: Calibration examples for ``"int8"``: a
+            :class:`~keras_resnet.Data` (its training split, first 300), an
+            array of examples, an ``(x, y)`` pair or a dataset of batches.
+            Default: 300 training examples of a run folder's data.
+        validation_data: Labelled examples to measure top-1 accuracy of the
+            model and of the export on: a ``Data`` (its validation split), an
+            ``(x, y)`` pair or a dataset of ``(x, y)`` batches. Default: a run
+            folder's validation split, when its data can be loaded.
+        max_accuracy_drop: Largest allowed drop of validation top-1 accuracy
+            in percentage points (default 1.0); a larger drop is an error and
+            nothing is written.
+        latency_runs: Timed batch-1 runs in the fresh process (0: not timed).
+        overwrite: Replace an existing ``path``.
+        verify: Reload the export in a fresh process, compare outputs, measure
+            accuracy and latency. Without it only the size is measured.
+
+    Returns:
+        An :class:`ExportResult`.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ExportVerificationError: the reloaded export differs from the model
+            (:class:`AccuracyDropError`: lost more accuracy than allowed);
+            nothing is written at ``path``.
+
+    Example:
+
+    ```python
+    kr.export(model, "m_int8.tflite", "tflite", quantize="int8",
+              representative_data=data, validation_data=data)
+    ```
+    """
+    check_format(format, quantize, io_dtype)
+    C.check_bool("overwrite", overwrite)
+    C.check_bool("verify", verify)
+    C.check_int("latency_runs", latency_runs, minimum=0)
+    drop = MAX_ACCURACY_DROP if max_accuracy_drop is None else C.check_float(
+        "max_accuracy_drop", max_accuracy_drop, minimum=0)
+    path = os.fspath(path)
+    suffix = SUFFIX.get(format)
+    if suffix and not path.endswith(suffix):
+        C.fail("path", f"must end with {suffix!r} for format={format!r}", path)
+    if quantize != "int8" and representative_data is not None:
+        C.fail("representative_data", "is used only with quantize='int8'",
+               type(representative_data).__name__)
+    if not verify and validation_data is not None:
+        C.fail("validation_data", "is measured only with verify=True",
+               type(validation_data).__name__)
+    run = None
+    if isinstance(model, (str, os.PathLike)):
+        run = read_run(model)
+        model = load_model(model)
+    if not isinstance(model, keras.Model):
+        C.fail("model", "must be a keras.Model, a .keras file or a run folder", model,
+               TypeError)
+    require(format, quantize)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    card_folder = None if format == "saved_model" else os.path.dirname(os.path.abspath(path))
+    existing = cards.read_card(card_folder) if card_folder else None
+
+    run_data, note = _run_data(run, needed=(quantize == "int8" and representative_data is None)
+                               or (verify and validation_data is None))
+    rep = None
+    if quantize == "int8":
+        source = representative_data if representative_data is not None else run_data
+        if source is None:
+            C.fail("representative_data", "is required for quantize='int8': pass examples "
+                   "of the training data (a kr.Data, an array or a dataset), or export the "
+                   "run folder of kr.train, whose run.json names its data" + note,
+                   representative_data)
+        limit = None if isinstance(source, (np.ndarray, tuple)) else REPRESENTATIVE_EXAMPLES
+        rep, _ = examples(source, input_shape, "representative_data", "train", limit)
+    validation = None
+    if verify:
+        source = validation_data if validation_data is not None else run_data
+        if source is not None and (validation_data is not None
+                                   or getattr(source, "validation", None) is not None):
+            validation = examples(source, input_shape, "validation_data", "validation",
+                                  labels=True)
+
+    start = time.perf_counter()
+    check = None
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        _write(model, tmp, format, quantize, io_dtype, rep)
+        if verify:
+            check = verify_export(model, tmp, format, quantize=quantize,
+                                  validation=validation, max_accuracy_drop=drop,
+                                  latency_runs=latency_runs)
+        size = _size_on_disk(tmp)
+        entry = {"format": format, "quantize": quantize, "io_dtype": io_dtype,
+                 "size_bytes": size, "verified": verify,
+                 "max_abs_diff": check and check.max_abs_diff,
+                 "latency_ms": check and check.latency_ms,
+                 "latency_runs": latency_runs if check and check.latency_ms else None,
+                 "accuracy": check and check.accuracy, "io": check and check.io,
+                 "representative_examples": None if rep is None else len(rep)}
+        card = cards.make_card(existing, card_folder or tmp,
+                               os.path.basename(os.path.abspath(path)),
+                               cards.model_section(model, run), cards.training_section(run),
+                               entry)
+        texts = {cards.JSON_NAME: json.dumps(card, indent=2, default=str) + "\n",
+                 cards.MD_NAME: cards.markdown(card)}
+        if card_folder is None:  # a SavedModel: its card is inside it, renamed with it
+            for name, text in texts.items():
+                with open(os.path.join(tmp, name), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+    if card_folder is not None:  # beside the file: each replaced atomically, right after
+        for name, text in texts.items():
+            atomic_write_text(os.path.join(card_folder, name), text, overwrite=True)
+    card_path = os.path.join(card_folder or path, cards.JSON_NAME)
+    return ExportResult(path, format, check and check.max_abs_diff,
+                        time.perf_counter() - start, quantize, io_dtype, size,
+                        check and check.latency_ms, check and check.accuracy, card_path)
+
+
+def _run_data(run: Any, needed: bool) -> tuple:
+    """The run folder's data (or None) and why it is missing (for the int8 error)."""
+    if not needed or run is None:
+        return None, ""
+    if run.load_args is None:
+        return None, (f" ({run.folder!r} has no run.json with its data: a run folder of "
+                      "keras_resnet 0.1.0)")
+    try:
+        return load_run_data(run), ""
+    except Exception as e:  # noqa: BLE001 - e.g. keras.datasets offline
+        return None, f" (its data could not be loaded: {e})"
+
+
+def _size_on_disk(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path)
+               for f in files)
+
+
+def _write(model: Any, tmp: str, format: str, quantize: str | None,  # noqa: A002
+           io_dtype: str, rep: np.ndarray | None) -> None:
+    if format == "keras":
+        model.save(tmp)
+        return
+    if keras.backend.backend() == "tensorflow":
+        convert(model, tmp, format, quantize, io_dtype, rep)
+        return
+    # Keras converts these on TensorFlow only: hand the (backend-neutral) .keras
+    # file to a TensorFlow process.
+
+    with tempfile.TemporaryDirectory(prefix="keras_resnet_convert_") as work:
+        src = os.path.join(work, "model.keras")
+        model.save(src)
+        run_worker({"job": "convert", "src": src, "dst": tmp, "format": format,
+                    "quantize": quantize, "io_dtype": io_dtype},
+                   {"representative": rep}, "tensorflow", 3600, RuntimeError,
+                   f"converting to {format} on TensorFlow failed")
+
+
+__all__ = ["ExportResult", "ExportVerificationError", "export"]

@@ -1,0 +1,49 @@
+"""The export formats: file suffix, check tolerance, quantizations, what each needs.
+
+Keras-free data, read by the exporter, the converter and the worker process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from keras_resnet import _checks as C
+
+FORMATS = ("keras", "saved_model", "tflite", "onnx")
+SUFFIX = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
+# Largest allowed difference between a float export's outputs and the model's.
+TOLERANCE = {"keras": 1e-5, "saved_model": 1e-5, "tflite": 1e-4, "onnx": 1e-5}
+# What each format can be quantized to (None: float32, as trained).
+QUANTIZE = {"keras": (None,), "saved_model": (None,),
+            "tflite": (None, "dynamic", "float16", "int8"), "onnx": (None, "dynamic")}
+IO_DTYPES = ("float32", "int8")
+# Default largest drop of validation top-1 accuracy, in percentage points.
+MAX_ACCURACY_DROP = 1.0
+
+
+def check_format(format: str, quantize: str | None, io_dtype: str) -> None:  # noqa: A002
+    """Raises the one-line error for a format, quantization or I/O type that do not go together."""
+    C.check_choice("format", format, FORMATS)
+    allowed = QUANTIZE[format]
+    if quantize not in allowed or not (quantize is None or isinstance(quantize, str)):
+        C.fail("quantize", f"must be one of {', '.join(map(repr, allowed))} for "
+               f"format={format!r}", quantize)
+    C.check_choice("io_dtype", io_dtype, IO_DTYPES)
+    if io_dtype != "float32" and quantize != "int8":
+        C.fail("io_dtype", "can be 'int8' only with quantize='int8' (full-integer "
+               f"TFLite); this export has quantize={quantize!r}", io_dtype)
+
+
+def require(format: str, quantize: str | None = None) -> None:  # noqa: A002
+    """Raises ImportError naming the extra to install when a format's tools are missing."""
+    needs = {"keras": [], "saved_model": ["tensorflow"], "tflite": ["tensorflow"],
+             "onnx": ["tensorflow", "tf2onnx", "onnxruntime"]}[format]
+    if format == "onnx" and quantize:
+        needs = needs + ["onnx"]
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    if missing:
+        extra = "onnx" if format == "onnx" else "cpu"
+        raise ImportError(
+            f"format={format!r} needs {', '.join(missing)}: "
+            f"pip install 'keras-resnet-builder[{extra}]'"
+        )

@@ -1,0 +1,177 @@
+"""The check of an export, run in a fresh process, judged here.
+
+An export is loaded by its own runtime in a new Python process (the
+:mod:`keras_resnet.serving._worker`), run on a random check batch and on the
+validation examples, and timed at batch 1. This module compares what comes
+back with the Keras model and decides:
+
+- float exports must match the model's outputs on the check batch within
+  :data:`~keras_resnet.serving.formats.TOLERANCE`;
+- quantized exports cannot match to 1e-4: their outputs must be finite and of
+  the right shape, and with validation examples their top-1 accuracy may drop
+  at most ``max_accuracy_drop`` percentage points below the model's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from keras_resnet.serving.formats import TOLERANCE
+
+
+class ExportVerificationError(RuntimeError):
+    """The reloaded export does not reproduce the model's outputs."""
+
+
+class AccuracyDropError(ExportVerificationError):
+    """The export's validation accuracy dropped more than allowed."""
+
+
+@dataclass
+class Check:
+    """What the fresh process measured.
+
+    Attributes:
+        max_abs_diff: Largest output difference on the random check batch.
+        latency_ms: Median time of one example (batch 1), or None.
+        accuracy: Validation numbers (see :func:`compare_accuracy`) or None.
+        io: TFLite input/output types, scales and zero points (None otherwise).
+    """
+
+    max_abs_diff: float
+    latency_ms: float | None = None
+    accuracy: dict | None = None
+    io: dict | None = None
+
+
+def run_worker(job: dict, arrays: dict, backend: str | None, timeout: int,
+               error: type, message: str) -> dict:
+    """Runs one worker job in a fresh Python process.
+
+    Args:
+        job: The job (see :mod:`keras_resnet.serving._worker`); entries of
+            ``arrays`` are saved as ``.npy`` and passed by path.
+        arrays: Name -> array (None values are passed as None).
+        backend: ``KERAS_BACKEND`` of the process (None: inherit).
+        timeout: Seconds.
+        error: Exception raised when the process fails; its message ends with
+            the last lines the process printed.
+        message: Start of that message.
+
+    Returns:
+        The job's result, with the paths of any ``y*`` outputs loaded as arrays.
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
+    with tempfile.TemporaryDirectory(prefix="keras_resnet_worker_") as tmp:
+        job = dict(job, result=os.path.join(tmp, "result.json"))
+        for name, value in arrays.items():
+            job[name] = None
+            if value is not None:
+                job[name] = os.path.join(tmp, f"{name}.npy")
+                np.save(job[name], value)
+        for name in ("y", "y_val"):
+            job[name] = os.path.join(tmp, f"{name}.npy")
+        spec = os.path.join(tmp, "job.json")
+        with open(spec, "w", encoding="utf-8") as fh:
+            json.dump(job, fh)
+        proc = subprocess.run([sys.executable, "-m", "keras_resnet.serving._worker", spec],
+                              capture_output=True, text=True, env=env, timeout=timeout)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise error(f"{message}: " + " | ".join(tail))
+        with open(job["result"], encoding="utf-8") as fh:
+            result = json.load(fh)
+        for name in ("y", "y_val"):
+            if os.path.exists(job[name]):
+                result[name] = np.load(job[name])
+    return result
+
+
+def check_batch(model: Any, batch: int = 4, seed: int = 0) -> np.ndarray:
+    """The random check batch: uniform [0, 1) examples of the model's input shape."""
+    shape = [d if d is not None else 32 for d in model.inputs[0].shape[1:]]
+    return np.random.RandomState(seed).uniform(0, 1, [batch] + shape).astype("float32")
+
+
+def compare_accuracy(expected: np.ndarray, got: np.ndarray, labels: np.ndarray) -> dict:
+    """Top-1 accuracy of the model and of the export, their agreement, the output gap."""
+    keras_top1 = float(np.mean(expected.argmax(-1) == labels))
+    export_top1 = float(np.mean(got.argmax(-1) == labels))
+    return {"examples": int(len(labels)), "keras_top1": keras_top1,
+            "export_top1": export_top1,
+            "drop_pp": round(100 * (keras_top1 - export_top1), 4),
+            "agreement": float(np.mean(expected.argmax(-1) == got.argmax(-1))),
+            "max_abs_diff": float(np.max(np.abs(expected - got)))}
+
+
+def verify_export(model: Any, path: str, format: str, *,  # noqa: A002
+                  quantize: str | None = None, atol: float | None = None,
+                  validation: tuple | None = None, max_accuracy_drop: float = 1.0,
+                  latency_runs: int = 0) -> Check:
+    """Reloads an export in a fresh process and compares it with ``model``.
+
+    Args:
+        model: The Keras model that was exported.
+        path: The export.
+        format: Its format.
+        quantize: Its quantization (None: float, held to ``atol``).
+        atol: Largest allowed difference for float exports (default: the
+            format's :data:`TOLERANCE`).
+        validation: ``(x, y)`` float32 examples and int labels, or None.
+        max_accuracy_drop: Largest allowed drop of top-1 accuracy, in
+            percentage points.
+        latency_runs: Timed runs at batch 1 (0: not timed).
+
+    Returns:
+        A :class:`Check`.
+
+    Raises:
+        ExportVerificationError: the export does not reload, differs from the
+            model, or (:class:`AccuracyDropError`) lost too much accuracy.
+    """
+    atol = TOLERANCE[format] if atol is None else atol
+    x = check_batch(model)
+    expected = np.asarray(model.predict(x, verbose=0))
+    x_val, y_val = validation if validation is not None else (None, None)
+    kind = f"{quantize} " if quantize else ""
+    result = run_worker(
+        {"job": "check", "format": format, "path": path, "latency_runs": latency_runs},
+        {"x": x, "x_val": x_val},
+        None if format == "keras" else "tensorflow",  # the exporters' runtime
+        1800, ExportVerificationError,
+        f"the {kind}{format} export at {path!r} did not reload in a fresh process")
+    got = result["y"]
+    if got.shape != expected.shape:
+        raise ExportVerificationError(
+            f"the {kind}{format} export returns shape {got.shape}, the model "
+            f"{expected.shape}")
+    if not np.isfinite(got).all():
+        raise ExportVerificationError(
+            f"the {kind}{format} export returns NaN or inf; nothing was written")
+    diff = float(np.max(np.abs(got - expected)))
+    if quantize is None and not diff <= atol:
+        raise ExportVerificationError(
+            f"the {format} export differs from the model by {diff:.3g} (allowed "
+            f"{atol:g}); nothing was written")
+    accuracy = None
+    if x_val is not None:
+        keras_out = np.asarray(model.predict(x_val, batch_size=256, verbose=0))
+        accuracy = compare_accuracy(keras_out, result["y_val"], y_val)
+        if accuracy["drop_pp"] > max_accuracy_drop:
+            raise AccuracyDropError(
+                f"the {kind}{format} export's validation top-1 accuracy is "
+                f"{accuracy['export_top1']:.4f}, the Keras model's "
+                f"{accuracy['keras_top1']:.4f}: a drop of {accuracy['drop_pp']:.2f} "
+                f"percentage points, more than max_accuracy_drop={max_accuracy_drop:g}; "
+                "nothing was written")
+    return Check(diff, result.get("latency_ms"), accuracy, result.get("io"))

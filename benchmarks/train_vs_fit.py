@@ -181,6 +181,7 @@ def main() -> int:
             print(f"{backend}: failed (exit {proc.returncode})", file=sys.stderr)
             continue
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(table(results[-1:], args.peak_gflops), file=sys.stderr, flush=True)  # so far
     print(table(results, args.peak_gflops))
     with open(args.out, "w") as fh:
         json.dump({"uptime": os.getloadavg(), "command": " ".join(sys.argv),

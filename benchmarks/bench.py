@@ -19,6 +19,9 @@ same network written by hand with plain Keras layers (keras.applications has no
 CIFAR nets), with option B, and our option A (zero-padding layer) against B.
 Each backend runs in its own subprocess; the table puts them side by side.
 Also reported: the time to validate a ResNet-50 spec and to build ResNet-1202.
+With ``--train-vs-fit``: ``kr.train`` against a bare ``model.fit`` on the same
+model and data (CIFAR ResNet-56 on digits, ResNet-50 at 64x64), ratio >= 1.0
+is the bar (see ``train_vs_fit.py``, which also runs alone).
 """
 
 from __future__ import annotations
@@ -136,9 +139,17 @@ def _measure_pair(builds: dict, order: tuple, batch: int, shape: tuple, classes:
     return out
 
 
-def run_backend(quick: bool, rounds: int, gpu: bool = False, only: str = "") -> dict:
+def run_backend(quick: bool, rounds: int, gpu: bool = False, only: str = "",
+                train_vs_fit: bool = False) -> dict:
     """Measures every case on the current backend (KERAS_BACKEND)."""
     import keras
+
+    if train_vs_fit:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import train_vs_fit as tvf
+
+        return {"backend": keras.backend.backend(), "cases": [],
+                "train_vs_fit": tvf.run_backend(quick, rounds, 3, only)["cases"]}
 
     import keras_resnet as kr
 
@@ -199,6 +210,13 @@ def table(all_results: list) -> str:
                 f"{r['ratio_build']:.2f} / {r['ratio_first_step']:.2f} / "
                 f"{r['ratio_train']:.3f} / {r['ratio_infer']:.3f} |")
     lines.append("")
+    tvf = [r for r in all_results if r.get("train_vs_fit")]
+    if tvf:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import train_vs_fit
+
+        lines += [train_vs_fit.table([{"backend": r["backend"], "cases": r["train_vs_fit"]}
+                                      for r in tvf], 157.0), ""]
     for res in all_results:
         if "validate_resnet50_spec_ms" not in res:
             continue
@@ -220,19 +238,23 @@ def main() -> int:
     parser.add_argument("--gpu", action="store_true",
                         help="GPU recipe: ResNet-50 224x224, batch 256, mixed bfloat16")
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
+    parser.add_argument("--train-vs-fit", action="store_true",
+                        help="kr.train against a bare model.fit (instead of the model cases)")
     parser.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds < 2 or args.rounds % 2:
         parser.error(f"--rounds must be even and >= 2. Received: {args.rounds}")
     if args._child:
-        print(json.dumps(run_backend(args.quick, args.rounds, args.gpu, args.only)))
+        print(json.dumps(run_backend(args.quick, args.rounds, args.gpu, args.only,
+                                     args.train_vs_fit)))
         return 0
     results = []
     for backend in args.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, __file__, "--_child", "--rounds", str(args.rounds)]
         flags = (["--quick"] if args.quick else []) + (["--gpu"] if args.gpu else []) + (
-            ["--only", args.only] if args.only else [])
+            ["--only", args.only] if args.only else []) + (
+            ["--train-vs-fit"] if args.train_vs_fit else [])
         proc = subprocess.run(cmd + flags, env=env, stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             print(f"{backend}: failed (exit {proc.returncode})", file=sys.stderr)

@@ -139,6 +139,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auto_int(text: str) -> int | str:
+    """``"auto"`` or a whole number (the value of ``--jobs``/``--threads``)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or a whole number, got {text!r}") from None
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from keras_resnet.experiment import compare, table
 
@@ -146,7 +157,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                      batch_size=args.batch_size, learning_rate=args.learning_rate,
                      warmup_epochs=args.warmup_epochs, schedule=args.schedule,
                      shortcut=args.shortcut, seed=args.seed, augment=args.augment,
-                     out_dir=args.out, overwrite=args.overwrite, verbose=args.verbose)
+                     out_dir=args.out, overwrite=args.overwrite, verbose=args.verbose,
+                     jobs=args.jobs, threads=args.threads)
     if not args.verbose:  # compare() prints the table itself when verbose
         print(table(result.models))
     e = result.effect
@@ -233,6 +245,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--shortcut", default="A", choices=("A", "B", "C", "D"))
     p.add_argument("--out", default="runs/compare", help="output folder")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    p.add_argument("--jobs", type=_auto_int, default="auto",
+                   help="worker processes training models side by side (default auto: "
+                        "one per core for small models)")
+    p.add_argument("--threads", type=_auto_int, default="auto",
+                   help="threads per worker (default auto: 1 for small models, else "
+                        "every core); it changes float results, --jobs does not")
     _recipe_args(p, DEFAULTS)
     p.set_defaults(func=cmd_compare)
 

@@ -75,3 +75,99 @@ def test_main_job_shows_the_effect(tmp_path):
     assert m["resnet56"]["train_error"] < 0.05
     assert result.effect == {"shallowest": 20, "deepest": 56, "plain_degrades": True,
                              "residual_at_or_below_plain": True}
+
+
+def _small_digits():
+    data = kr.load_data("digits", seed=0)
+    (x, y), (vx, vy) = data.train, data.validation
+    return kr.Data("digits-small", (x[:256], y[:256]), (vx[:64], vy[:64]),
+                   data.input_shape, data.num_classes, data.class_names)
+
+
+def _numbers(path):
+    models = json.loads(path.read_text())["models"]
+    return {name: {k: v for k, v in m.items() if k != "seconds"}
+            for name, m in models.items()}
+
+
+def test_results_repeat_bit_for_bit_whatever_jobs(tmp_path, capsys):
+    """Models train in worker processes of one thread each: which worker, and how
+    many side by side, does not change a number."""
+    data = _small_digits()
+    kwargs = dict(epochs=2, batch_size=32, threads=1)
+    one = kr.compare((8, 14), data, out_dir=str(tmp_path / "j1"), jobs=1, verbose=1,
+                     **kwargs)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "training 4 models in 1 worker process of 1 thread"
+    for name in ("plain8", "resnet8", "plain14", "resnet14"):  # one line per event
+        assert sum(line.startswith(f"[{name}] epoch ") for line in lines) == 2
+        assert sum(line.startswith(f"[{name}] done (") for line in lines) == 1
+    assert lines.index("[plain14] started (worker 0)") < lines.index(
+        "[plain8] started (worker 0)")  # deepest first
+    two = kr.compare((8, 14), data, out_dir=str(tmp_path / "j2"), jobs=2, verbose=0,
+                     **kwargs)
+    assert _numbers(tmp_path / "j1" / "results.json") == _numbers(
+        tmp_path / "j2" / "results.json")
+    assert {k: {**m, "seconds": 0} for k, m in one.models.items()} == {
+        k: {**m, "seconds": 0} for k, m in two.models.items()}
+    assert json.loads((tmp_path / "j2" / "results.json").read_text())[
+        "settings"]["threads"] == 1
+    with pytest.raises(ValueError, match=r"^jobs must be >= 1"):
+        kr.compare((8, 14), data, out_dir=None, jobs=0)
+
+
+def test_jobs_rule():
+    from keras_resnet.experiment import _cifar_spec, plan_jobs
+    from keras_resnet.workers import thread_env, usable_cores
+
+    data = kr.load_data("digits", seed=0)
+    cores = usable_cores()
+    small = _cifar_spec(56, "A")  # 8x8 digits, batch 32: per-step overhead dominates
+    assert plan_jobs(small, data, 32, 8) == (min(cores, 8), 1)
+    assert plan_jobs(small, data, 32, 1) == (1, 1)
+    big = kr.Data("big", None, None, (224, 224, 3), 10, [])
+    assert plan_jobs(small, big, 128, 8) == (1, cores)  # compute-bound: one worker
+    assert plan_jobs(small, data, 32, 8, jobs=3, threads=2) == (3, 2)
+    env = thread_env(1, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert env["TF_NUM_INTRAOP_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "1"
+    assert env["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=2",
+                                        "--xla_cpu_multi_thread_eigen=false",
+                                        "intra_op_parallelism_threads=1"]
+
+
+@pytest.mark.slow
+def test_sigkill_of_compare_kills_its_workers_and_resumes_exactly(tmp_path):
+    """Kill the parent with SIGKILL while workers train: the workers go too, and a
+    rerun loads the finished models, resumes the others, and ends with the numbers
+    of an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def cmd(out):
+        return [sys.executable, "-m", "keras_resnet.cli", "compare", "--depths", "8", "14",
+                "--epochs", "3", "--jobs", "2", "--out", str(out), "--verbose", "1"]
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd(tmp_path / "k"), stdout=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("[") and " done (" in line:
+            break
+    children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+    assert len(children) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(3)
+    assert not [c for c in children if os.path.exists(f"/proc/{c}")
+                and open(f"/proc/{c}/stat").read().split()[2] != "Z"]
+    again = subprocess.run(cmd(tmp_path / "k"), stdout=subprocess.PIPE, text=True, env=env,
+                           check=True).stdout
+    assert "already finished: loaded from its folder" in again
+    whole = subprocess.run(cmd(tmp_path / "w"), stdout=subprocess.PIPE, text=True, env=env,
+                           check=True)
+    assert whole.returncode == 0
+    assert _numbers(tmp_path / "k" / "results.json") == _numbers(
+        tmp_path / "w" / "results.json")

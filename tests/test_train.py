@@ -352,3 +352,91 @@ def test_cli_train_with_a_run_json_recipe_reproduces_the_run(tmp_path, capsys):
                  "--out", str(tmp_path / "c")]) == 0
     assert json.loads((tmp_path / "c" / "run.json").read_text())["recipe"] == {
         **first.recipe.to_dict(), "epochs": 1}
+
+
+def _digits_subset(n=200, val=60):
+    data = kr.load_data("digits", seed=0)
+    (x, y), (vx, vy) = data.train, data.validation
+    return kr.Data("digits-small", (x[:n], y[:n]), (vx[:val], vy[:val]), data.input_shape,
+                   data.num_classes, data.class_names)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_fast_feed_gives_each_epoch_its_seed_epoch_batches(augment):
+    """What fit sees: epoch e's batches are the (seed, e) order, augmented by draws of
+    (seed, e) only, the same whichever epoch a run starts at."""
+    from keras_resnet.training import pipeline
+
+    data = _digits_subset(70)
+    x, y = data.train
+    recipe = kr.Recipe(batch_size=32, seed=3, augment=augment)
+    pad = 1 if augment else 0
+    for start in (0, 2):
+        train, _, cbs = pipeline.batches(data, recipe, initial_epoch=start)
+        for epoch in range(start, 4):
+            cbs[0].on_epoch_begin(epoch)  # what Keras does before each epoch
+            if keras.backend.backend() == "tensorflow":
+                got = [(np.asarray(a), np.asarray(b)) for a, b in train]
+            else:
+                got = [train[i] for i in range(len(train))]
+            assert [len(b) for _, b in got] == [32, 32, 6]
+            order = np.random.RandomState([3, epoch]).permutation(70)
+            np.testing.assert_array_equal(np.concatenate([b for _, b in got]), y[order])
+            want = pipeline.shift_flip(x[order], 3, epoch, pad) if augment else x[order]
+            np.testing.assert_array_equal(np.concatenate([a for a, _ in got]), want)
+    # the augmentation: whole-pixel shifts within pad, zero fill, some flips
+    img = np.arange(64, dtype="float32").reshape(1, 8, 8, 1).repeat(200, 0)
+    out = pipeline.shift_flip(img, 0, 0, 1)
+    assert out.shape == img.shape and len({o.tobytes() for o in out}) > 9
+    assert set(np.unique(out)) <= set(np.unique(img)) | {0.0}
+    np.testing.assert_array_equal(pipeline.shift_flip(img, 0, 0, 1), out)
+
+
+def test_fast_feed_trains_as_the_python_feed_bit_for_bit(monkeypatch):
+    """The tf.data path and steps_per_execution change speed, not the weights."""
+    import functools
+
+    from keras_resnet.training import pipeline
+    from keras_resnet.training import recipe as recipe_module
+
+    data = _digits_subset()
+    recipe = kr.Recipe(epochs=2, batch_size=32, learning_rate=0.05, augment=True)
+
+    def weights(path, spe):
+        monkeypatch.setattr(recipe_module, "batches",
+                            functools.partial(_original_batches, path=path))
+        keras.backend.clear_session()
+        model = prepare(SMALL, data, recipe)
+        recipe.compile(model, steps_per_execution=spe)
+        assert model.steps_per_execution == spe
+        recipe.fit(model, data, verbose=0)
+        return [np.asarray(w) for w in model.get_weights()]
+
+    _original_batches = pipeline.batches
+    fast = weights("auto", 4)
+    for a, b in zip(fast, weights("pydataset", 1)):
+        np.testing.assert_array_equal(a, b)
+    model = prepare(SMALL, data, recipe)
+    small = 16 if keras.backend.backend() == "tensorflow" else 1  # JAX loops in Python
+    assert kr.Recipe(batch_size=32).compile(model).steps_per_execution == small
+    assert kr.Recipe(batch_size=10 ** 6).compile(model).steps_per_execution == 1
+    with pytest.raises(ValueError, match=r"^steps_per_execution must be >= 1"):
+        kr.train(SMALL, data, epochs=1, steps_per_execution=0)
+
+
+def test_nan_is_caught_at_epoch_end_without_per_batch_callbacks():
+    from keras_resnet.training.recipe import StopOnNaN
+
+    callbacks = kr.Recipe().callbacks()
+    assert any(isinstance(c, StopOnNaN) for c in callbacks)
+    base = keras.callbacks.Callback
+    for c in callbacks:  # nothing per batch: Keras keeps dispatching asynchronously
+        for hook in ("on_batch_end", "on_train_batch_end", "on_train_batch_begin"):
+            assert getattr(type(c), hook) is getattr(base, hook), (c, hook)
+    cb = StopOnNaN()
+    cb.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    cb.model.stop_training = False
+    cb.on_epoch_end(0, {"loss": 1.0})
+    assert not cb.model.stop_training
+    cb.on_epoch_end(1, {"loss": float("nan")})
+    assert cb.model.stop_training

@@ -1,9 +1,22 @@
-"""Training batches: the per-epoch order and augmentation.
+"""Training batches: the per-epoch order and augmentation, fed cheaply.
 
-NumPy data is cut into batches by :class:`EpochBatches`, whose order in epoch
-``e`` depends only on ``(seed, e)``; ``tf.data`` data (image folders) comes
-batched and shuffled by ``image_dataset_from_directory`` and is augmented in
-the pipeline. :func:`batches` picks between them for a recipe.
+NumPy data is cut into batches whose order in epoch ``e`` depends only on
+``(seed, e)`` (:func:`epoch_order`); with augmentation, each example's shift
+and flip in epoch ``e`` also depend only on ``(seed, e)`` (:func:`shift_flip`,
+vectorised NumPy over the whole epoch). :class:`EpochFeed` makes one epoch's
+contiguous arrays at a time, and the backend takes them:
+
+- TensorFlow: a ``tf.data`` pipeline (:func:`tf_dataset`) whose epoch arrays
+  are made once per epoch in its own thread and prefetched, so ``fit`` runs
+  as it does on in-memory arrays (and ``steps_per_execution`` loops on the
+  graph side);
+- JAX and others: :class:`EpochBatches`, a ``PyDataset`` whose batches are
+  slices of the epoch's contiguous arrays (no TensorFlow imported).
+
+Either way a resumed run sees the batches (and augmentations) an
+uninterrupted one would have. ``tf.data`` data (image folders) comes batched
+and shuffled by ``image_dataset_from_directory`` and is augmented in the
+pipeline by Keras' preprocessing layers. :func:`batches` picks for a recipe.
 """
 
 from __future__ import annotations
@@ -16,55 +29,169 @@ import numpy as np
 from keras_resnet.data import Data, cifar_augmentation
 
 
-class EpochBatches(keras.utils.PyDataset):
-    """Shuffled NumPy batches, augmented on the fly (any backend).
+def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The order of ``n`` examples in an epoch: a function of ``(seed, epoch)`` only."""
+    if not shuffle:
+        return np.arange(n)
+    return np.random.RandomState([seed, epoch]).permutation(n)
+
+
+def shift_flip(x: np.ndarray, seed: int, epoch: int, pad: int, flip: bool = True,
+               channels_first: bool = False) -> np.ndarray:
+    """The paper's CIFAR augmentation of a batch of images, in NumPy.
+
+    Each image is shifted by a whole number of pixels drawn from
+    ``[-pad, pad]`` in each direction with zero fill (pad ``pad`` and crop the
+    original size at random) and, if ``flip``, flipped horizontally with
+    probability 1/2. The draws depend only on ``(seed, epoch)`` and the
+    image's position in ``x``.
+    """
+    rng = np.random.RandomState([seed, epoch, 1])
+    n = len(x)
+    dy, dx = rng.randint(-pad, pad + 1, size=(2, n))
+    flips = rng.rand(n) < 0.5 if flip else np.zeros(n, bool)
+    if channels_first:
+        x = np.moveaxis(x, 1, -1)
+    h, w = x.shape[1], x.shape[2]
+    rows = (pad - dy)[:, None] + np.arange(h)  # output row i reads input row i - dy
+    cols = (pad - dx)[:, None] + np.arange(w)
+    cols = np.where(flips[:, None], cols[:, ::-1], cols)
+    out = np.empty_like(x)
+    step = 4096  # bounded memory for big data
+    for s in range(0, n, step):
+        padded = np.pad(x[s:s + step], ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        k = np.arange(len(padded))[:, None, None]
+        out[s:s + step] = padded[k, rows[s:s + step, :, None], cols[s:s + step, None, :]]
+    return np.moveaxis(out, -1, 1) if channels_first else out
+
+
+class EpochFeed:
+    """One epoch's training arrays at a time: shuffled, augmented, cut.
 
     ``multiple``: every batch is cut to a multiple of it (JAX data parallelism
     shards batches evenly), which skips at most ``multiple - 1`` examples of
-    the last batch. The order of epoch ``e`` depends only on ``(seed, e)``, so
-    a resumed run sees the batches an uninterrupted one would have.
+    a batch. ``epoch`` is the epoch :meth:`arrays` makes (the training loop
+    sets it as epochs begin).
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, augment: Any,
-                 seed: int, shuffle: bool = True, multiple: int = 1,
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, *,
+                 pad: int = 0, shuffle: bool = True, multiple: int = 1,
                  epoch: int = 0) -> None:
-        super().__init__()
-        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
-        self.shuffle, self.multiple, self.seed, self.epoch = shuffle, multiple, seed, epoch
-        self.order = self._order()
+        self.x, self.y, self.seed, self.pad, self.shuffle = x, y, seed, pad, shuffle
+        self.multiple, self.epoch = multiple, epoch
+        # Cutting each batch to a multiple keeps batches of the same size but the last.
+        self.batch_size = batch_size - batch_size % multiple if batch_size >= multiple \
+            else batch_size
+        full, rest = divmod(len(x), batch_size)
+        self.num_batches = full + (rest >= multiple)
+        self._per_batch = batch_size
+        self._cache: tuple = (None, None)
 
-    def _order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(len(self.x))
-        return np.random.RandomState([self.seed, self.epoch]).permutation(len(self.x))
+    def indices(self, epoch: int) -> np.ndarray:
+        """The example indices of an epoch, batch after batch (cut batches)."""
+        order = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
+        if self.multiple == 1:
+            return order
+        bs = self._per_batch
+        parts = [order[i * bs:(i + 1) * bs] for i in range(self.num_batches)]
+        return np.concatenate([p[:len(p) - len(p) % self.multiple] for p in parts])
+
+    def arrays(self, epoch: int | None = None) -> tuple:
+        """``(x, y)`` of an epoch (default: the current one), contiguous."""
+        epoch = self.epoch if epoch is None else epoch
+        if self._cache[0] != epoch:
+            idx = self.indices(epoch)
+            xe = self.x[idx]
+            if self.pad:
+                xe = shift_flip(xe, self.seed, epoch, self.pad,
+                                channels_first=keras.config.image_data_format()
+                                == "channels_first")
+            self._cache = (epoch, (np.ascontiguousarray(xe), self.y[idx]))
+        return self._cache[1]
+
+    def current(self) -> tuple:
+        """:meth:`arrays` of the current epoch (what the ``tf.data`` pipeline calls)."""
+        return self.arrays()
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """An :class:`EpochFeed` as a ``PyDataset`` (any backend; JAX's feed).
+
+    Batch ``i`` is a slice of the epoch's contiguous arrays. The epoch is set
+    by :class:`FeedEpoch` (Keras calls a ``PyDataset``'s ``on_epoch_end``
+    more often than once per epoch, so counting those calls would drift).
+    """
+
+    def __init__(self, feed: EpochFeed) -> None:
+        super().__init__()
+        self.feed = feed
 
     def __len__(self) -> int:
-        full, rest = divmod(len(self.x), self.batch_size)
-        return full + (rest >= self.multiple)
+        return self.feed.num_batches
 
     def __getitem__(self, i: int) -> tuple:
-        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        idx = idx[: len(idx) - len(idx) % self.multiple]
-        xb = self.x[idx]
-        if self.augment is not None:
-            xb = keras.ops.convert_to_numpy(self.augment(xb, training=True))
-        return xb, self.y[idx]
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self.order = self._order()
+        x, y = self.feed.arrays()
+        bs = self.feed.batch_size
+        return x[i * bs:(i + 1) * bs], y[i * bs:(i + 1) * bs]
 
 
-def augmenter(data: Data) -> Any:
-    """The paper's CIFAR augmentation sized for the data's images."""
+class FeedEpoch(keras.callbacks.Callback):
+    """Sets an :class:`EpochFeed`'s epoch as each epoch begins.
+
+    Keras makes a new iterator over the data at the start of every epoch,
+    after the callbacks' ``on_epoch_begin``; the ``tf.data`` pipeline and
+    :class:`EpochBatches` then ask the feed for that epoch's arrays.
+    """
+
+    async_safe = True
+
+    def __init__(self, feed: EpochFeed) -> None:
+        super().__init__()
+        self.feed = feed
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.feed.epoch = epoch
+
+
+def tf_dataset(feed: EpochFeed) -> Any:
+    """The training ``tf.data.Dataset`` over a feed (TensorFlow only).
+
+    Each iteration (one per epoch) makes the current epoch's arrays once, in
+    ``tf.data``'s thread, and slices them into batches ahead of the training
+    step.
+    """
+    import tensorflow as tf
+
+    x_spec = tf.TensorSpec((None,) + feed.x.shape[1:], tf.as_dtype(feed.x.dtype))
+    y_spec = tf.TensorSpec((None,) + feed.y.shape[1:], tf.as_dtype(feed.y.dtype))
+
+    def epoch(_: Any) -> Any:
+        x, y = tf.numpy_function(feed.current, [], (x_spec.dtype, y_spec.dtype),
+                                 stateful=True)
+        x.set_shape(x_spec.shape)
+        y.set_shape(y_spec.shape)
+        return tf.data.Dataset.from_tensor_slices((x, y)).batch(feed.batch_size)
+
+    ds = tf.data.Dataset.from_tensors(0).flat_map(epoch)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(feed.num_batches))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def augment_pad(data: Data) -> int:
+    """The shift of the paper's augmentation for the data's images (4 at 32x32)."""
     if len(data.input_shape) != 3:
         raise ValueError("augment=True needs image data; these are vectors. "
                          f"Received: input_shape={data.input_shape}")
-    pad = max(1, data.input_shape[0] // 8)  # 4 pixels at 32x32, as the paper
-    return cifar_augmentation(data.input_shape, pad=pad)
+    return max(1, data.input_shape[0] // 8)
 
 
-def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 1) -> tuple:
+def augmenter(data: Data) -> Any:
+    """The paper's CIFAR augmentation sized for the data's images (Keras layers)."""
+    return cifar_augmentation(data.input_shape, pad=augment_pad(data))
+
+
+def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 1,
+            path: str = "auto") -> tuple:
     """Training and validation inputs for ``model.fit`` under a recipe.
 
     Args:
@@ -73,20 +200,26 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
             seed and augmentation).
         initial_epoch: The first epoch to run (its batch order comes first).
         multiple: Cut NumPy batches to a multiple of this.
+        path: ``"auto"`` (``tf.data`` on TensorFlow, else a ``PyDataset``),
+            ``"tf.data"`` or ``"pydataset"``.
 
     Returns:
-        ``(train, validation)``.
+        ``(train, validation, callbacks)``: the callbacks the feed needs.
     """
     validation = data.validation
     if data.is_numpy:
         x, y = data.train
-        train = EpochBatches(x, y, recipe.batch_size,
-                             augmenter(data) if recipe.augment else None, recipe.seed or 0,
-                             multiple=multiple, epoch=initial_epoch)
+        feed = EpochFeed(x, y, recipe.batch_size, recipe.seed or 0,
+                         pad=augment_pad(data) if recipe.augment else 0,
+                         multiple=multiple, epoch=initial_epoch)
         if validation is not None and multiple > 1:
-            validation = EpochBatches(*validation, recipe.batch_size, None, 0,
-                                      shuffle=False, multiple=multiple)
-        return train, validation
+            validation = EpochBatches(EpochFeed(*validation, recipe.batch_size, 0,
+                                                shuffle=False, multiple=multiple))
+        if path == "auto":
+            path = "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"
+        if path == "tf.data":
+            return tf_dataset(feed), validation, [FeedEpoch(feed)]
+        return EpochBatches(feed), validation, [FeedEpoch(feed)]
     train = data.train
     if recipe.augment:
         # Layer by layer: each preprocessing layer runs on TensorFlow inside
@@ -99,4 +232,4 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
             return xb, yb
 
         train = train.map(augment_batch)
-    return train, validation
+    return train, validation, []

@@ -82,6 +82,7 @@ def train(
     callbacks: list | None = None,
     distribute: Any = None,
     mixed_precision: str | None = None,
+    steps_per_execution: int | str = "auto",
 ) -> TrainResult:
     """Trains a model with a :class:`Recipe` (the paper's, by default).
 
@@ -132,6 +133,11 @@ def train(
         mixed_precision: ``"mixed_float16"`` or ``"mixed_bfloat16"``: layers
             compute in half precision, variables and the softmax stay float32
             (float16 gets loss scaling).
+        steps_per_execution: Training steps per call into the backend: speed
+            only, the weights come out the same. ``"auto"``: 16 on TensorFlow
+            when a step is small (forward multiply-adds per batch at most
+            ``training.recipe.SMALL_STEP_MACS``), else 1. Per-batch callbacks
+            see every k-th batch.
 
     Returns:
         A :class:`TrainResult`.
@@ -162,6 +168,8 @@ def train(
         if not isinstance(model_or_spec, keras.Model):
             model_or_spec = presets.with_residual(as_spec(model_or_spec), residual)
     C.check_choice("mixed_precision", mixed_precision, PRECISIONS)
+    if steps_per_execution != "auto":
+        C.check_int("steps_per_execution", steps_per_execution, minimum=1, maximum=100000)
     if out_dir is not None:
         out_dir = os.fspath(out_dir)
         run_folder.check_finished(out_dir, overwrite)  # before any work
@@ -185,7 +193,7 @@ def train(
             if tensorboard:
                 cbs.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
         cbs += list(callbacks or [])
-        recipe.compile(model)
+        recipe.compile(model, steps_per_execution=steps_per_execution)
         if strategy is not None and verbose:
             print(f"training with {strategy.name}", flush=True)
         if initial_epoch and verbose:

@@ -1,0 +1,132 @@
+"""Wall time of ``keras-resnet compare`` against the same models trained by hand, in one run.
+
+    python benchmarks/compare_walltime.py [--epochs 20] [--depths 20 32 44 56] [--rounds 1]
+
+Three ways to train the experiment's models (plain and residual CIFAR nets at
+each depth, digits, batch 32, the ``compare`` defaults' recipe), each in a
+fresh process, in alternating order (a b c, c b a, ...) so drift in the
+machine's speed hits all alike:
+
+- (a) bare Keras: the same models one after another in one process, each
+  ``model.compile(SGD(momentum=0.9), ...)`` then ``model.fit(x, y,
+  batch_size=32, validation_data=...)`` with the step schedule as a
+  ``LearningRateScheduler`` (what a user writes by hand);
+- (b) ``keras-resnet compare`` as of commit 285636a (before issue 14), from a
+  ``git worktree`` at ``--old-tree`` (made if missing);
+- (c) ``keras-resnet compare`` of this checkout (defaults: ``--jobs auto``).
+
+Prints the wall times, the ratios (a)/(c) and (b)/(c) (the target is >= 2.5),
+the load average before and after (``os.getloadavg``), and writes JSON. Hosts
+of this kind differ up to 3x in absolute time: compare only ratios measured in
+one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OLD = "285636a"
+LR, WARMUP, BATCH = 0.05, 1, 32  # the compare defaults
+
+
+def bare(depths: list, epochs: int) -> None:
+    """(a): the models one after another with bare model.fit (run in a child)."""
+    import keras
+
+    import keras_resnet as kr
+    from keras_resnet.experiment import _cifar_spec
+    from keras_resnet.training.recipe import learning_rate_at, prepare
+
+    data = kr.load_data("digits", seed=0)
+    for depth in depths:
+        for residual in (False, True):
+            keras.backend.clear_session()
+            model = prepare(_cifar_spec(depth, "A").replace(residual=residual), data,
+                            kr.Recipe(seed=0))  # seeds, builds for the data
+            model.compile(optimizer=keras.optimizers.SGD(LR, momentum=0.9),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            schedule = keras.callbacks.LearningRateScheduler(
+                lambda e, lr: learning_rate_at(e, epochs, LR, "step", WARMUP))
+            model.fit(*data.train, batch_size=BATCH, epochs=epochs,
+                      validation_data=data.validation, callbacks=[schedule], verbose=0)
+
+
+def _run(cmd: list, env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--depths", type=int, nargs="+", default=[20, 32, 44, 56])
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--old-tree", default="/tmp/kr-285636a",
+                        help="a git worktree at 285636a (made if missing)")
+    parser.add_argument("--only", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--out", default="compare_walltime.json")
+    parser.add_argument("--_bare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._bare:
+        bare(args.depths, args.epochs)
+        return 0
+    if "b" in args.only and not os.path.isdir(args.old_tree):
+        subprocess.run(["git", "-C", HERE, "worktree", "add", "--detach", args.old_tree, OLD],
+                       check=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    flags = ["compare", "--depths", *map(str, args.depths), "--epochs", str(args.epochs),
+             "--verbose", "0"]
+    tmp = tempfile.mkdtemp(prefix="kr-walltime-")
+    cmds = {
+        "a": ([sys.executable, os.path.abspath(__file__), "--_bare", "--epochs",
+               str(args.epochs), "--depths", *map(str, args.depths)],
+              {**env, "PYTHONPATH": HERE}),
+        "b": ([sys.executable, "-m", "keras_resnet.cli", *flags],
+              {**env, "PYTHONPATH": os.path.abspath(args.old_tree)}),
+        "c": ([sys.executable, "-m", "keras_resnet.cli", *flags],
+              {**env, "PYTHONPATH": HERE}),
+    }
+    names = {"a": "bare model.fit, one after another",
+             "b": f"keras-resnet compare at {OLD}", "c": "keras-resnet compare (this tree)"}
+    order = [k for k in "abc" if k in args.only]
+    load_before = os.getloadavg()
+    times: dict = {k: [] for k in order}
+    try:
+        for r in range(args.rounds):
+            for k in (order if r % 2 == 0 else order[::-1]):
+                cmd, e = cmds[k]
+                if k != "a":
+                    cmd = cmd + ["--out", os.path.join(tmp, f"{k}{r}")]
+                times[k].append(_run(cmd, e))
+                print(f"  {names[k]}: {times[k][-1]:.1f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load_after = os.getloadavg()
+    best = {k: min(v) for k, v in times.items()}
+    print("| what | wall s |\n|---|---:|")
+    for k in order:
+        print(f"| ({k}) {names[k]} | {best[k]:.1f} |")
+    ratios = {f"{k}/c": best[k] / best["c"] for k in order if k != "c" and "c" in best}
+    for key, value in ratios.items():
+        print(f"- ratio {key}: {value:.2f}x")
+    print(f"- load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
+          f"({os.cpu_count()} CPUs); epochs {args.epochs}, depths {args.depths}")
+    with open(args.out, "w") as fh:
+        json.dump({"seconds": times, "ratios": ratios, "load_before": load_before,
+                   "load_after": load_after, "machine": platform.platform(),
+                   "cpus": os.cpu_count(), "command": " ".join(sys.argv)}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

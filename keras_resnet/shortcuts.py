@@ -5,15 +5,7 @@
 validation, the summary table and the plots all ask it. :func:`make_shortcut`
 builds the layers of the decided kind; the builder calls it.
 
-| option | same shape | resolution or width changes |
-|---|---|---|
-| ``"A"`` | identity | subsample (stride or pooling), zero-pad new channels |
-| ``"B"`` | identity | 1x1 conv with the block's stride + BN (Dense for MLPs) |
-| ``"C"`` | 1x1 conv + BN | 1x1 conv + BN |
-| ``"D"`` | identity | average-pool by the stride, then 1x1 conv + BN |
-
-Option A has no parameters; D is the ResNet-D trick (He et al. 2019, "Bag of
-Tricks").
+The table of what each option builds is in :mod:`keras_resnet.plan`, beside the rule.
 
 Pre-activation blocks project without BN (their sum is normalised by the next
 block, He et al. 2016), and read the pre-activated input for projections.

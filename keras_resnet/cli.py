@@ -132,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       overwrite=args.overwrite, tensorboard=args.tensorboard,
                       distribute=None if args.distribute == "none" else args.distribute,
                       mixed_precision=args.mixed_precision)
-    acc = result.history.get("val_accuracy") or result.history.get("accuracy")
+    acc = result.history.get("val_accuracy") or result.history.get("accuracy") or [float("nan")]
     print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, run.json, "
           f"history.json, history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"
           f"accuracy {acc[-1]:.4f}")

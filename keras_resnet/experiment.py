@@ -38,7 +38,7 @@ import pickle
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +60,8 @@ from keras_resnet.workers import TaskFailed, run_tasks, usable_cores
 #: The defaults of the ``keras-resnet compare`` main job, chosen so the effect
 #: shows on the built-in digits data in a few minutes on 2 CPU cores, for any
 #: seed (see the README for the measured numbers of 3 seeds).
-DEFAULTS = dict(depths=(20, 32, 44, 56), epochs=20, batch_size=32, learning_rate=0.05,
-                warmup_epochs=1, schedule="step")
+DEFAULTS: dict[str, Any] = dict(depths=(20, 32, 44, 56), epochs=20, batch_size=32,
+                                learning_rate=0.05, warmup_epochs=1, schedule="step")
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _cifar_spec(depth: int, shortcut: str) -> Any:
 
 
 def compare(
-    depths: tuple = DEFAULTS["depths"],
+    depths: Sequence[int] = DEFAULTS["depths"],
     data: Any = "digits",
     *,
     epochs: int = DEFAULTS["epochs"],
@@ -178,12 +178,13 @@ def compare(
 
     names = [(depth, residual, name) for depth in depths
              for residual, name in zip((False, True), _names(depth))]
-    jobs, threads = plan_jobs(specs[depths[-1]], data, batch_size, len(names), jobs,
-                              threads)
+    n_jobs, n_threads = plan_jobs(specs[depths[-1]], data, batch_size, len(names), jobs,
+                                  threads)
     progress = _Progress(verbose, len(names), epochs)
     if verbose:
-        print(f"training {len(names)} models in {jobs} worker process"
-              f"{'es' if jobs > 1 else ''} of {threads} thread{'s' if threads > 1 else ''}",
+        print(f"training {len(names)} models in {n_jobs} worker process"
+              f"{'es' if n_jobs > 1 else ''} of {n_threads} thread"
+              f"{'s' if n_threads > 1 else ''}",
               flush=True)
     with _data_ref(data) as ref:
         tasks = [{"id": name, "fn": "keras_resnet.experiment:run_model",
@@ -193,7 +194,7 @@ def compare(
                                  os.path.join(out_dir, name), overwrite=overwrite)}
                  for depth, residual, name in sorted(names, key=lambda t: -t[0])]
         try:
-            done = run_tasks(tasks, jobs, threads=threads, on_event=progress)
+            done = run_tasks(tasks, n_jobs, threads=n_threads, on_event=progress)
         except TaskFailed as e:
             if e.error_type == "TrainingDiverged":
                 raise TrainingDiverged(str(e)) from None
@@ -204,7 +205,7 @@ def compare(
         settings = dict(depths=depths, data=data.name, epochs=epochs, batch_size=batch_size,
                         learning_rate=learning_rate, warmup_epochs=warmup_epochs,
                         schedule=schedule, shortcut=shortcut, seed=seed, augment=augment,
-                        recipe=recipe.to_dict(), threads=threads)
+                        recipe=recipe.to_dict(), threads=n_threads)
         plot_training_error(models, os.path.join(out_dir, "figure.png"), overwrite=True,
                             title=f"{data.name}: plain (dashed) vs residual (solid)")
         atomic_write_text(os.path.join(out_dir, "results.json"),
@@ -217,7 +218,7 @@ def compare(
 
 
 def plan_jobs(spec: Any, data: Data, batch_size: int, models: int, jobs: int | str = "auto",
-              threads: int | str = "auto") -> tuple:
+              threads: int | str = "auto") -> tuple[int, int]:
     """``(jobs, threads)`` for training ``models`` independent models like ``spec``.
 
     The rule (a property of the work and the cores, never of one host's
@@ -242,10 +243,11 @@ def plan_jobs(spec: Any, data: Data, batch_size: int, models: int, jobs: int | s
     if threads == "auto":
         shape = tuple(data.input_shape)
         macs = flops(spec.replace(input_shape=shape, classes=data.num_classes)) * batch_size
-        threads = 1 if macs <= SMALL_STEP_MACS else cores
-    if jobs == "auto":
-        jobs = max(1, cores // threads)
-    return max(1, min(jobs, models)), threads
+        n_threads = 1 if macs <= SMALL_STEP_MACS else cores
+    else:
+        n_threads = int(threads)
+    n_jobs = max(1, cores // n_threads) if jobs == "auto" else int(jobs)
+    return max(1, min(n_jobs, models)), n_threads
 
 
 class _Progress:

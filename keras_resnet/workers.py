@@ -73,10 +73,11 @@ class TaskFailed(RuntimeError):
 class _Worker:
     def __init__(self, index: int, threads: int, events: queue.Queue, log_dir: str,
                  env: dict | None) -> None:
-        self.index, self.task = index, None
+        self.index = index
+        self.task: dict | None = None
         self.log_path = os.path.join(log_dir, f"worker-{index}.log")
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
+        self.proc: subprocess.Popen[str] = subprocess.Popen(
             [sys.executable, "-m", "keras_resnet.workers", str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             bufsize=1, env=thread_env(threads, env))
@@ -84,6 +85,7 @@ class _Worker:
         self._reader.start()
 
     def _read(self, events: queue.Queue) -> None:
+        assert self.proc.stdout is not None  # Popen(stdout=PIPE)
         for line in self.proc.stdout:
             try:
                 events.put((self, json.loads(line)))
@@ -93,6 +95,7 @@ class _Worker:
 
     def send(self, task: dict) -> None:
         self.task = task
+        assert self.proc.stdin is not None  # Popen(stdin=PIPE)
         self.proc.stdin.write(json.dumps(task) + "\n")
         self.proc.stdin.flush()
 
@@ -105,7 +108,8 @@ class _Worker:
 
     def stop(self) -> None:
         try:
-            self.proc.stdin.close()
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
         except OSError:
             pass
         try:
@@ -145,7 +149,8 @@ def run_tasks(tasks: list, jobs: int, *, threads: int = 1,
     """
     jobs = C.check_int("jobs", jobs, minimum=1, maximum=4096)
     threads = C.check_int("threads", threads, minimum=1, maximum=4096)
-    pending, results = list(tasks), {}
+    pending: list[dict] = list(tasks)
+    results: dict = {}
     if not pending:
         return results
     events: queue.Queue = queue.Queue()

@@ -213,7 +213,8 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
                          pad=augment_pad(data) if recipe.augment else 0,
                          multiple=multiple, epoch=initial_epoch)
         if validation is not None and multiple > 1:
-            validation = EpochBatches(EpochFeed(*validation, recipe.batch_size, 0,
+            vx, vy = validation
+            validation = EpochBatches(EpochFeed(vx, vy, recipe.batch_size, 0,
                                                 shuffle=False, multiple=multiple))
         if path == "auto":
             path = "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"

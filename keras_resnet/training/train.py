@@ -148,7 +148,7 @@ def train(
         ValueError: bad arguments, or ``out_dir`` holds an unfinished run with
             other settings.
     """
-    given = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+    given: dict[str, Any] = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                  learning_rate=learning_rate, momentum=momentum, schedule=schedule,
                  warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
                  augment=augment, seed=seed)
@@ -204,7 +204,7 @@ def train(
             fit = recipe.fit(model, data, callbacks=cbs, initial_epoch=initial_epoch,
                              verbose=verbose, multiple=multiple)
         except TrainingDiverged as e:
-            if previous is not None:
+            if out_dir is not None and previous is not None:
                 run_folder.put_back(out_dir, previous)
             raise TrainingDiverged(f"{e}. Nothing was saved"
                                    + (f" over {out_dir}" if out_dir else "")) from None

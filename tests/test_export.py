@@ -30,20 +30,16 @@ TINY = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
                     blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 16, strides=2)],
                     shortcut="A", classes=10)
 LOAD_ARGS = {"source": "digits", "validation_split": 0.2, "seed": 0, "flatten": False}
+RUN_EPOCHS = 6
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A run folder of kr.train (2 epochs on digits) with its run.json."""
+    """A run folder of kr.train on digits with its run.json, trained until its
+    predictions are confident (a net at chance level sits on decision boundaries,
+    where any quantization flips predictions)."""
     folder = tmp_path_factory.mktemp("run") / "r"
-    keras.utils.set_random_seed(0)
-    kr.train(TINY, "digits", epochs=2, batch_size=64, verbose=0, out_dir=str(folder))
-    if not (folder / "run.json").exists():  # written by kr.train from 0.2 (i-train)
-        (folder / "run.json").write_text(json.dumps({
-            "format": 1, "keras_resnet": kr.__version__, "spec": TINY.to_dict(),
-            "recipe": {"epochs": 2, "batch_size": 64}, "data": {
-                "load_args": LOAD_ARGS, "fingerprint": None, "input_shape": [8, 8, 1],
-                "num_classes": 10}}))
+    kr.train(TINY, "digits", epochs=RUN_EPOCHS, batch_size=64, verbose=0, out_dir=str(folder))
     return folder
 
 
@@ -86,7 +82,7 @@ def test_int8_tflite_of_a_run_folder_is_measured_and_carded(run_dir, tmp_path):
     # calibrated on the run's training data (run.json), checked on its validation split
     acc = result.accuracy
     assert acc["examples"] == len(kr.load_data(**LOAD_ARGS).validation[1]) == 359
-    assert acc["keras_top1"] > 0.5 and acc["drop_pp"] <= 1.0
+    assert acc["keras_top1"] > 0.8 and acc["drop_pp"] <= 1.0
     assert acc["export_top1"] == pytest.approx(acc["keras_top1"] - acc["drop_pp"] / 100)
     assert 0.9 <= acc["agreement"] <= 1.0 and 0 < acc["max_abs_diff"] < 0.5
     assert result.size_bytes < 0.7 * float_.size_bytes  # int8 weights
@@ -100,7 +96,7 @@ def test_int8_tflite_of_a_run_folder_is_measured_and_carded(run_dir, tmp_path):
     assert card["model"]["class_names"] == [str(i) for i in range(10)]
     assert card["model"]["spec"]["blocks"][1]["filters"] == 16
     assert card["model"]["flops"] == kr.flops(load_model(str(run_dir)))
-    assert card["training"]["recipe"]["epochs"] == 2
+    assert card["training"]["recipe"]["epochs"] == RUN_EPOCHS
     assert card["training"]["data"]["load_args"] == LOAD_ARGS
     assert card["environment"]["keras"] == keras.__version__
     md = (out / "MODEL_CARD.md").read_text()

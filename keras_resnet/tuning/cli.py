@@ -6,6 +6,8 @@ import argparse
 import time
 from typing import Any
 
+from keras_resnet.cli import _auto_int
+
 ALGORITHMS = ("hyperband", "random", "bayesian", "grid")
 
 
@@ -42,7 +44,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         directory=args.directory, project_name=args.project_name,
         overwrite=args.overwrite, seed=args.seed, allow_zero_l2=args.allow_zero_l2,
         verbose=args.verbose, depth=_parse_setting(args.depth, int),
-        l2=_parse_setting(args.l2, float), residual=False if args.plain else None)
+        l2=_parse_setting(args.l2, float), residual=False if args.plain else None,
+        jobs=args.jobs, threads=args.threads)
     print()
     print(results_table(search, args.top))
     print()
@@ -68,7 +71,7 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     ```
     """
     p = subparsers.add_parser(
-        "tune", help="search depth and L2 (KerasTuner); resumable, several processes",
+        "tune", help="search depth and L2 (KerasTuner); resumable, trials side by side",
         description="Search depth and L2 strength for a base spec; every trial trains "
         "with kr.train's recipe. Prints a line per trial and a table of the best "
         "trials; writes DIR/PROJECT/best_spec.json and best_recipe.json. Run it again "
@@ -101,6 +104,12 @@ def add_tune_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--project-name", help="project folder (default: BASE_ALGORITHM)")
     p.add_argument("--overwrite", action="store_true",
                    help="start the project again instead of resuming it")
+    p.add_argument("--jobs", type=_auto_int, default="auto",
+                   help="trials trained side by side (default auto: one per core for "
+                   "small models)")
+    p.add_argument("--threads", type=_auto_int, default="auto",
+                   help="threads per worker (default auto: 1 for small models, else "
+                   "every core); it changes float results, so each trial records it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--top", type=int, default=10, help="rows of the final table")
     p.add_argument("--verbose", type=int, choices=(0, 1), default=1,

@@ -1,7 +1,7 @@
 """A small search run in a child process by test_tuning.py (killed, or several at once).
 
 Usage: python _tune_child.py '<json config>'. Config keys: directory, project,
-max_trials, epochs, algorithm, hyperband_factor, isolate, log (a file that gets one JSON line per
+max_trials, epochs, algorithm, hyperband_factor, isolate, jobs, log (a file that gets one JSON line per
 fit start and end, with the pid and the trial's values), n_train.
 
 Not collected by pytest (no test_ prefix); test_tuning.py imports its helpers.
@@ -77,7 +77,8 @@ def main(cfg):
     best, search = kr.tuning.tune(
         hm, data, algorithm=cfg.get("algorithm", "random"), max_trials=cfg["max_trials"],
         directory=cfg["directory"], project_name=cfg["project"],
-        hyperband_factor=cfg.get("hyperband_factor", 3), isolate=cfg.get("isolate", True))
+        hyperband_factor=cfg.get("hyperband_factor", 3), isolate=cfg.get("isolate", True),
+        jobs=cfg.get("jobs", "auto"))
     print("RESULT " + json.dumps({"best_l2": best.l2, "best_depth": kr.tuning.base_depth(
         best), "ran": sorted(search.trial_stats)}), flush=True)
 

@@ -83,6 +83,7 @@ def trial_task(setup: str, values: dict, report: Any = None) -> dict:
         with open(setup, "rb") as fh:
             _SETUP[setup] = pickle.load(fh)
     hypermodel, data = _SETUP[setup]
+    data = load_data(**data) if isinstance(data, dict) else data  # tf.data: load again
     return run_trial(hypermodel, data, values)
 
 
@@ -300,9 +301,6 @@ class Search:
     # ------------------------------------------------------------ results
     def completed(self) -> list:
         """The completed trials, best first (KerasTuner ``Trial`` objects)."""
-        if self.oracle is None:
-            with self.project.lock():
-                self.sync()
         trials = [t for t in self.oracle.trials.values() if t.status == "COMPLETED"
                   and t.score is not None and t.score == t.score]
         return sorted(trials, key=lambda t: t.score,
@@ -538,7 +536,8 @@ def tune(
         if setup is not None:
             try:
                 with open(setup, "wb") as fh:
-                    pickle.dump((hypermodel, data), fh)
+                    pickle.dump((hypermodel, data if data.is_numpy or not data.load_args
+                                 else data.load_args), fh)
             except Exception:  # noqa: BLE001 - e.g. a tf.data pipeline
                 setup, jobs = None, 1
                 if verbose:

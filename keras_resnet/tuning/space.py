@@ -438,18 +438,10 @@ class ResNetHyperModel(kt.HyperModel):
             verbose: Any = "auto", **kwargs: Any) -> Any:
         """Trains ``model`` with the trial's recipe (KerasTuner calls this).
 
-        Args:
-            hp: The trial's ``keras_tuner.HyperParameters``.
-            model: The model ``build`` returned.
-            x: A ``Data`` (or a source name), or training inputs.
-            y: Labels, with array ``x``.
-            validation_data: ``(x_val, y_val)``, with array ``x``.
-            callbacks: More callbacks (KerasTuner's own among them).
-            verbose: Keras' ``fit`` verbosity.
-            **kwargs: Ignored (``epochs`` and ``batch_size`` come from the recipe).
-
-        Returns:
-            The ``History``.
+        ``x`` is a ``Data``, a source name or training inputs (with ``y`` and
+        ``validation_data``); ``epochs`` and ``batch_size`` come from the
+        recipe, and other ``fit`` arguments a tuner passes are ignored.
+        Returns the ``History``.
         """
         return self.fit_values(model, hp.values, as_data(x, y, validation_data),
                                callbacks=callbacks, verbose=verbose)

@@ -67,6 +67,13 @@ def _log(path, event, values):
         os.close(fd)
 
 
+def pid_task(report, die=False):
+    """A task of keras_resnet.workers: this worker's pid, or the worker dies."""
+    if die:
+        os._exit(3)
+    return os.getpid()
+
+
 def main(cfg):
     from _tune_child import LoggedHyperModel  # this module by name, not __main__
 

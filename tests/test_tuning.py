@@ -19,7 +19,7 @@ import pytest
 import keras_resnet as kr
 from keras_resnet import tuning
 from keras_resnet.cli import main
-from keras_resnet.workers import usable_cores
+from keras_resnet.workers import run_tasks, usable_cores
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -428,7 +428,7 @@ import sys
 sys.modules["keras_tuner"] = None          # any import of it raises ImportError
 import numpy as np, keras
 from keras_resnet.cli import main
-from keras_resnet.workers import usable_cores
+from keras_resnet.workers import run_tasks, usable_cores
 out = {str(tmp_path)!r}
 spec = out + "/tiny.json"
 import keras_resnet as kr
@@ -450,6 +450,24 @@ print("OK")
 
 
 # ------------------------------------------------------- kills and processes
+def test_the_worker_pool_draws_trials_when_free_and_replaces_workers():
+    """What tune asks of keras_resnet.workers: tasks from an iterator (None: none yet),
+    a worker that dies reported and replaced, a worker whose memory grew retired."""
+    def source():
+        yield None  # the oracle has nothing yet: asked again after poll_s
+        for i in range(5):
+            yield {"id": f"t{i}", "fn": "_tune_child:pid_task", "kwargs": {"die": i == 1}}
+
+    events = []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE]), KERAS_BACKEND="jax")
+    pids = run_tasks(source(), 1, env=env, on_event=events.append, poll_s=0.05,
+                     restart=True, max_rss_growth=-1.0)  # -1: retire after a 2nd task
+    assert [e["id"] for e in events if e["event"] == "died"] == ["t1"]
+    assert sorted(pids) == ["t0", "t2", "t3", "t4"]
+    # t1 killed the first worker; a spare ran t2 and t3 and retired; another ran t4
+    assert pids["t0"] != pids["t2"] == pids["t3"] != pids["t4"] != pids["t0"]
+
+
 def _child(cfg, out_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE]),
                TF_CPP_MIN_LOG_LEVEL="3")

@@ -116,12 +116,10 @@ class Search:
 
     Attributes:
         hypermodel: The :class:`~keras_resnet.tuning.ResNetHyperModel`.
-        oracle: The stock KerasTuner oracle, replayed from the ledger
-            (``oracle.get_best_trials()``, ``oracle.trials``...).
+        oracle: The stock KerasTuner oracle, replayed from the ledger.
         project_dir: The project folder; ``best_spec_path`` its best_spec.json.
         created, finished: ``{trial_id: ledger record}``, in ledger order.
-        trial_stats: ``{trial_id: timings, RSS and pid}`` of the trials this
-            process ran.
+        trial_stats: ``{trial_id: timings, RSS, pid}`` of this process's trials.
     """
 
     def __init__(self, hypermodel: ResNetHyperModel, project_dir: str, config: dict,

@@ -65,10 +65,8 @@ def thread_env(threads: int, env: dict | None = None) -> dict:
     xla = [f for f in env.get("XLA_FLAGS", "").split()
            if not f.startswith(("--xla_cpu_multi_thread_eigen",
                                 "intra_op_parallelism_threads"))]
-    if threads == 1:
-        xla += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
-    else:
-        xla += [f"intra_op_parallelism_threads={threads}"]
+    if threads == 1:  # XLA has no thread-count flag; every token must be a --flag
+        xla += ["--xla_cpu_multi_thread_eigen=false"]
     env["XLA_FLAGS"] = " ".join(xla)
     return env
 

@@ -1,8 +1,8 @@
 """A small search run in a child process by test_tuning.py (killed, or several at once).
 
 Usage: python _tune_child.py '<json config>'. Config keys: directory, project,
-max_trials, epochs, algorithm, hyperband_factor, isolate, jobs, log (a file that gets one JSON line per
-fit start and end, with the pid and the trial's values), n_train.
+max_trials, epochs, algorithm, hyperband_factor, isolate, jobs, log (a file that gets
+one JSON line per fit start and end, with the pid and the trial's values), n_train.
 
 Not collected by pytest (no test_ prefix); test_tuning.py imports its helpers.
 The HyperModel is defined here, in an importable module, so a trial worker

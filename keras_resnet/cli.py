@@ -150,6 +150,16 @@ def _auto_int(text: str) -> int | str:
             f"expected 'auto' or a whole number, got {text!r}") from None
 
 
+def add_jobs_args(p: argparse.ArgumentParser, what: str) -> None:
+    """``--jobs`` and ``--threads`` of a command that trains ``what`` side by side."""
+    p.add_argument("--jobs", type=_auto_int, default="auto",
+                   help=f"worker processes training {what} side by side (default auto: "
+                        "one per core for small models)")
+    p.add_argument("--threads", type=_auto_int, default="auto",
+                   help="threads per worker (default auto: 1 for small models, else "
+                        "every core); it changes float results, --jobs does not")
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from keras_resnet.experiment import compare, table
 
@@ -245,12 +255,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--shortcut", default="A", choices=("A", "B", "C", "D"))
     p.add_argument("--out", default="runs/compare", help="output folder")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
-    p.add_argument("--jobs", type=_auto_int, default="auto",
-                   help="worker processes training models side by side (default auto: "
-                        "one per core for small models)")
-    p.add_argument("--threads", type=_auto_int, default="auto",
-                   help="threads per worker (default auto: 1 for small models, else "
-                        "every core); it changes float results, --jobs does not")
+    add_jobs_args(p, "models")
     _recipe_args(p, DEFAULTS)
     p.set_defaults(func=cmd_compare)
 

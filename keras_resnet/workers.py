@@ -12,8 +12,10 @@ killed run leaves no orphan writing into its folders.
 
 A task is ``{"id": ..., "fn": "module:function", "kwargs": {...}}``; the
 function is called as ``fn(**kwargs, report=report)`` and returns something
-JSON-ready; ``report(dict)`` sends a progress event. The same pool can run
-tuning trials (one trial per task).
+JSON-ready; ``report(dict)`` sends a progress event. Tuning runs its trials
+on the same pool: tasks drawn one at a time from an iterator when a worker is
+free, workers replaced when their memory grows (``max_rss_growth``) or when
+they die (``restart``).
 
 Thread counts change float results on TensorFlow's CPU kernels (checked: the
 same 2 epochs give other weights with 1 and 2 intra-op threads), so the thread
@@ -31,7 +33,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from keras_resnet import _checks as C
 
@@ -44,6 +46,15 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def rss_mb() -> float:
+    """This process's resident memory in MB (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def thread_env(threads: int, env: dict | None = None) -> dict:
     """An environment in which TensorFlow, XLA (JAX) and BLAS use ``threads`` threads."""
     env = dict(os.environ if env is None else env)
@@ -54,10 +65,8 @@ def thread_env(threads: int, env: dict | None = None) -> dict:
     xla = [f for f in env.get("XLA_FLAGS", "").split()
            if not f.startswith(("--xla_cpu_multi_thread_eigen",
                                 "intra_op_parallelism_threads"))]
-    if threads == 1:
-        xla += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
-    else:
-        xla += [f"intra_op_parallelism_threads={threads}"]
+    if threads == 1:  # XLA has no thread-count flag; every token must be a --flag
+        xla += ["--xla_cpu_multi_thread_eigen=false"]
     env["XLA_FLAGS"] = " ".join(xla)
     return env
 
@@ -72,13 +81,15 @@ class TaskFailed(RuntimeError):
 
 class _Worker:
     def __init__(self, index: int, threads: int, events: queue.Queue, log_dir: str,
-                 env: dict | None) -> None:
+                 env: dict | None, max_rss_growth: float | None = None) -> None:
         self.index = index
         self.task: dict | None = None
-        self.log_path = os.path.join(log_dir, f"worker-{index}.log")
-        self._log = open(self.log_path, "w")
+        self.retiring = False
+        fd, self.log_path = tempfile.mkstemp(".log", f"worker-{index}-", log_dir)
+        self._log = os.fdopen(fd, "w")
+        growth = [] if max_rss_growth is None else [str(max_rss_growth)]
         self.proc: subprocess.Popen[str] = subprocess.Popen(
-            [sys.executable, "-m", "keras_resnet.workers", str(threads)],
+            [sys.executable, "-m", "keras_resnet.workers", str(threads), *growth],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             bufsize=1, env=thread_env(threads, env))
         self._reader = threading.Thread(target=self._read, args=(events,), daemon=True)
@@ -125,21 +136,32 @@ class _Worker:
         self._log.close()
 
 
-def run_tasks(tasks: list, jobs: int, *, threads: int = 1,
+def run_tasks(tasks: Iterable, jobs: int, *, threads: int = 1,
               on_event: Callable[[dict], None] | None = None,
-              env: dict | None = None) -> dict:
+              env: dict | None = None, poll_s: float = 0.5, restart: bool = False,
+              max_rss_growth: float | None = None) -> dict:
     """Runs independent tasks in ``jobs`` worker processes.
 
     Tasks are handed out in the order given (put the longest first), each to
     the next idle worker.
 
     Args:
-        tasks: ``[{"id": str, "fn": "module:function", "kwargs": dict}, ...]``.
-        jobs: Worker processes (at most one per task).
+        tasks: ``[{"id": str, "fn": "module:function", "kwargs": dict}, ...]``,
+            or an iterator of such tasks, drawn when a worker is free; it may
+            yield None ("no task yet": it is asked again after the next event,
+            or after ``poll_s`` seconds).
+        jobs: Worker processes (at most one per task of a list).
         threads: Threads of each worker's backend (and BLAS).
         on_event: Called in the parent with every event: ``{"id", "event":
-            "start" | "result" | <what the task reported>, "worker", ...}``.
+            "start" | "result" | "died" | <what the task reported>, "worker", ...}``.
         env: Environment of the workers (default: this process's).
+        poll_s: How often an iterator that yielded None is asked again.
+        restart: A worker that dies while running a task is replaced, and the
+            task reported as a ``"died"`` event (with ``"message"``) instead of
+            raising :class:`TaskFailed`.
+        max_rss_growth: A worker whose memory grew by more than this fraction
+            since its second task retires after its result; a spare worker,
+            started after the first result, takes its place at once.
 
     Returns:
         ``{task id: the function's return value}``.
@@ -149,27 +171,56 @@ def run_tasks(tasks: list, jobs: int, *, threads: int = 1,
     """
     jobs = C.check_int("jobs", jobs, minimum=1, maximum=4096)
     threads = C.check_int("threads", threads, minimum=1, maximum=4096)
-    pending: list[dict] = list(tasks)
+    if isinstance(tasks, (list, tuple)):
+        jobs = min(jobs, len(tasks))
     results: dict = {}
-    if not pending:
+    if not jobs:
         return results
+    source = iter(tasks)
     events: queue.Queue = queue.Queue()
     log_dir = tempfile.mkdtemp(prefix="kr-workers-")
-    workers = [_Worker(i, threads, events, log_dir, env)
-               for i in range(min(jobs, len(pending)))]
-    ok = False
+
+    def start(index: int) -> _Worker:
+        return _Worker(index, threads, events, log_dir, env, max_rss_growth)
+
+    workers = [start(i) for i in range(jobs)]
+    idle, spare, exhausted, ok = list(workers), None, False, False
     try:
-        for w in workers:
-            _hand_out(w, pending, on_event)
-        while len(results) < len(tasks):
-            worker, event = events.get()
+        while True:
+            while idle and not exhausted:
+                task = next(source, _END)
+                exhausted = task is _END
+                if not isinstance(task, dict):
+                    break
+                _hand_out(idle.pop(0), task, on_event)
+            if exhausted and all(w.task is None for w in workers):
+                break
+            try:
+                worker, event = events.get(timeout=poll_s if idle and not exhausted
+                                           else None)
+            except queue.Empty:
+                continue
             event = {**event, "worker": worker.index}
             kind = event.get("event")
+            if worker is spare or worker not in workers:
+                spare = None if kind == "exit" and worker is spare else spare
+                continue
             if kind == "exit":
-                task = worker.task["id"] if worker.task else "?"
-                raise TaskFailed(f"worker {worker.index} died while running {task!r} "
-                                 f"(exit {worker.proc.wait()}); its log ends:\n"
-                                 f"{worker.log_tail()}")
+                if not worker.retiring and not (restart and worker.task):
+                    task_id = worker.task["id"] if worker.task else "?"
+                    raise TaskFailed(f"worker {worker.index} died while running "
+                                     f"{task_id!r} (exit {worker.proc.wait()}); its log "
+                                     f"ends:\n{worker.log_tail()}")
+                if worker.task is not None and on_event is not None:
+                    on_event({"id": worker.task["id"], "event": "died", "worker":
+                              worker.index, "message": f"the worker process died (exit "
+                              f"{worker.proc.wait()})"})
+                worker.kill()
+                new, spare = spare or start(worker.index), None
+                new.index = worker.index
+                workers[workers.index(worker)] = new
+                idle = [w for w in idle if w is not worker] + [new]
+                continue
             if kind == "error":
                 raise TaskFailed(f"{event['id']}: {event['type']}: {event['message']}",
                                  event["type"])
@@ -177,22 +228,27 @@ def run_tasks(tasks: list, jobs: int, *, threads: int = 1,
                 on_event(event)
             if kind == "result":
                 results[event["id"]] = event["value"]
-                worker.task = None
-                _hand_out(worker, pending, on_event)
+                worker.task, worker.retiring = None, bool(event.get("retire"))
+                if not worker.retiring:
+                    idle.append(worker)
+                if max_rss_growth is not None and spare is None:
+                    spare = start(-1)
         ok = True
     finally:
         for w in workers:
             w.stop() if ok else w.kill()
+        if spare is not None:
+            spare.kill()  # it holds no work
         import shutil
 
         shutil.rmtree(log_dir, ignore_errors=True)
     return results
 
 
-def _hand_out(worker: _Worker, pending: list, on_event: Callable | None) -> None:
-    if not pending:
-        return
-    task = pending.pop(0)
+_END = object()  # the end of a task iterator
+
+
+def _hand_out(worker: _Worker, task: dict, on_event: Callable | None) -> None:
     worker.send(task)
     if on_event is not None:
         on_event({"id": task["id"], "event": "start", "worker": worker.index})
@@ -222,7 +278,7 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _serve(threads: int) -> None:
+def _serve(threads: int, max_rss_growth: float | None = None) -> None:
     """The worker's loop: tasks in on stdin, events out on the original stdout."""
     _die_with_parent()
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -245,7 +301,8 @@ def _serve(threads: int) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
     import importlib
 
-    for line in sys.stdin:
+    first_rss = None
+    for done, line in enumerate(sys.stdin, start=1):
         task = json.loads(line)
         task_id = task["id"]
         try:
@@ -258,8 +315,15 @@ def _serve(threads: int) -> None:
             send({"id": task_id, "event": "error", "type": type(e).__name__,
                   "message": str(e)})
             continue
-        send({"id": task_id, "event": "result", "value": value})
+        rss = rss_mb()
+        first_rss = rss if done == 2 else first_rss  # the first tasks allocate for good
+        retire = bool(max_rss_growth is not None and first_rss
+                      and rss > first_rss * (1 + max_rss_growth))
+        send({"id": task_id, "event": "result", "value": value, "retire": retire})
+        if retire:
+            return
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+    args = sys.argv[1:]
+    _serve(int(args[0]) if args else 1, float(args[1]) if len(args) > 1 else None)

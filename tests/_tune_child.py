@@ -1,8 +1,8 @@
 """A small search run in a child process by test_tuning.py (killed, or several at once).
 
 Usage: python _tune_child.py '<json config>'. Config keys: directory, project,
-max_trials, epochs, algorithm, hyperband_factor, isolate, log (a file that gets one JSON line per
-fit start and end, with the pid and the trial's values), n_train.
+max_trials, epochs, algorithm, hyperband_factor, isolate, jobs, log (a file that gets
+one JSON line per fit start and end, with the pid and the trial's values), n_train.
 
 Not collected by pytest (no test_ prefix); test_tuning.py imports its helpers.
 The HyperModel is defined here, in an importable module, so a trial worker
@@ -67,6 +67,13 @@ def _log(path, event, values):
         os.close(fd)
 
 
+def pid_task(report, die=False):
+    """A task of keras_resnet.workers: this worker's pid, or the worker dies."""
+    if die:
+        os._exit(3)
+    return os.getpid()
+
+
 def main(cfg):
     from _tune_child import LoggedHyperModel  # this module by name, not __main__
 
@@ -77,7 +84,8 @@ def main(cfg):
     best, search = kr.tuning.tune(
         hm, data, algorithm=cfg.get("algorithm", "random"), max_trials=cfg["max_trials"],
         directory=cfg["directory"], project_name=cfg["project"],
-        hyperband_factor=cfg.get("hyperband_factor", 3), isolate=cfg.get("isolate", True))
+        hyperband_factor=cfg.get("hyperband_factor", 3), isolate=cfg.get("isolate", True),
+        jobs=cfg.get("jobs", "auto"))
     print("RESULT " + json.dumps({"best_l2": best.l2, "best_depth": kr.tuning.base_depth(
         best), "ran": sorted(search.trial_stats)}), flush=True)
 

@@ -19,6 +19,7 @@ import pytest
 import keras_resnet as kr
 from keras_resnet import tuning
 from keras_resnet.cli import main
+from keras_resnet.workers import run_tasks, usable_cores
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -328,9 +329,12 @@ def test_only_public_kerastuner_and_tensorflow_api():
 # ---------------------------------------------------------------- searching
 def test_the_winner_trained_again_with_kr_train_gives_its_score(tmp_path, capsys):
     data = tiny_data(300, 100)
+    # trials in a worker with this process's thread count (TensorFlow's default: every
+    # usable core), so kr.train here runs the same floats
     best, search = kr.tune(tiny_spec(), data, algorithm="random", max_trials=2, epochs=2,
                            batch_size=64, depth=[1, 2], learning_rate=[0.05, 0.1],
-                           directory=str(tmp_path), project_name="p")
+                           directory=str(tmp_path), project_name="p",
+                           threads=usable_cores())
     out = capsys.readouterr().out
     assert out.count("[tune] trial ") == 2 and "val_accuracy=" in out
     project = str(tmp_path / "p")
@@ -343,6 +347,7 @@ def test_the_winner_trained_again_with_kr_train_gives_its_score(tmp_path, capsys
     assert kr.as_spec(os.path.join(project, "best_spec.json")) == best
     top = search.completed()[0]
     assert record["score"] == top.score and record["trial_id"] == top.trial_id
+    assert record["threads"] == usable_cores()
     # The README's line: the files of a search give the winner's score again.
     result = kr.train(os.path.join(project, "best_spec.json"), data, **recipe, verbose=0)
     assert max(result.history["val_accuracy"]) == pytest.approx(top.score, abs=1 / 100)
@@ -352,6 +357,26 @@ def test_the_winner_trained_again_with_kr_train_gives_its_score(tmp_path, capsys
     assert "learning_rate" in table and "2 completed, 0 failed" in table
     # the trials ran in a worker process, kr.train here: the same numbers
     assert all(s["rss_mb"] > 0 for s in search.trial_stats.values())
+
+
+def test_trials_side_by_side_give_the_scores_of_trials_one_at_a_time(tmp_path, capsys):
+    """jobs changes where trials run, not what they score: same thread count, same
+    values, bit-identical per-epoch metrics (random search: values do not depend on
+    results)."""
+    args = dict(algorithm="random", max_trials=3, epochs=1, batch_size=64, depth=[1, 2],
+                threads=1, directory=str(tmp_path), verbose=1)
+    runs = {}
+    for jobs in (1, 2):
+        _, search = kr.tune(tiny_spec(), tiny_data(150, 60), jobs=jobs,
+                            project_name=f"j{jobs}", **args)
+        out = capsys.readouterr().out
+        assert out.count("[tune] trial ") == 3 and f"[tune] {jobs} worker process" in out
+        runs[jobs] = {key(search.created[t]["values"]): (r["metrics"], r["threads"])
+                      for t, r in search.finished.items()}
+        pids = {s["pid"] for s in search.trial_stats.values()}
+        assert len(pids) >= jobs  # two workers trained side by side
+    assert len(runs[1]) == 3 and runs[1] == runs[2]
+    assert all(threads == 1 for _, threads in runs[2].values())
 
 
 def _stock_tuner(name, hm, directory):
@@ -403,6 +428,7 @@ import sys
 sys.modules["keras_tuner"] = None          # any import of it raises ImportError
 import numpy as np, keras
 from keras_resnet.cli import main
+from keras_resnet.workers import run_tasks, usable_cores
 out = {str(tmp_path)!r}
 spec = out + "/tiny.json"
 import keras_resnet as kr
@@ -424,6 +450,24 @@ print("OK")
 
 
 # ------------------------------------------------------- kills and processes
+def test_the_worker_pool_draws_trials_when_free_and_replaces_workers():
+    """What tune asks of keras_resnet.workers: tasks from an iterator (None: none yet),
+    a worker that dies reported and replaced, a worker whose memory grew retired."""
+    def source():
+        yield None  # the oracle has nothing yet: asked again after poll_s
+        for i in range(5):
+            yield {"id": f"t{i}", "fn": "_tune_child:pid_task", "kwargs": {"die": i == 1}}
+
+    events = []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE]), KERAS_BACKEND="jax")
+    pids = run_tasks(source(), 1, env=env, on_event=events.append, poll_s=0.05,
+                     restart=True, max_rss_growth=-1.0)  # -1: retire after a 2nd task
+    assert [e["id"] for e in events if e["event"] == "died"] == ["t1"]
+    assert sorted(pids) == ["t0", "t2", "t3", "t4"]
+    # t1 killed the first worker; a spare ran t2 and t3 and retired; another ran t4
+    assert pids["t0"] != pids["t2"] == pids["t3"] != pids["t4"] != pids["t0"]
+
+
 def _child(cfg, out_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE]),
                TF_CPP_MIN_LOG_LEVEL="3")
@@ -440,12 +484,14 @@ def _events(path):
         return [json.loads(line) for line in fh if line.endswith("\n")]
 
 
-def _kill_and_resume(tmp_path, algorithm, seed, kills, max_trials=5, isolate=True):
-    """Runs a search, SIGKILLs it (and its trial worker) at random moments, resumes."""
+def _kill_and_resume(tmp_path, algorithm, seed, kills, max_trials=5, isolate=True,
+                     jobs="auto"):
+    """Runs a search, SIGKILLs it (and its trial workers) at random moments, resumes."""
     rng = random.Random(seed)
     log = str(tmp_path / "fits.jsonl")
     cfg = {"directory": str(tmp_path / "tuner"), "project": "p", "log": log,
            "max_trials": max_trials, "algorithm": algorithm, "isolate": isolate,
+           "jobs": jobs if isolate else 1,
            "l2": [1e-5, 1e-4, 1e-3] if algorithm == "grid" else None,
            # Hyperband: 2 brackets (2 trials of 1 epoch, the best for 2 more; 2 of 2)
            "epochs": 2 if algorithm == "hyperband" else 1, "hyperband_factor": 2}
@@ -495,11 +541,13 @@ def test_sigkill_then_resume_loses_nothing_and_reruns_nothing(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm, seed, isolate", [
-    ("random", 1, True), ("grid", 3, False), ("bayesian", 4, False), ("hyperband", 5, True)])
-def test_sigkill_at_random_points_several_seeds(tmp_path, algorithm, seed, isolate):
+@pytest.mark.parametrize("algorithm, seed, isolate, jobs", [
+    ("random", 1, True, 1), ("random", 2, True, 2), ("grid", 3, False, 1),
+    ("bayesian", 4, False, 1), ("hyperband", 5, True, 2)])
+def test_sigkill_at_random_points_several_seeds(tmp_path, algorithm, seed, isolate, jobs):
+    """Trials in this process, in one worker, and two side by side (jobs=2)."""
     result, events, records = _kill_and_resume(tmp_path, algorithm, seed, kills=2,
-                                               max_trials=4, isolate=isolate)
+                                               max_trials=4, isolate=isolate, jobs=jobs)
     _check_every_trial_once(result, events, records, 4)
 
 

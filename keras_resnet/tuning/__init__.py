@@ -1,23 +1,10 @@
-"""Tuning depth and L2 (and the recipe) with KerasTuner: resumable, several processes.
+"""Tuning depth and L2 (and the recipe) with KerasTuner: resumable, trials side by side.
 
-Three modules, one job each: :mod:`~keras_resnet.tuning.space` (the search
-space, :func:`spec_for` and the HyperModel), :mod:`~keras_resnet.tuning.search`
-(:func:`tune`, its loop and results) and :mod:`~keras_resnet.tuning.state` (the
-ledger, lock and claims on disk); :mod:`~keras_resnet.tuning.runner` runs a
-trial, :mod:`~keras_resnet.tuning.cli` is the ``tune`` command.
-
-Importing this package loads neither Keras nor KerasTuner; the names below
-load them when first used. Example:
-
-```python
-import keras_resnet as kr
-
-data = kr.load_data("digits")
-best, search = kr.tune("cifar_resnet20", data, algorithm="random", max_trials=12,
-                       epochs=8, directory="tuner")
-print(kr.tuning.results_table(search))
-# kr.train(best, data, **json.load(open("tuner/cifar_resnet20_random/best_recipe.json")))
-```
+:mod:`~keras_resnet.tuning.space`: the search space, :func:`spec_for` and the
+HyperModel; :mod:`~keras_resnet.tuning.search`: :func:`tune`, its trials and
+results; :mod:`~keras_resnet.tuning.state`: the ledger, lock and claims on
+disk; :mod:`~keras_resnet.tuning.cli`: the ``tune`` command. Importing this
+package loads neither Keras nor KerasTuner; the names below do, when first used.
 """
 
 from __future__ import annotations
@@ -39,6 +26,5 @@ __all__ = ["add_tune_parser", "cmd_tune", *_LAZY]
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        module = importlib.import_module(f"keras_resnet.tuning.{_LAZY[name]}")
-        return getattr(module, name)
+        return getattr(importlib.import_module(f"keras_resnet.tuning.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'keras_resnet.tuning' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The search: :func:`tune`, its loop over the ledger, and its results.
+"""The search: :func:`tune`, its loop over the ledger, its trials, and its results.
 
 Each process keeps a stock KerasTuner oracle driven only through its public
 methods and replays :mod:`~keras_resnet.tuning.state`'s ledger into it: a
@@ -7,6 +7,12 @@ methods and replays :mod:`~keras_resnet.tuning.state`'s ledger into it: a
 state is a function of the ledger: a (re)started process replays it and goes
 on, and processes sharing a folder agree. KerasTuner's own files go to a
 scratch folder that is never read back.
+
+Trials run in :mod:`keras_resnet.workers` processes, ``jobs`` side by side.
+As in KerasTuner's chief/worker mode, a worker that is free asks the oracle for
+the next trial, which the oracle chooses from the trials finished so far (so
+Bayesian optimization and Hyperband decide with up to ``jobs - 1`` results
+still out, and Hyperband may keep a worker waiting for its bracket).
 """
 
 from __future__ import annotations
@@ -18,26 +24,67 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import keras
 import keras_tuner as kt
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_write_text
 from keras_resnet._table import text_table
 from keras_resnet.builders import as_spec
+from keras_resnet.data import load_data
+from keras_resnet.experiment import plan_jobs
 from keras_resnet.spec import ModelSpec
 from keras_resnet.training.recipe import Recipe
-from keras_resnet.tuning import runner, state
+from keras_resnet.tuning import state
 from keras_resnet.tuning.cli import ALGORITHMS
-from keras_resnet.tuning.space import RECIPE_HPS, ResNetHyperModel, _as_recipe, as_data, base_depth
+from keras_resnet.tuning.space import ResNetHyperModel, _as_recipe, _points, as_data, base_depth
+from keras_resnet.workers import rss_mb, run_tasks
 
 _ORACLES = {"random": kt.oracles.RandomSearchOracle,
             "grid": kt.oracles.GridSearchOracle,
             "bayesian": kt.oracles.BayesianOptimizationOracle,
             "hyperband": kt.oracles.HyperbandOracle}
 _POLL_S = 0.5
+#: A trial worker whose RSS grew by more than this since its second trial is
+#: replaced: on TensorFlow every trained model leaves ~20 MB clear_session() keeps.
+MAX_GROWTH = 0.06
+
+
+def run_trial(hypermodel: ResNetHyperModel, data: Any, values: dict) -> dict:
+    """Trains one trial; a failure of the trial is a result, not an exception.
+
+    Returns:
+        ``{"status": "COMPLETED", "metrics": {name: [per epoch]}, "build_s",
+        "fit_s", "rss_mb", "pid"}``, or ``{"status": "FAILED", "message"}``.
+    """
+    t0 = time.perf_counter()
+    try:
+        keras.backend.clear_session()
+        model = hypermodel.build_values(values)
+        t1 = time.perf_counter()
+        history = hypermodel.fit_values(model, values, data)
+    except Exception as e:  # noqa: BLE001
+        first = (str(e).strip().splitlines() or [""])[0]
+        return {"status": "FAILED", "message": f"{type(e).__name__}: {first}"}
+    return {"status": "COMPLETED", "build_s": t1 - t0, "fit_s": time.perf_counter() - t1,
+            "metrics": {k: [float(v) for v in vs] for k, vs in history.history.items()
+                        if k != "learning_rate"}, "rss_mb": rss_mb(), "pid": os.getpid()}
+
+
+_SETUP: dict = {}
+
+
+def trial_task(setup: str, values: dict, report: Any = None) -> dict:
+    """A trial in a worker process (the setup pickle is read once per worker)."""
+    if setup not in _SETUP:
+        with open(setup, "rb") as fh:
+            _SETUP[setup] = pickle.load(fh)
+    hypermodel, data = _SETUP[setup]
+    data = load_data(**data) if isinstance(data, dict) else data  # tf.data: load again
+    return run_trial(hypermodel, data, values)
 
 
 def _replaying(cls: type) -> type:
@@ -69,107 +116,85 @@ class Search:
 
     Attributes:
         hypermodel: The :class:`~keras_resnet.tuning.ResNetHyperModel`.
-        oracle: The stock KerasTuner oracle, replayed from the ledger
-            (``oracle.get_best_trials()``, ``oracle.trials``...).
-        project_dir: The project folder.
-        best_spec_path: ``<project_dir>/best_spec.json``.
-        trial_stats: ``{trial_id: timings and RSS}`` of the trials this
-            process ran.
+        oracle: The stock KerasTuner oracle, replayed from the ledger.
+        project_dir: The project folder; ``best_spec_path`` its best_spec.json.
+        created, finished: ``{trial_id: ledger record}``, in ledger order.
+        trial_stats: ``{trial_id: timings, RSS, pid}`` of this process's trials.
     """
 
     def __init__(self, hypermodel: ResNetHyperModel, project_dir: str, config: dict,
-                 data: Any = None, isolate: bool = True, verbose: int = 1) -> None:
-        self.hypermodel = hypermodel
-        self.project_dir = project_dir
+                 data: Any = None, verbose: int = 1, threads: int | None = None) -> None:
+        self.hypermodel, self.project_dir, self.config = hypermodel, project_dir, config
+        self.data, self.verbose, self.threads = data, verbose, threads
         self.best_spec_path = os.path.join(project_dir, "best_spec.json")
-        self.config = config
         self.project = state.Project(project_dir)
-        self.trials = state.Trials()
         self.oracle: Any = None
+        self.created: dict = {}
+        self.finished: dict = {}
         self.trial_stats: dict = {}
-        self.data = data
-        self.verbose = verbose
-        self._setup = None
-        if isolate and data is not None:
-            try:
-                self._setup = pickle.dumps((hypermodel, data))
-            except Exception:  # noqa: BLE001 - e.g. a tf.data pipeline
-                if verbose:
-                    print("[tune] the data cannot be sent to a worker process; trials "
-                          "run in this process", flush=True)
-        self._worker: runner.Worker | None = None
-        self._spare: runner.Worker | None = None
-        self._scratch = tempfile.mkdtemp(prefix="kr-tune-oracle-")
+        self._running: dict = {}  # trial id: (start time, values, run again?)
         # KerasTuner's tuner_id of each trial this process creates: unique even when
         # a restarted process gets the pid of a dead one whose trial is unfinished.
         self._slot = f"{state.HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self._slots = 0
-        self._waiting_at: int | None = None  # ledger size when the oracle said wait/stop
-        #: Trial worker processes started (the first, and one per replacement).
-        self.workers_started = 0
+        self._waiting_at: int | None = None  # ledger size when the oracle said wait
+        self._scratch = tempfile.mkdtemp(prefix="kr-tune-oracle-")
 
     # ------------------------------------------------------------ the oracle
-    def _new_oracle(self) -> Any:
-        c = self.config
-        args = dict(objective=_objective(c["objective"]), seed=c["seed"] + 1,
-                    max_consecutive_failed_trials=1 << 30)
-        if c["algorithm"] == "hyperband":
-            args.update(max_epochs=self.hypermodel.recipe.epochs,
-                        factor=c["hyperband_factor"])
-        else:
-            args["max_trials"] = c["max_trials"]
-        oracle = _replaying(_ORACLES[c["algorithm"]])(**args)
-        if c["algorithm"] == "hyperband":
-            oracle.max_trials = c["max_trials"]
-        # A stock Tuner gives the oracle its (scratch) folder and its space.
-        kt.Tuner(oracle=oracle, hypermodel=_Space(self.hypermodel),
-                 directory=self._scratch, project_name="oracle", overwrite=True)
-        oracle.verbose = 0
-        return oracle
-
     def sync(self) -> None:
-        """Applies the ledger's new records to the oracle (with the lock held)."""
+        """Applies the ledger's new records to the oracle (lock held)."""
         if self.oracle is None:
-            self.oracle = self._new_oracle()
-            self.trials = state.Trials()
-            records = self.project.read_all()
+            c = self.config
+            args = dict(objective=_objective(c["objective"]), seed=c["seed"] + 1,
+                        max_consecutive_failed_trials=1 << 30)
+            if c["algorithm"] == "hyperband":
+                args.update(max_epochs=self.hypermodel.recipe.epochs,
+                            factor=c["hyperband_factor"])
+            else:
+                args["max_trials"] = c["max_trials"]
+            self.oracle = _replaying(_ORACLES[c["algorithm"]])(**args)
+            self.oracle.max_trials = c["max_trials"]  # Hyperband: a cap
+            # A stock Tuner gives the oracle its (scratch) folder and its space.
+            kt.Tuner(oracle=self.oracle, hypermodel=_Space(self.hypermodel),
+                     directory=self._scratch, project_name="oracle", overwrite=True)
+            self.oracle.verbose = 0
+            self.created, self.finished = {}, {}
+            records = self.project.read(0)
         else:
-            records = self.project.read_new()
+            records = self.project.read()
         for record in records:
             self._apply(record)
 
     def _apply(self, record: dict) -> None:
-        self.trials.add(record)
-        oracle = self.oracle
+        oracle, trial_id = self.oracle, record.get("trial_id")
         if record["event"] == "created":
+            self.created[trial_id] = record
             oracle.forced_values = record["values"]
             try:
                 trial = oracle.create_trial(record["slot"])
             finally:
                 oracle.forced_values = None
-            if trial.trial_id != record["trial_id"]:
+            if trial.trial_id != trial_id:
                 raise RuntimeError(f"the ledger of {self.project_dir!r} does not replay: "
-                                   f"trial {record['trial_id']} came back as "
-                                   f"{trial.trial_id}")
-        elif record["event"] == "finished":
-            trial = oracle.get_trial(record["trial_id"])
-            if trial.status != "RUNNING":
-                return
-            if record["status"] == "COMPLETED":
-                epochs = zip(*record["metrics"].values())
-                for step, row in enumerate(epochs):
-                    oracle.update_trial(trial.trial_id, dict(zip(record["metrics"], row)),
-                                        step=step)
-            trial.status = record["status"]
-            trial.message = record.get("message")
+                                   f"trial {trial_id} came back as {trial.trial_id}")
+        elif record["event"] == "finished" and trial_id not in self.finished:
+            self.finished[trial_id] = record
+            trial = oracle.get_trial(trial_id)
+            metrics = record["metrics"] if record["status"] == "COMPLETED" else {}
+            for step, row in enumerate(zip(*metrics.values())):
+                oracle.update_trial(trial_id, dict(zip(metrics, row)), step=step)
+            trial.status, trial.message = record["status"], record.get("message")
             oracle.end_trial(trial)
+
+    def _unfinished(self) -> list:
+        return [t for t in self.created if t not in self.finished]
 
     def _next(self) -> tuple | None:
         """Claims a trial to run (lock held): an orphan first, else a new one."""
-        for trial_id in self.trials.unfinished():
+        for trial_id in self._unfinished():
             if self.project.is_orphan(trial_id):
                 self.project.claim(trial_id)
-                return trial_id, self.trials.created[trial_id]["values"], True
+                return trial_id, self.created[trial_id]["values"], True
         if self._waiting_at == self.project.offset:
             return None  # nothing new since the oracle said wait or stop
         if self._waiting_at is not None:  # it may have moved on without a record
@@ -187,103 +212,103 @@ class Search:
                   "values": values,
                   "recipe": self.hypermodel.recipe_for(values).to_dict()}
         self.project.append(record)
-        self.trials.add(record)
+        self.created[trial.trial_id] = record
         self.project.claim(trial.trial_id)
         return trial.trial_id, values, False
 
     # ------------------------------------------------------------ the loop
-    def run(self) -> None:
-        """Runs trials until the search is done (every trial of it finished)."""
-        try:
-            while True:
-                t0 = time.perf_counter()
-                with self.project.lock():
-                    self.sync()
-                    job = self._next()
-                    done = job is None and not self.trials.unfinished()
-                if job is not None:
-                    self._run_one(t0, *job)
-                elif done:
+    def _tasks(self, setup: str | None) -> Iterator[dict | None]:
+        """Claimed trials as worker tasks; None while there is none yet."""
+        while True:
+            t0 = time.perf_counter()
+            with self.project.lock():
+                self.sync()
+                job = self._next()
+                done = job is None and not self._unfinished()
+            if job is None:
+                if done:
                     return
-                else:
-                    time.sleep(_POLL_S)  # others' trials are running; one may die
+                yield None  # others' trials run (one may die) or the oracle waits
+                continue
+            trial_id, values, again = job
+            self._running[trial_id] = (t0, values, again)
+            yield {"id": trial_id, "fn": "keras_resnet.tuning.search:trial_task",
+                   "kwargs": {"setup": setup, "values": values}}
+
+    def run(self, jobs: int = 1, setup: str | None = None) -> None:
+        """Runs trials until every trial of the search is finished.
+
+        Args:
+            jobs: Worker processes training side by side.
+            setup: A pickle of ``(hypermodel, data)`` for the workers; None
+                trains in this process.
+        """
+        try:
+            with self.project.heartbeat(self._running):
+                if setup is not None:
+                    run_tasks(self._tasks(setup), jobs, threads=self.threads or 1,
+                              on_event=self._on_event, poll_s=_POLL_S, restart=True,
+                              max_rss_growth=MAX_GROWTH)
+                    return
+                for task in self._tasks(None):
+                    if task is None:
+                        time.sleep(_POLL_S)
+                    else:
+                        self._finish(task["id"], run_trial(self.hypermodel, self.data,
+                                                           task["kwargs"]["values"]))
         finally:
-            for w in (self._worker, self._spare):
-                if w is not None:
-                    w.close()
             shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def _run_one(self, t0: float, trial_id: str, values: dict, again: bool) -> None:
-        with state.heartbeat(self.project, trial_id):
-            out = self._train(values)
+    def _on_event(self, event: dict) -> None:
+        if event["event"] == "result":
+            self._finish(event["id"], event["value"])
+        elif event["event"] == "died":
+            self._finish(event["id"], {"status": "FAILED", "message": event["message"]})
+
+    def _finish(self, trial_id: str, out: dict) -> None:
+        """Records a trial's result, prints its line, releases its claim."""
+        t0, values, again = self._running.pop(trial_id)
         record = {"event": "finished", "trial_id": trial_id, "status": out["status"],
-                  "metrics": out.get("metrics", {}), "message": out.get("message")}
+                  "metrics": out.get("metrics", {}), "message": out.get("message"),
+                  "threads": self.threads}
         with self.project.lock():
             self.sync()
-            if trial_id not in self.trials.finished:
+            if trial_id not in self.finished:
                 self.project.append(record)
                 self._apply(record)
             self.project.release(trial_id)
-        stats = {"total_s": time.perf_counter() - t0, "fit_s": out.get("fit_s", 0.0),
-                 "build_s": out.get("build_s", 0.0), "rss_mb": out.get("rss_mb"),
-                 "search_rss_mb": runner.rss_mb(),
-                 "status": out["status"], "again": again}
-        stats["other_s"] = stats["total_s"] - stats["fit_s"] - stats["build_s"]
-        self.trial_stats[trial_id] = stats
+        s = {"total_s": time.perf_counter() - t0, "search_rss_mb": rss_mb(),
+             "again": again, **{k: out.get(k, 0.0) for k in ("fit_s", "build_s")},
+             **{k: out.get(k) for k in ("status", "rss_mb", "pid")}}
+        s["other_s"] = s["total_s"] - s["fit_s"] - s["build_s"]
+        self.trial_stats[trial_id] = s
         if self.verbose:
-            print(self._progress_line(trial_id, values, stats, out), flush=True)
-        finished = [self.trials.finished[t] for t in self.trials.created
-                    if t in self.trials.finished]
-        if len(finished) >= 3 and all(f["status"] != "COMPLETED" for f in finished):
-            raise RuntimeError(f"the first {len(finished)} trials of {self.project_dir!r} "
+            shown = " ".join(f"{k}={_format_value(v)}" for k, v in
+                             self.hypermodel.describe(values).items() if k != "blocks")
+            score = self.oracle.get_trial(trial_id).score
+            result = (f"{self.config['objective']}={score:.4f}" if score is not None
+                      else f"{out['status']} ({out.get('message')})")
+            print(f"[tune] trial {trial_id}{', run again' if again else ''}: {shown} -> "
+                  f"{result}  {s['total_s']:.1f}s (fit {s['fit_s']:.1f}s, build "
+                  f"{s['build_s']:.1f}s, other {s['other_s']:.2f}s)", flush=True)
+        ends = [r["status"] for r in self.finished.values()]
+        if len(ends) >= 3 and "COMPLETED" not in ends:
+            raise RuntimeError(f"the first {len(ends)} trials of {self.project_dir!r} "
                                f"all failed; the last: {out.get('message')}")
-
-    def _train(self, values: dict) -> dict:
-        if self._setup is None:
-            return runner.run_trial(self.hypermodel, self.data, values)
-        if self._worker is None:
-            self._worker, self._spare = self._spare or self._start_worker(), None
-        out = self._worker.run(values)
-        if out.get("worker_died") or self._worker.growth() > runner.MAX_GROWTH:
-            self._worker.close()
-            self._worker = None
-        if self._spare is None:  # a fresh worker, importing while trials run
-            self._spare = self._start_worker()
-        return out
-
-    def _start_worker(self) -> runner.Worker:
-        if self._setup is None:
-            raise RuntimeError("trial workers need the pickled search setup")
-        self.workers_started += 1
-        return runner.Worker(self._setup)
-
-    def _progress_line(self, trial_id: str, values: dict, stats: dict, out: dict) -> str:
-        shown = " ".join(f"{k}={_format_value(v)}" for k, v in
-                         self.hypermodel.describe(values).items() if k != "blocks")
-        score = self.oracle.get_trial(trial_id).score if self.oracle else None
-        result = (f"{self.config['objective']}={score:.4f}" if score is not None
-                  else f"{out['status']} ({out.get('message')})")
-        again = ", run again" if stats["again"] else ""
-        return (f"[tune] trial {trial_id}{again}: {shown} -> {result}  "
-                f"{stats['total_s']:.1f}s (fit {stats['fit_s']:.1f}s, build "
-                f"{stats['build_s']:.1f}s, other {stats['other_s']:.2f}s)")
 
     # ------------------------------------------------------------ results
     def completed(self) -> list:
         """The completed trials, best first (KerasTuner ``Trial`` objects)."""
-        if self.oracle is None:
-            with self.project.lock():
-                self.sync()
         trials = [t for t in self.oracle.trials.values() if t.status == "COMPLETED"
                   and t.score is not None and t.score == t.score]
         return sorted(trials, key=lambda t: t.score,
                       reverse=self.oracle.objective.direction == "max")
 
     def write_best(self) -> ModelSpec:
-        """Writes best_spec.json, best_recipe.json, best_hyperparameters.json."""
+        """Writes best_spec.json, best_recipe.json and best_hyperparameters.json."""
         trials = self.completed()
         if not trials:
-            last = [f.get("message") for f in self.trials.finished.values()][-1:]
+            last = [f.get("message") for f in self.finished.values()][-1:]
             raise RuntimeError(f"no trial of {self.project_dir!r} completed"
                                + (f"; the last error: {last[0]}" if last else ""))
         best = trials[0]
@@ -293,7 +318,8 @@ class Search:
         recipe = self.hypermodel.recipe_for(best.hyperparameters.values).to_dict()
         hps = {"trial_id": best.trial_id, "score": best.score, "values": values,
                "objective": self.config["objective"], "recipe": recipe,
-               "residual": self.hypermodel.residual}
+               "residual": self.hypermodel.residual,
+               "threads": self.finished[best.trial_id].get("threads")}
         with self.project.lock():
             spec.save(self.best_spec_path, overwrite=True)
             for name, content in (("best_recipe", recipe), ("best_hyperparameters", hps)):
@@ -307,24 +333,20 @@ def _objective(name: str) -> kt.Objective:
 
 
 def _format_value(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}" if v != 0 else "0"
-    return str(v)
+    return (f"{v:.3g}" if v != 0 else "0") if isinstance(v, float) else str(v)
 
 
 def results_table(search: Search, num_trials: int = 10) -> str:
     """The best trials of a search as a text table (best first).
-
-    Columns: rank, trial id, depth (blocks in the deepest stage), blocks per
-    stage, l2, every other searched hyperparameter, and the objective (the
-    trial's best epoch).
 
     Args:
         search: What :func:`tune` returned.
         num_trials: Rows at most.
 
     Returns:
-        The table, with a line counting completed and failed trials.
+        The table (rank, trial id, depth, blocks per stage, l2, every other
+        searched hyperparameter, the objective at the trial's best epoch) and
+        a line counting completed and failed trials.
     """
     num_trials = C.check_int("num_trials", num_trials, minimum=1)
     name = search.config["objective"]
@@ -333,28 +355,15 @@ def results_table(search: Search, num_trials: int = 10) -> str:
                  for t in trials[:num_trials]]
     extra: list = []
     for _, d in described:
-        extra += [k for k in d if k not in ("depth", "blocks", "l2") and k not in extra]
+        extra += [k for k in d if k not in ("depth", "blocks", "l2", *extra)]
     header = ["rank", "trial", "depth", "blocks", "l2", *extra, name]
     rows = [[rank, t.trial_id, d["depth"], d["blocks"], _format_value(d["l2"]),
              *[_format_value(d.get(k, "")) for k in extra], f"{t.score:.4f}"]
             for rank, (t, d) in enumerate(described, start=1)]
-    failed = sum(r["status"] != "COMPLETED" for r in search.trials.finished.values())
+    failed = sum(r["status"] != "COMPLETED" for r in search.finished.values())
     return (text_table(header, rows, right=[0, len(header) - 1]) +
             f"\n{len(trials)} completed, {failed} failed ({name}: best epoch of each "
             "trial)")
-
-
-def _training_args(given: dict) -> tuple:
-    """Splits tune's training arguments into recipe fields and searched hyperparameters."""
-    fields, searched = {}, {}
-    for name, value in given.items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple, Mapping)) or (value is True and name != "augment"):
-            searched[name] = value
-        else:
-            fields[name] = value
-    return fields, searched
 
 
 def tune(
@@ -379,7 +388,9 @@ def tune(
     block_type: Any = None,
     allow_zero_l2: bool = False,
     residual: bool | None = None,
-    isolate: bool | None = None,
+    jobs: int | str = "auto",
+    threads: int | str = "auto",
+    isolate: bool = True,
 ) -> tuple:
     """Searches depth and L2 (and more) for a base spec; every trial is a ``kr.train`` run.
 
@@ -395,7 +406,7 @@ def tune(
             input shape and classes come from the data), or a
             :class:`~keras_resnet.tuning.ResNetHyperModel` (then leave the
             search space and recipe arguments unset).
-        data: A :class:`~keras_resnet.data.Data`, a source name such as
+        data: A :class:`~keras_resnet.data.Data`, a source such as
             ``"digits"``, or training inputs (with ``y``).
         y: Integer labels, with array ``data``.
         validation_data: ``(x_val, y_val)``, with array ``data``.
@@ -417,8 +428,15 @@ def tune(
         verbose: 0 silent, 1 one line per trial.
         depth, l2, width, shortcut, block_type, allow_zero_l2, residual: See
             :class:`~keras_resnet.tuning.ResNetHyperModel`.
-        isolate: Train in a worker process, replaced when its memory grows
-            (TensorFlow leaks ~20 MB per trial); None: True on TensorFlow.
+        jobs: Trials trained side by side in worker processes; ``"auto"``
+            follows :func:`keras_resnet.experiment.plan_jobs` for the
+            biggest network of the space.
+        threads: Threads of each worker; ``"auto"``: 1 when that network's
+            step is small, else every core, whatever ``jobs`` (the thread
+            count changes float results; each trial records it).
+        isolate: Train in worker processes, replaced when their memory grows
+            (TensorFlow keeps ~20 MB per trained model); False trains in this
+            process, one trial at a time, with its threads.
 
     Returns:
         ``(best_spec, search)``: the best ``ModelSpec`` and the :class:`Search`.
@@ -432,26 +450,23 @@ def tune(
     ```
     """
     C.check_choice("algorithm", algorithm, ALGORITHMS)
-    if max_trials is not None:
+    if max_trials is not None or algorithm != "hyperband":
+        if max_trials is None:
+            C.fail("max_trials", f"is required for algorithm={algorithm!r}", None, TypeError)
         max_trials = C.check_int("max_trials", max_trials, minimum=1, maximum=1 << 20)
-    elif algorithm != "hyperband":
-        C.fail("max_trials", f"is required for algorithm={algorithm!r}", max_trials,
-               TypeError)
-    directory = os.fspath(directory) if isinstance(directory, os.PathLike) else directory
-    if not C.check_str("directory", directory):
-        C.fail("directory", "must not be empty", directory)
-    C.check_bool("overwrite", overwrite)
-    if isolate is None:
-        import keras
-
-        isolate = keras.backend.backend() == "tensorflow"
-    C.check_bool("isolate", isolate)
+    directory = C.check_str("directory", os.fspath(directory)
+                            if isinstance(directory, os.PathLike) else directory)
+    for name, value in dict(overwrite=overwrite, isolate=isolate).items():
+        C.check_bool(name, value)
     seed = C.check_int("seed", seed, minimum=0, maximum=2**31 - 2)
     hyperband_factor = C.check_int("hyperband_factor", hyperband_factor, minimum=2,
                                    maximum=100)
-    verbose = C.check_choice("verbose", verbose, (0, 1))
-    objective = C.check_choice("objective", objective,
-                               ("val_accuracy", "val_loss", "accuracy", "loss"))
+    C.check_choice("verbose", verbose, (0, 1))
+    C.check_choice("objective", objective, ("val_accuracy", "val_loss", "accuracy", "loss"))
+    jobs, threads = (v if v == "auto" else C.check_int(k, v, minimum=1, maximum=4096)
+                     for k, v in (("jobs", jobs), ("threads", threads)))
+    if not isolate and jobs not in ("auto", 1):
+        C.fail("jobs", "must be 1 with isolate=False (trials in this process)", jobs)
     if "KERASTUNER_ORACLE_IP" in os.environ:
         raise ValueError(
             "KERASTUNER_ORACLE_IP is set, but kr.tune does not use KerasTuner's chief "
@@ -460,51 +475,45 @@ def tune(
             f"{os.environ['KERASTUNER_ORACLE_IP']!r}")
     training = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     optimizer=optimizer, schedule=schedule, augment=augment)
-    given_hm = isinstance(base, ResNetHyperModel)
-    if given_hm:
-        given = [k for k, v in dict(training, recipe=recipe, depth=depth, l2=l2,
-                                    width=width, shortcut=shortcut, block_type=block_type,
-                                    residual=residual).items() if v is not None]
+    space = dict(depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type)
+    if isinstance(base, ResNetHyperModel):
+        given = [k for k, v in dict(training, recipe=recipe, residual=residual,
+                                    **space).items() if v is not None]
         if given or allow_zero_l2:
             raise TypeError("tune() got a ResNetHyperModel and search arguments ("
                             f"{', '.join(given) or 'allow_zero_l2'}); set them on the "
                             "HyperModel instead")
-    else:
-        fields, searched = _training_args(training)
-        if algorithm == "hyperband" and "epochs" in searched:
-            C.fail("epochs", "must be one number with algorithm='hyperband' (Hyperband "
-                   "chooses each trial's epochs)", epochs, TypeError)
-        recipe = _as_recipe(recipe).replace(seed=seed, **fields)
-    if isinstance(data, str):
-        from keras_resnet.data import load_data
-
-        data = load_data(data, flatten=(base.base if given_hm else as_spec(base)).is_mlp)
-    else:
-        data = as_data(data, y, validation_data)
-    if given_hm:
+    searched: dict = {k: v for k, v in training.items() if v is True and k != "augment"
+                or isinstance(v, (list, tuple, Mapping))}
+    if algorithm == "hyperband" and "epochs" in searched:
+        C.fail("epochs", "must be one number with algorithm='hyperband' (Hyperband "
+               "chooses each trial's epochs)", epochs, TypeError)
+    hm_base = base.base if isinstance(base, ResNetHyperModel) else as_spec(base)
+    data = (load_data(data, flatten=hm_base.is_mlp) if isinstance(data, str)
+            else as_data(data, y, validation_data))
+    if isinstance(base, ResNetHyperModel):
         hypermodel = base
         if tuple(hypermodel.base.input_shape) != tuple(data.input_shape):
             raise ValueError(f"the HyperModel's input_shape {hypermodel.base.input_shape} "
                              f"does not match the data's {tuple(data.input_shape)}")
     else:
+        fields = {k: v for k, v in training.items() if v is not None and k not in searched}
         hypermodel = ResNetHyperModel(
-            base, recipe=recipe, **searched, depth=depth, l2=l2, width=width,
-            shortcut=shortcut, block_type=block_type, allow_zero_l2=allow_zero_l2,
-            residual=residual, input_shape=tuple(data.input_shape),
-            classes=data.num_classes)
+            base, recipe=_as_recipe(recipe).replace(seed=seed, **fields), **searched,
+            **space, allow_zero_l2=allow_zero_l2, residual=residual,
+            input_shape=tuple(data.input_shape), classes=data.num_classes)
     if objective.startswith("val_") and data.validation is None:
         raise ValueError(f"objective {objective!r} needs validation data: pass "
                          "validation_data=(x_val, y_val). Received: validation_data=None")
-    if algorithm == "grid":
-        for name, setting in hypermodel.settings.items():
-            if setting is not None and setting["kind"] == "range" and not setting["step"]:
-                C.fail(name, "is a continuous range, which algorithm='grid' cannot "
-                       "enumerate: give a list of values or a 'step'", setting)
-    if project_name is None:
-        project_name = f"{hypermodel.base.name or 'resnet'}_{algorithm}"
-    C.check_str("project_name", project_name)
-    if (not project_name or project_name in (".", "..") or os.sep in project_name
-            or (os.altsep and os.altsep in project_name)):
+    for name, setting in hypermodel.settings.items():
+        if algorithm == "grid" and setting and setting["kind"] == "range" and not setting[
+                "step"]:
+            C.fail(name, "is a continuous range, which algorithm='grid' cannot "
+                   "enumerate: give a list of values or a 'step'", setting)
+    project_name = C.check_str("project_name", project_name or
+                               f"{hypermodel.base.name or 'resnet'}_{algorithm}")
+    if project_name in ("", ".", "..") or os.sep in project_name or (
+            os.altsep and os.altsep in project_name):
         C.fail("project_name", "must be a folder name (no path separators)", project_name)
 
     project_dir = os.path.join(directory, project_name)
@@ -516,23 +525,43 @@ def tune(
         "objective": objective, "max_trials": max_trials, "seed": seed,
         "hyperband_factor": hyperband_factor if algorithm == "hyperband" else None,
         "hypermodel": hypermodel.get_config()}))
-    search = Search(hypermodel, project_dir, config, data, isolate=isolate,
-                    verbose=verbose)
-    with search.project.lock():
-        records = search.project.read_all()
-        if not records:
-            search.project.append(config)
-        elif records[0] != config:
-            old = records[0]
-            differ = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-            raise ValueError(
-                f"{project_dir!r} holds a search with a different {', '.join(differ)}; "
-                "resume it with the same arguments, or pass overwrite=True or another "
-                "project_name")
-        elif verbose:
-            done = sum(r["event"] == "finished" for r in records)
-            print(f"[tune] resuming {project_dir}: {done} trial(s) finished", flush=True)
-    search.run()
+    biggest = {n: max(_points(s)) for n, s in hypermodel.settings.items()
+               if s and n in ("depth", "width", "batch_size")}
+    jobs, threads = plan_jobs(hypermodel.spec(biggest), data, biggest.get(
+        "batch_size", hypermodel.recipe.batch_size), max_trials or 1 << 20, jobs, threads)
+    with tempfile.TemporaryDirectory(prefix="kr-tune-") as tmp:
+        setup = os.path.join(tmp, "setup.pkl") if isolate else None
+        if setup is not None:
+            try:
+                with open(setup, "wb") as fh:
+                    pickle.dump((hypermodel, data if data.is_numpy or not data.load_args
+                                 else data.load_args), fh)
+            except Exception:  # noqa: BLE001 - e.g. a tf.data pipeline
+                setup, jobs = None, 1
+                if verbose:
+                    print("[tune] the data cannot be sent to a worker process; trials "
+                          "run in this process", flush=True)
+        search = Search(hypermodel, project_dir, config, data, verbose,
+                        threads if setup else None)
+        with search.project.lock():
+            records = search.project.read(0)
+            if not records:
+                search.project.append(config)
+            elif records[0] != config:
+                state.check_format(project_dir, records[0])
+                differ = sorted(k for k in set(records[0]) | set(config)
+                                if records[0].get(k) != config.get(k))
+                raise ValueError(
+                    f"{project_dir!r} holds a search with a different {', '.join(differ)};"
+                    " resume it with the same arguments, or pass overwrite=True or "
+                    "another project_name")
+            elif verbose:
+                done = sum(r["event"] == "finished" for r in records)
+                print(f"[tune] resuming {project_dir}: {done} trial(s) finished", flush=True)
+        if verbose and setup:
+            print(f"[tune] {jobs} worker process{'es' if jobs > 1 else ''} of {threads} "
+                  f"thread{'s' if threads > 1 else ''}", flush=True)
+        search.run(jobs, setup)
     return search.write_best(), search
 
 
@@ -543,4 +572,4 @@ def describe_best(search: Search, best: ModelSpec) -> str:
             f"**recipe) where recipe = {os.path.join(search.project_dir, 'best_recipe.json')}")
 
 
-__all__ = ["ALGORITHMS", "RECIPE_HPS", "Search", "describe_best", "results_table", "tune"]
+__all__ = ["ALGORITHMS", "Search", "describe_best", "results_table", "run_trial", "tune"]

@@ -1,29 +1,27 @@
 """The search space: hyperparameters, :func:`spec_for` and the KerasTuner HyperModel.
 
-A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for` and then what
+A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, then what
 ``kr.train`` does, so the winner trained again with ``kr.train`` scores the same.
 
-| name | meaning | searched by default |
+| name | meaning | searched by default (True: the range) |
 |---|---|---|
 | ``depth`` | blocks in the deepest stage; the others scale along | yes: ~1/3x to ~7/3x the base |
 | ``l2`` | L2 weight decay on every kernel | yes: log-uniform 1e-6 to 1e-2 |
 | ``use_l2`` | only with ``allow_zero_l2=True``: False means ``l2 = 0`` | with the flag |
-| ``width`` | multiplier on every block's and the stem's filters | no (True: 0.5, 1, 2) |
-| ``shortcut`` | the model-wide shortcut option ``"A"``-``"D"`` | no (True: every valid one) |
-| ``block_type`` | swaps conv blocks, e.g. basic <-> preact_basic | no (True: the base's twin) |
-| ``learning_rate`` | the recipe's initial learning rate | no (True: log-uniform 1e-4 to 0.1) |
-| ``optimizer`` | the recipe's optimizer | no (True: sgd, adam) |
-| ``batch_size``, ``epochs`` | the recipe's | no (True: 32, 64, 128; epochs: give choices) |
-| ``schedule`` | the recipe's learning-rate schedule | no (True: step, cosine) |
-| ``augment`` | the recipe's augmentation on/off | no (True: off, on) |
+| ``width`` | multiplier on every block's and the stem's filters | no (0.5, 1, 2) |
+| ``shortcut`` | the model-wide shortcut option ``"A"``-``"D"`` | no (every valid one) |
+| ``block_type`` | swaps conv blocks, e.g. basic <-> preact_basic | no (the base's twin) |
+| ``learning_rate`` | the recipe's initial learning rate | no (log-uniform 1e-4 to 0.1) |
+| ``optimizer`` | the recipe's optimizer | no (sgd, adam) |
+| ``batch_size``, ``epochs`` | the recipe's | no (32, 64, 128; epochs: none) |
+| ``schedule``, ``augment`` | the recipe's | no (step, cosine; off, on) |
 
-Each argument of the same name takes None (the default above), True (the
-default range), False (not searched), a value (``Fixed``), a list (``Choice``)
-or a dict ``{"min", "max", "step", "sampling", "default"}`` (``Int``/``Float``;
-not for the string- and bool-valued ones).
-
-**Zero L2.** A log range cannot reach 0, so with ``allow_zero_l2=True`` an
-``l2`` range gets a Boolean ``use_l2`` with ``l2`` in its conditional scope.
+Each argument of that name takes None (the default above), True (the range
+above), False (not searched), a value (``Fixed``), a list (``Choice``) or, for
+numbers, a dict ``{"min", "max", "step", "sampling", "default"}``
+(``Int``/``Float``). A log range cannot reach 0, so with
+``allow_zero_l2=True`` an ``l2`` range gets a Boolean ``use_l2`` with ``l2``
+in its conditional scope.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ import numpy as np
 
 from keras_resnet import _checks as C
 from keras_resnet.builders import as_spec, build
-from keras_resnet.data import Data
+from keras_resnet.data import Data, load_data
 from keras_resnet.spec import MAX_FILTERS, MAX_REPEAT, SHORTCUTS, BlockSpec, ModelSpec
 from keras_resnet.training.recipe import OPTIMIZERS, SCHEDULES, Recipe
 
@@ -48,89 +46,79 @@ from keras_resnet.training.recipe import OPTIMIZERS, SCHEDULES, Recipe
 HP_NAMES = ("depth", "use_l2", "l2", "width", "shortcut", "block_type",
             "learning_rate", "optimizer", "batch_size", "epochs", "schedule", "augment")
 #: The ones that change the recipe, not the network.
-RECIPE_HPS = ("learning_rate", "optimizer", "batch_size", "epochs", "schedule", "augment")
+RECIPE_HPS = HP_NAMES[6:]
 CONV_BLOCKS = ("basic", "preact_basic", "bottleneck", "preact_bottleneck")
-_TWIN = {"basic": "preact_basic", "preact_basic": "basic",
-         "bottleneck": "preact_bottleneck", "preact_bottleneck": "bottleneck"}
+_TWIN = dict(zip(CONV_BLOCKS, ("preact_basic", "basic", "preact_bottleneck", "bottleneck")))
 #: Learning rate per optimizer when the optimizer is searched and the rate is not.
 DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
-DEFAULT_L2_RANGE = (1e-6, 1e-2)
-#: Allowed values of each hyperparameter: (minimum, maximum) or the choices.
+#: Allowed values: (minimum, maximum) of numbers, or the choices.
 _LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20),
                  "epochs": (1, 1 << 20), "l2": (0.0, 1.0), "width": (0.0, 64.0),
                  "learning_rate": (0.0, 10.0), "shortcut": SHORTCUTS,
                  "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS,
-                 "schedule": SCHEDULES}
-_RANGE_KEYS = ("min", "max", "step", "sampling", "default")
-_STRING_HPS = ("shortcut", "block_type", "optimizer", "schedule", "augment")
+                 "schedule": SCHEDULES, "augment": (False, True)}
 _INT_HPS = ("depth", "batch_size", "epochs")
+#: What True means, where it does not depend on the base.
+_TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0, 2.0],
+         "optimizer": ["sgd", "adam"], "batch_size": [32, 64, 128],
+         "learning_rate": {"min": 1e-4, "max": 0.1, "sampling": "log"},
+         "schedule": ["step", "cosine"], "augment": [False, True]}
 
 
-def _block_entries(spec: ModelSpec) -> list:
+def _entries(spec: ModelSpec) -> list:
     return [b for b in spec.blocks if isinstance(b, BlockSpec)]
 
 
 def base_depth(spec: Any) -> int:
-    """The ``depth`` of a spec: the blocks in its deepest ``BlockSpec`` entry.
+    """The ``depth`` of a spec: the largest ``repeat`` of its ``BlockSpec`` entries.
 
     Args:
         spec: Anything :func:`~keras_resnet.as_spec` accepts.
 
     Returns:
-        The largest ``repeat`` of the spec's block entries (3 for
-        ``cifar_resnet20``, 6 for ``resnet50``).
+        The depth (3 for ``cifar_resnet20``, 6 for ``resnet50``).
     """
-    return max(b.repeat for b in _block_entries(as_spec(spec)))
+    return max(b.repeat for b in _entries(as_spec(spec)))
 
 
 def default_depths(depth: int) -> list:
-    """The default ``depth`` choices around a base depth.
-
-    About 1/3, 2/3, 1, 5/3 and 7/3 times the base (rounded half up, at least
-    1): ``[1, 2, 3, 5, 7]`` for the CIFAR ResNet-20 (n=3, i.e. ResNet-8 to
-    ResNet-44), ``[2, 4, 6, 10, 14]`` for a base whose deepest stage has 6.
+    """The default ``depth`` choices: about 1/3, 2/3, 1, 5/3 and 7/3 times ``depth``.
 
     Args:
         depth: The base's depth (see :func:`base_depth`).
 
     Returns:
-        Sorted distinct choices that include ``depth``.
+        Sorted distinct choices (rounded half up, at least 1) that include
+        ``depth``: ``[1, 2, 3, 5, 7]`` for 3 (ResNet-8 to ResNet-44).
     """
     depth = C.check_int("depth", depth, minimum=1, maximum=MAX_REPEAT)
-    out = {max(1, min(MAX_REPEAT, (depth * k + 1) // 3)) for k in (1, 2, 3, 5, 7)}
-    return sorted(out | {depth})
+    return sorted({max(1, min(MAX_REPEAT, (depth * k + 1) // 3)) for k in (1, 2, 3, 5, 7)}
+                  | {depth})
 
 
 def _swap_block(b: BlockSpec, target: str) -> BlockSpec:
     if b.type not in CONV_BLOCKS or b.type == target:
         return b
-    changes: dict = {"type": target}
-    if "bottleneck" not in target:  # options only bottleneck blocks take
-        changes.update(bottleneck_ratio=None, stride_1x1=False)
-    return _dc_replace(b, **changes)
+    extra: dict = {} if "bottleneck" in target else {"bottleneck_ratio": None,
+                                                     "stride_1x1": False}
+    return _dc_replace(b, type=target, **extra)
 
 
 def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
     """Applies hyperparameter values to a base spec (the one place that does).
 
-    Absent keys keep the base's value (``spec_for(base, {})`` is the base);
-    training hyperparameters and KerasTuner's ``tuner/...`` entries are
-    ignored; unknown keys are an error.
-
-    * ``depth``: blocks in the deepest stage; every ``BlockSpec`` entry becomes
-      ``max(1, round(repeat * depth / deepest))``, rounded half up (the
-      paper's n for the CIFAR ResNets).
-    * ``l2``: the spec's L2 strength; ``use_l2=False`` sets it to 0.
-    * ``width``: multiplies every block's and the stem's ``filters`` (rounded
-      half up, at least 1).
-    * ``shortcut``: the model-wide option; block-level overrides stay.
-    * ``block_type``: every basic/bottleneck (pre-activation or not) block
-      becomes this type; bottleneck-only options are dropped for basic types.
+    Absent keys keep the base's value; training hyperparameters and
+    KerasTuner's ``tuner/...`` entries are ignored; unknown keys are an error.
+    ``depth`` sets every ``BlockSpec`` entry's repeat to ``max(1, round(repeat
+    * depth / deepest))`` (half up: the paper's n for the CIFAR ResNets);
+    ``width`` multiplies every block's and the stem's filters; ``shortcut`` is
+    the model-wide option (block overrides stay); ``block_type`` swaps every
+    conv block (bottleneck-only options dropped for basic types); ``l2`` is the
+    L2 strength, and ``use_l2=False`` sets it to 0.
 
     Args:
         base_spec: Anything :func:`~keras_resnet.as_spec` accepts.
-        values: ``{hyperparameter name: value}``, e.g.
-            ``trial.hyperparameters.values``.
+        values: ``{hyperparameter name: value}``, e.g. a trial's values.
 
     Returns:
         The validated ``ModelSpec`` (its ``name`` is the base's).
@@ -161,12 +149,11 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
 
         blocks = [_dc_replace(b, filters=scale(b.filters)) if isinstance(b, BlockSpec)
                   else b for b in blocks]
-        if stem is not None:
-            stem = _dc_replace(stem, filters=scale(stem.filters))
+        stem = stem and _dc_replace(stem, filters=scale(stem.filters))
     if "block_type" in v:
-        if not any(b.type in CONV_BLOCKS for b in _block_entries(base)):
+        if not any(b.type in CONV_BLOCKS for b in _entries(base)):
             C.fail("block_type", f"needs a base with {'/'.join(CONV_BLOCKS)} blocks; "
-                   f"this one has {sorted({b.type for b in _block_entries(base)})}",
+                   f"this one has {sorted({b.type for b in _entries(base)})}",
                    v["block_type"])
         blocks = [_swap_block(b, v["block_type"]) if isinstance(b, BlockSpec) else b
                   for b in blocks]
@@ -183,17 +170,15 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
     return base.replace(**changes) if changes else base
 
 
-# ------------------------------------------------------- hyperparameter settings
 def _check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
-    """Checks one value of a hyperparameter against ``_LIMITS``; returns it normalised."""
+    """One value of a hyperparameter, checked against ``_LIMITS`` and normalised."""
+    limits = _LIMITS[name]
     if name == "augment":
         return C.check_bool(name, v)
-    limits = _LIMITS[name]
     if isinstance(limits[0], str):
         return C.check_choice(name, v, limits)
     if name in _INT_HPS:
-        if name == "depth" and isinstance(v, float) and v.is_integer():
-            v = int(v)
+        v = int(v) if name == "depth" and isinstance(v, float) and v.is_integer() else v
         return C.check_int(name, v, minimum=limits[0], maximum=limits[1])
     v = C.check_float(name, v, minimum=limits[0], maximum=limits[1])
     if v == 0 and name != "l2":
@@ -205,47 +190,40 @@ def _check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
 
 
 def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
-    """Normalises a user's hyperparameter argument to a setting dict (None: off)."""
+    """A hyperparameter argument as ``{"kind": "fixed" | "choice" | "range", ...}``."""
     if value is False:
         return None
     if isinstance(value, Mapping):
-        if name in _STRING_HPS:
+        if isinstance(_LIMITS[name][0], (str, bool)):
             C.fail(name, "takes a value or a list of choices, not a range", value,
                    TypeError)
-        C.check_keys(name, value, _RANGE_KEYS)
+        C.check_keys(name, value, ("min", "max", "step", "sampling", "default"))
         if "min" not in value or "max" not in value:
             C.fail(name, "range needs 'min' and 'max'", dict(value))
-        lo = _check_value(name, value["min"], allow_zero_l2)
-        hi = _check_value(name, value["max"], allow_zero_l2)
-        if lo >= hi:
+        out = {"kind": "range", "step": None, "sampling": C.check_choice(
+            f"{name}.sampling", value.get("sampling", "linear"), ("linear", "log"))}
+        for key in ("min", "max", "default"):
+            if value.get(key) is not None:
+                out[key] = _check_value(name, value[key], allow_zero_l2)
+        if out["min"] >= out["max"]:
             C.fail(name, "range needs min < max", dict(value))
-        sampling = C.check_choice(f"{name}.sampling", value.get("sampling", "linear"),
-                                  ("linear", "log"))
-        if sampling == "log" and lo <= 0:
+        if out["sampling"] == "log" and out["min"] <= 0:
             C.fail(name, "log-uniform range needs min > 0; to allow l2=0 pass "
                    "allow_zero_l2=True (a use_l2 switch)", dict(value))
-        step = value.get("step")
-        if step is not None:
-            step = C.check_float(f"{name}.step", step, minimum=0.0)
-            if name in _INT_HPS:
-                step = C.check_int(f"{name}.step", int(step) if float(step).is_integer()
-                                   else step, minimum=1)
-        out = {"kind": "range", "min": lo, "max": hi, "step": step, "sampling": sampling}
-        if value.get("default") is not None:
-            d = _check_value(name, value["default"], allow_zero_l2)
-            if not lo <= d <= hi:
-                C.fail(name, "default must lie in [min, max]", dict(value))
-            out["default"] = d
+        if value.get("step") is not None:
+            step = C.check_float(f"{name}.step", value["step"], minimum=0.0)
+            out["step"] = (C.check_int(f"{name}.step", int(step) if step.is_integer()
+                                       else step, minimum=1) if name in _INT_HPS else step)
+        if not out["min"] <= out.get("default", out["min"]) <= out["max"]:
+            C.fail(name, "default must lie in [min, max]", dict(value))
         return out
     if isinstance(value, (list, tuple)):
-        if len(value) == 0:
-            C.fail(name, "choices must not be empty", value)
         values = [_check_value(name, v, allow_zero_l2) for v in value]
-        if len(set(values)) != len(values):
-            C.fail(name, "choices must be distinct", list(value))
-        if len(values) == 1:
-            return {"kind": "fixed", "value": values[0]}
-        return {"kind": "choice", "values": values}
+        if not values or len(set(values)) != len(values):
+            C.fail(name, "choices must not be empty" if not values else
+                   "choices must be distinct", list(value))
+        return ({"kind": "choice", "values": values} if len(values) > 1
+                else {"kind": "fixed", "value": values[0]})
     if isinstance(value, (str, bool, numbers.Real)):
         return {"kind": "fixed", "value": _check_value(name, value, allow_zero_l2)}
     C.fail(name, "must be None, True, False, a value, a list of choices or a "
@@ -259,25 +237,18 @@ def _points(setting: dict | None) -> list:
     return list(setting.get("values") or (setting["min"], setting["max"]))
 
 
-def _declare(hp: kt.HyperParameters, name: str, setting: dict, default: Any = None) -> Any:
-    kind = setting["kind"]
-    if kind == "fixed":
-        return hp.Fixed(name, setting["value"])
+def _declare(hp: kt.HyperParameters, name: str, s: dict, default: Any) -> Any:
+    if s["kind"] == "fixed":
+        return hp.Fixed(name, s["value"])
     if name == "augment":
         return hp.Boolean(name, default=False)
-    if kind == "choice":
-        values = setting["values"]
-        dflt = default if default in values else values[0]
-        return hp.Choice(name, values, default=dflt)
-    lo, hi = setting["min"], setting["max"]
-    dflt = setting.get("default")
-    if dflt is None and default is not None and lo <= default <= hi:
-        dflt = default
-    if name in _INT_HPS:
-        return hp.Int(name, lo, hi, step=setting["step"], sampling=setting["sampling"],
-                      default=dflt)
-    return hp.Float(name, float(lo), float(hi), step=setting["step"],
-                    sampling=setting["sampling"], default=dflt)
+    if s["kind"] == "choice":
+        return hp.Choice(name, s["values"],
+                         default=default if default in s["values"] else s["values"][0])
+    dflt = s.get("default", default if s["min"] <= default <= s["max"] else None)
+    kind = hp.Int if name in _INT_HPS else hp.Float
+    return kind(name, s["min"], s["max"], step=s["step"], sampling=s["sampling"],
+                default=dflt)
 
 
 def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
@@ -291,10 +262,7 @@ def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
     Returns:
         The data (arrays become a NumPy ``Data`` named ``"arrays"``).
     """
-    if isinstance(x, str):
-        from keras_resnet.data import load_data
-
-        x = load_data(x)
+    x = load_data(x) if isinstance(x, str) else x
     if isinstance(x, Data):
         if y is not None or validation_data is not None:
             C.fail("y", "must be None when x is a Data object (it holds the labels and "
@@ -303,20 +271,19 @@ def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
     if not hasattr(x, "__array__"):
         C.fail("x", "must be a keras_resnet Data (kr.load_data), a data source name or "
                "a NumPy array", x, TypeError)
-    x, y = np.asarray(x), np.asarray(y) if y is not None else None
+    x, y = np.asarray(x), None if y is None else np.asarray(y)
     if y is None or x.ndim < 2 or len(x) != len(y) or len(x) == 0:
         raise ValueError("x and y must hold the same number (> 0) of examples. Received: "
                          f"x.shape={x.shape}, y.shape={None if y is None else y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must hold integer class labels. Received: dtype={y.dtype}")
-    classes = int(y.max()) + 1
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            C.fail("validation_data", "must be a pair (x_val, y_val)", validation_data,
-                   TypeError)
-        validation_data = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
-        classes = max(classes, int(validation_data[1].max()) + 1)
-    return Data("arrays", (x, y), validation_data, tuple(x.shape[1:]), classes,
+    val = validation_data
+    if val is not None:
+        if not isinstance(val, (tuple, list)) or len(val) != 2:
+            C.fail("validation_data", "must be a pair (x_val, y_val)", val, TypeError)
+        val = (np.asarray(val[0]), np.asarray(val[1]))
+    classes = int(max(y.max(), -1 if val is None else val[1].max())) + 1
+    return Data("arrays", (x, y), val, tuple(x.shape[1:]), classes,
                 [str(i) for i in range(classes)])
 
 
@@ -327,20 +294,17 @@ class ResNetHyperModel(kt.HyperModel):
     the trial's recipe; ``fit`` trains it with :meth:`Recipe.fit
     <keras_resnet.training.recipe.Recipe.fit>`: the steps of ``kr.train``. It
     works with every stock KerasTuner tuner; :func:`~keras_resnet.tuning.tune`
-    adds resume and several processes.
+    adds resume, several processes and trials side by side.
 
     Args:
         base: The base spec: a ``ModelSpec``, its dict, a spec file or a
             preset name. What the hyperparameters do not change is kept.
         recipe: The base training recipe (a ``Recipe`` or its dict; default
             ``Recipe()``); searched training hyperparameters replace its fields.
-        depth, l2, width, shortcut, block_type: The network's hyperparameters
-            (see :func:`spec_for` and the module's table).
-        learning_rate, optimizer, batch_size, epochs, schedule, augment: The
-            recipe's (see the module's table).
+        depth, l2, width, shortcut, block_type, learning_rate, optimizer,
+            batch_size, epochs, schedule, augment: See the module's table.
         allow_zero_l2: Allow ``l2 = 0``: a range gets a Boolean ``use_l2``.
-        residual: True for residual networks, False for the plain twin; None
-            follows the base's ``residual``.
+        residual: False for the plain twin; None follows the base.
         input_shape: Override the base's input shape (e.g. ``(8, 8, 1)``).
         classes: Override the base's number of classes.
         name: Name of the HyperModel.
@@ -371,7 +335,7 @@ class ResNetHyperModel(kt.HyperModel):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        C.check_bool("allow_zero_l2", allow_zero_l2)
+        self.allow_zero_l2 = C.check_bool("allow_zero_l2", allow_zero_l2)
         self.recipe = _as_recipe(recipe)
         spec = as_spec(base)
         self.residual = C.check_bool("residual", spec.residual if residual is None
@@ -385,55 +349,46 @@ class ResNetHyperModel(kt.HyperModel):
         if classes is not None:
             changes["classes"] = C.check_int("classes", classes, minimum=1)
         self.base = spec.replace(**changes)
-        self.allow_zero_l2 = allow_zero_l2
-        conv_types = [b.type for b in _block_entries(self.base) if b.type in CONV_BLOCKS]
-        own_type = max(set(conv_types), key=conv_types.count) if conv_types else None
-        search_defaults = {  # what True means (epochs has no default)
-            "depth": default_depths(base_depth(self.base)),
-            "l2": {"min": DEFAULT_L2_RANGE[0], "max": DEFAULT_L2_RANGE[1], "sampling": "log"},
-            "width": [0.5, 1.0, 2.0], "optimizer": ["sgd", "adam"],
-            "shortcut": [s for s in SHORTCUTS if _valid(self.base, {"shortcut": s})],
-            "block_type": [own_type, _TWIN[own_type]] if own_type else None,
-            "learning_rate": {"min": 1e-4, "max": 0.1, "sampling": "log"},
-            "batch_size": [32, 64, 128], "schedule": ["step", "cosine"],
-            "augment": [False, True]}
+        types = [b.type for b in _entries(self.base) if b.type in CONV_BLOCKS]
+        own = max(set(types), key=types.count) if types else None
+        true = dict(_TRUE, depth=default_depths(base_depth(self.base)),
+                    shortcut=[s for s in SHORTCUTS if _valid(self.base, {"shortcut": s})],
+                    block_type=own and [own, _TWIN[own]])
         given = dict(depth=depth, l2=l2, width=width, shortcut=shortcut,
                      block_type=block_type, learning_rate=learning_rate,
                      optimizer=optimizer, batch_size=batch_size, epochs=epochs,
                      schedule=schedule, augment=augment)
-        if own_type is None and block_type is not None and block_type is not False:
-            C.fail("block_type", f"needs a base with {'/'.join(CONV_BLOCKS)} blocks",
-                   block_type)
         self.settings: dict = {}
         for hp_name, value in given.items():
-            if value is None:  # searched by default: depth and l2 only
-                value = hp_name in ("depth", "l2")
-            if value is True:
-                value = search_defaults.get(hp_name)
-                if value is None:
-                    C.fail(hp_name, "has no default range: give a value or a list of "
-                           "choices", True, TypeError)
-            self.settings[hp_name] = _setting(hp_name, value, allow_zero_l2)
+            value = hp_name in ("depth", "l2") if value is None else value
+            if value is True and not true.get(hp_name):
+                C.fail(hp_name, f"needs a base with {'/'.join(CONV_BLOCKS)} blocks"
+                       if hp_name == "block_type" else
+                       "has no default range: give a value or a list of choices", True,
+                       ValueError if hp_name == "block_type" else TypeError)
+            self.settings[hp_name] = _setting(hp_name, true[hp_name] if value is True
+                                              else value, allow_zero_l2)
         l2s = self.settings["l2"]
-        self.zero_switch = bool(allow_zero_l2 and l2s is not None and l2s["kind"] == "range")
+        self.zero_switch = bool(allow_zero_l2 and l2s and l2s["kind"] == "range")
         _check_space(self.base, self.settings)
 
     def declare_values(self, hp: kt.HyperParameters) -> dict:
         """Declares the hyperparameters on ``hp`` and returns their active values."""
         values: dict = {}
-        for hp_name in HP_NAMES:
-            setting = self.settings.get(hp_name)
+        defaults = {"depth": base_depth(self.base), "l2": self.base.l2 or 1e-4,
+                    "shortcut": self.base.shortcut, "width": 1.0}
+        for hp_name, setting in self.settings.items():
             if setting is None:
                 continue
-            default = _base_value(self.base, self.recipe, hp_name)
+            default = defaults.get(hp_name, getattr(self.recipe, hp_name, None))
             if hp_name == "l2" and self.zero_switch:
                 values["use_l2"] = use = hp.Boolean("use_l2", default=True)
                 with hp.conditional_scope("use_l2", [True]):
                     value = _declare(hp, "l2", setting, default)
                 if use:
                     values["l2"] = value
-                continue
-            values[hp_name] = _declare(hp, hp_name, setting, default)
+            else:
+                values[hp_name] = _declare(hp, hp_name, setting, default)
         return values
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
@@ -445,13 +400,11 @@ class ResNetHyperModel(kt.HyperModel):
         return spec_for(self.base, values)
 
     def recipe_for(self, values: Mapping) -> Recipe:
-        """The training recipe for hyperparameter ``values``.
+        """The recipe for hyperparameter ``values``: the base recipe, changed.
 
-        The base recipe with every searched training hyperparameter applied;
-        Hyperband's ``tuner/epochs`` sets ``epochs`` (each trial trains from
-        scratch for its budget, so it is one ``kr.train`` run). When the
-        optimizer is searched and the learning rate is not, each optimizer
-        takes its usual rate (0.1 for SGD, 1e-3 for the others).
+        Hyperband's ``tuner/epochs`` sets ``epochs`` (a trial trains from
+        scratch for its budget); a searched optimizer without a searched or
+        fixed learning rate takes its usual rate (0.1 for SGD, else 1e-3).
         """
         changes = {k: values[k] for k in RECIPE_HPS if values.get(k) is not None}
         if values.get("tuner/epochs") is not None:
@@ -485,19 +438,10 @@ class ResNetHyperModel(kt.HyperModel):
             verbose: Any = "auto", **kwargs: Any) -> Any:
         """Trains ``model`` with the trial's recipe (KerasTuner calls this).
 
-        Args:
-            hp: The trial's ``keras_tuner.HyperParameters``.
-            model: The model ``build`` returned.
-            x: A ``Data`` (or a source name), or training inputs.
-            y: Labels, with array ``x``.
-            validation_data: ``(x_val, y_val)``, with array ``x``.
-            callbacks: More callbacks (KerasTuner's own among them).
-            verbose: Keras' ``fit`` verbosity.
-            **kwargs: Other ``fit`` arguments a tuner passes (``epochs`` and
-                ``batch_size`` come from the recipe and are ignored).
-
-        Returns:
-            The ``History``.
+        ``x`` is a ``Data``, a source name or training inputs (with ``y`` and
+        ``validation_data``); ``epochs`` and ``batch_size`` come from the
+        recipe, and other ``fit`` arguments a tuner passes are ignored.
+        Returns the ``History``.
         """
         return self.fit_values(model, hp.values, as_data(x, y, validation_data),
                                callbacks=callbacks, verbose=verbose)
@@ -509,29 +453,24 @@ class ResNetHyperModel(kt.HyperModel):
                 "allow_zero_l2": self.allow_zero_l2}
 
     def describe(self, values: Mapping) -> dict:
-        """Effective values of a trial: depth, l2 and every searched hyperparameter."""
-        spec = self.spec(values)
+        """Effective values of a trial: depth, blocks, l2 and every searched one."""
+        spec, recipe = self.spec(values), self.recipe_for(values).to_dict()
         out = {"depth": base_depth(spec),
-               "blocks": "-".join(str(b.repeat) for b in _block_entries(spec)),
-               "l2": spec.l2}
-        recipe = self.recipe_for(values).to_dict()
+               "blocks": "-".join(str(b.repeat) for b in _entries(spec)), "l2": spec.l2}
         for hp_name in HP_NAMES[3:]:
-            if self.settings[hp_name] is not None:
+            if self.settings[hp_name] is not None or (
+                    hp_name == "epochs" and "tuner/epochs" in values):
                 out[hp_name] = recipe.get(hp_name, values.get(hp_name))
-        if values.get("tuner/epochs") is not None:
-            out["epochs"] = recipe["epochs"]
         return out
 
 
 def _check_space(base: ModelSpec, settings: dict) -> None:
     """Every discrete combination (and each range's ends) gives a valid spec."""
-    names = ("depth", "width", "shortcut", "block_type")
-    grids = [_points(settings[n]) for n in names]
-    if math.prod(len(g) for g in grids) > 2000:
-        return  # too many to check up front; build() reports a bad one clearly
     combos: list = [{}]
-    for n, grid in zip(names, grids):
-        combos = [{**c, n: v} for c in combos for v in grid]
+    for name in ("depth", "width", "shortcut", "block_type"):
+        combos = [{**c, name: v} for c in combos for v in _points(settings[name])]
+        if len(combos) > 2000:
+            return  # too many to check up front; build() reports a bad one clearly
     for values in combos:
         values = {k: v for k, v in values.items() if v is not None}
         try:
@@ -549,12 +488,6 @@ def _valid(base: ModelSpec, values: dict) -> bool:
     except (ValueError, TypeError):
         return False
     return True
-
-
-def _base_value(base: ModelSpec, recipe: Recipe, hp_name: str) -> Any:
-    """The default of a range or choice: the base's value (l2: 1e-4 if it has none)."""
-    return {"depth": base_depth(base), "l2": base.l2 or 1e-4, "shortcut": base.shortcut,
-            "width": 1.0}.get(hp_name, getattr(recipe, hp_name, None))
 
 
 def _as_recipe(recipe: Recipe | Mapping | None) -> Recipe:

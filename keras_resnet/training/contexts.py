@@ -92,8 +92,9 @@ class MultiProcess:
     def resolved(self) -> MultiProcess:
         """The same with every field given (from the variables where None),
         checked; ``ValueError`` naming the missing one."""
-        values = {"job_addresses": self.job_addresses, "num_processes": self.num_processes,
-                  "process_id": self.process_id}
+        values: dict[str, Any] = {"job_addresses": self.job_addresses,
+                                  "num_processes": self.num_processes,
+                                  "process_id": self.process_id}
         for (name, value), var in zip(list(values.items()), ENV_VARS):
             if value is None:
                 if not os.environ.get(var):
@@ -172,7 +173,7 @@ def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
     import jax
 
     where = (f"process {config.process_id} of {config.num_processes}, coordinator "
-             f"{config.job_addresses.split(',')[0]}")
+             f"{str(config.job_addresses).split(',')[0]}")
     if not jax.distributed.is_initialized():  # once per process
         # Collectives between CPU devices of several processes need gloo (on GPU
         # or TPU machines this only concerns the host's CPU devices).

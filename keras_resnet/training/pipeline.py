@@ -289,9 +289,9 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
         return EpochBatches(feed), validation, [FeedEpoch(feed)]
     train = data.train
     if shard[1] > 1:
-        train = shard_batches(train, *shard, multiple)
+        train = shard_batches(train, shard[0], shard[1], multiple)
         if validation is not None:
-            validation = shard_batches(validation, *shard, multiple)
+            validation = shard_batches(validation, shard[0], shard[1], multiple)
     if recipe.augment:
         # Layer by layer: each preprocessing layer runs on TensorFlow inside
         # tf.data whatever the Keras backend (a Sequential would not switch).

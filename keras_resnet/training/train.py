@@ -216,7 +216,7 @@ def train(
                        rebuild=strategy is not None or mixed_precision is not None)
         spec = _spec_of(model)
         initial_epoch, cbs, previous = 0, [], None
-        if run_dir is not None:
+        if out_dir is not None and run_dir is not None:
             previous = run_folder.read_finished(run_dir)  # kept if this run diverges
             initial_epoch = run_folder.start(run_dir, run_folder.describe(spec, recipe, data),
                                              overwrite=overwrite)
@@ -253,8 +253,8 @@ def train(
     else:
         history = run_folder.read_csv_history(csv_path)
         run_folder.finish(run_dir, model, spec, history, data.class_names)
-    if run_dir != out_dir:
-        remove_scratch(run_dir)
+        if run_dir != out_dir:
+            remove_scratch(run_dir)
     return TrainResult(model, history, out_dir, spec, recipe, index, count)
 
 
@@ -267,7 +267,7 @@ def _check_multi_process(distribute: Any, recipe: Recipe) -> None:
     if recipe.seed is None:
         raise ValueError("seed must be set in a multi-process run: every process builds "
                          "the same weights from it. Received: seed=None")
-    check_share(recipe.batch_size, config.num_processes)
+    check_share(recipe.batch_size, config.num_processes or 1)
 
 
 def _model(model_or_spec: Any, data: Data, recipe: Recipe, rebuild: bool) -> keras.Model:

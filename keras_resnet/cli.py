@@ -130,13 +130,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         source = kr.presets.with_residual(kr.as_spec(source), False)
     result = kr.train(source, args.data, recipe=_recipe_of(args), out_dir=args.out,
                       overwrite=args.overwrite, tensorboard=args.tensorboard,
-                      distribute=None if args.distribute == "none" else args.distribute,
+                      distribute=_distribute_of(args),
                       mixed_precision=args.mixed_precision)
     acc = result.history.get("val_accuracy") or result.history.get("accuracy") or [float("nan")]
+    if result.process_count > 1:
+        from keras_resnet.training.run import weights_digest
+
+        print(f"process {result.process_index} of {result.process_count}: trained "
+              f"{result.recipe.epochs if result.recipe else '?'} epochs; weights sha256 "
+              f"{weights_digest(result.model)}", flush=True)
+        if result.process_index:
+            return 0  # process 0 writes and reports the run folder
     print(f"saved {os.path.join(args.out, 'model.keras')} (+ spec.json, run.json, "
           f"history.json, history.csv); final {'val_' if 'val_accuracy' in result.history else ''}"
           f"accuracy {acc[-1]:.4f}")
     return 0
+
+
+def _distribute_of(args: argparse.Namespace) -> Any:
+    """``--distribute``, with the multi-process flags (a ``MultiProcess``)."""
+    given = {k: getattr(args, k) for k in ("job_addresses", "num_processes", "process_id",
+                                           "connect_timeout") if getattr(args, k) is not None}
+    if not given and args.distribute != "multi_process":
+        return None if args.distribute == "none" else args.distribute
+    if args.distribute not in ("none", "auto", "multi_process"):
+        raise UsageError("--job-addresses, --num-processes, --process-id and "
+                         "--connect-timeout go with --distribute multi_process. "
+                         f"Received: --distribute {args.distribute}")
+    from keras_resnet.training import MultiProcess
+
+    return MultiProcess(**given)
 
 
 def _auto_int(text: str) -> int | str:
@@ -274,8 +297,21 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, help="default 0")
     p.add_argument("--tensorboard", action="store_true", help="log to OUT/logs")
     p.add_argument("--distribute", default="none",
-                   choices=("none", "auto", "mirrored", "data_parallel"),
-                   help="data-parallel training over several devices")
+                   choices=("none", "auto", "mirrored", "data_parallel", "multi_process"),
+                   help="data-parallel training over several devices; multi_process "
+                   "(JAX): over several processes, each started with the same command")
+    p.add_argument("--job-addresses", metavar="HOST:PORT",
+                   help="multi_process: process 0's address (default "
+                   "$KERAS_DISTRIBUTION_JOB_ADDRESSES)")
+    p.add_argument("--num-processes", type=int,
+                   help="multi_process: processes in the job (default "
+                   "$KERAS_DISTRIBUTION_NUM_PROCESSES)")
+    p.add_argument("--process-id", type=int,
+                   help="multi_process: this process, 0 .. N-1; 0 writes --out (default "
+                   "$KERAS_DISTRIBUTION_PROCESS_ID)")
+    p.add_argument("--connect-timeout", type=float, metavar="SECONDS",
+                   help="multi_process: give up when the job has not formed by then "
+                   "(default 240)")
     p.add_argument("--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"),
                    help="compute in half precision (softmax stays float32)")
     # None: the recipe's value (kr.Recipe defaults: 30 epochs, batch 128, lr 0.1, step)

@@ -11,7 +11,12 @@
 """
 
 from keras_resnet.training.backup import EpochBackup
-from keras_resnet.training.contexts import Distribution, distribution, precision
+from keras_resnet.training.contexts import (
+    Distribution,
+    MultiProcess,
+    distribution,
+    precision,
+)
 from keras_resnet.training.recipe import (
     OPTIMIZERS,
     SCHEDULES,
@@ -27,6 +32,7 @@ __all__ = [
     "SCHEDULES",
     "Distribution",
     "EpochBackup",
+    "MultiProcess",
     "Recipe",
     "TrainResult",
     "TrainingDiverged",

@@ -57,6 +57,10 @@ class EpochBackup(keras.callbacks.Callback):
 
     Args:
         folder: The backup folder (created when first written).
+        save_to: Where to write the backups (default ``folder``). The
+            processes of a multi-process job other than process 0 restore
+            from its folder and write their own copies (Keras saves in
+            lockstep on every process) to a private scratch folder.
 
     Example:
 
@@ -67,9 +71,10 @@ class EpochBackup(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, save_to: str | None = None) -> None:
         super().__init__()
         self.folder = os.fspath(folder)
+        self.save_to = self.folder if save_to is None else os.fspath(save_to)
         self.restored_epoch = 0
         self._checked = False
 
@@ -125,11 +130,11 @@ class EpochBackup(keras.callbacks.Callback):
         if first_bad_loss(logs or {}) is not None:
             return  # a diverged epoch is no state to resume from
         name = f"epoch-{epoch + 1:05d}.weights.h5"
-        with atomic_path(os.path.join(self.folder, name), overwrite=True) as tmp:
+        with atomic_path(os.path.join(self.save_to, name), overwrite=True) as tmp:
             self.model.save_weights(tmp)
-        atomic_write_text(os.path.join(self.folder, STATE),
+        atomic_write_text(os.path.join(self.save_to, STATE),
                           json.dumps({"epoch": epoch + 1, "weights": name}) + "\n",
                           overwrite=True)
-        for old in os.listdir(self.folder):
+        for old in os.listdir(self.save_to):
             if old.endswith(".weights.h5") and old != name:
-                os.remove(os.path.join(self.folder, old))
+                os.remove(os.path.join(self.save_to, old))

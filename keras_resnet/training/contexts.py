@@ -1,32 +1,221 @@
 """Where and in which precision a model is built and trained.
 
 :func:`distribution` puts a data-parallel engine in force (TensorFlow's
-``MirroredStrategy`` or Keras' JAX ``DataParallel``); :func:`precision` sets
-the Keras dtype policy. Both restore what was there before.
+``MirroredStrategy`` or Keras' JAX ``DataParallel``, on one machine or over
+several processes); :func:`precision` sets the Keras dtype policy. Both
+restore what was there before.
+
+Several processes (``"multi_process"``, JAX only) join through Keras' own
+``keras.distribution.initialize``; one ``DataParallel`` then spans every
+process's devices. A process of such a job that meets any error ends at once
+(see :func:`end_process`): JAX's distributed runtime cannot go on without a
+member, and its peers then fail fast too instead of waiting for it.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import keras
+import numpy as np
 
 from keras_resnet import _checks as C
 
-DISTRIBUTE = (None, "auto", "mirrored", "data_parallel")
+DISTRIBUTE = (None, "auto", "mirrored", "data_parallel", "multi_process")
 PRECISIONS = (None, "mixed_float16", "mixed_bfloat16")
+#: What ``keras.distribution.initialize()`` reads when given no arguments.
+ENV_VARS = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+            "KERAS_DISTRIBUTION_PROCESS_ID")
+#: Keras' one-process-per-worker TensorFlow strategy does not train under ``fit``.
+TF_MULTI_WORKER = ("distribute='multi_process' needs the JAX backend: TensorFlow's "
+                   "MultiWorkerMirroredStrategy does not train under Keras 3's fit "
+                   "(keras-team/keras#20585); run every process with KERAS_BACKEND=jax. "
+                   "Received: backend='tensorflow'")
 
 
 @dataclass
 class Distribution:
-    """What :func:`distribution` put in force: a description and the replicas."""
+    """What :func:`distribution` put in force: a description and the replicas.
+
+    ``process_index`` / ``process_count``: this process and the number of
+    processes of a multi-process job (0 and 1 otherwise); only process 0
+    writes files.
+    """
 
     name: str
     replicas: int
     divisible_batches: bool = False  # JAX shards each batch evenly over the devices
+    process_index: int = 0
+    process_count: int = 1
+
+
+@dataclass(frozen=True)
+class MultiProcess:
+    """One training job over several processes (JAX backend), for ``distribute=``.
+
+    Each field left as None is read from Keras' variables
+    (``KERAS_DISTRIBUTION_JOB_ADDRESSES``, ``KERAS_DISTRIBUTION_NUM_PROCESSES``,
+    ``KERAS_DISTRIBUTION_PROCESS_ID``); ``distribute="multi_process"`` is
+    ``MultiProcess()``.
+
+    Attributes:
+        job_addresses: ``host:port`` of process 0, the coordinator (or every
+            process's address, comma-separated, the first being process 0's).
+        num_processes: Processes in the job.
+        process_id: This process, ``0 .. num_processes - 1``.
+        connect_timeout: Seconds to wait for every process to join; then this
+            process ends with one line naming the address (JAX itself would
+            wait 300 s and abort).
+
+    Example:
+
+    ```python
+    kr.train("cifar_resnet20", "digits", out_dir="runs/mp",
+             distribute=kr.training.MultiProcess("10.0.0.1:1234", 2, process_id=0))
+    ```
+    """
+
+    job_addresses: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    connect_timeout: float = 240.0
+
+    def resolved(self) -> MultiProcess:
+        """The same with every field given (from the variables where None),
+        checked; ``ValueError`` naming the missing one."""
+        values: dict[str, Any] = {"job_addresses": self.job_addresses,
+                                  "num_processes": self.num_processes,
+                                  "process_id": self.process_id}
+        for (name, value), var in zip(list(values.items()), ENV_VARS):
+            if value is None:
+                if not os.environ.get(var):
+                    raise ValueError(f"{name} is needed for a multi-process run: pass it, "
+                                     f"or set {var} in every process. Received: {name}=None")
+                values[name] = os.environ[var]
+        address = C.check_str("job_addresses", values["job_addresses"])
+        first = address.split(",")[0].strip()
+        if ":" not in first:
+            C.fail("job_addresses", "must be host:port of process 0", address)
+        try:
+            count = int(values["num_processes"])
+            index = int(values["process_id"])
+        except (TypeError, ValueError):
+            C.fail("num_processes", "and process_id must be whole numbers",
+                   (values["num_processes"], values["process_id"]))
+        C.check_int("num_processes", count, minimum=1)
+        C.check_int("process_id", index, minimum=0, maximum=count - 1)
+        timeout = C.check_float("connect_timeout", self.connect_timeout, minimum=1.0)
+        return MultiProcess(address, count, index, timeout)
+
+
+def is_multi_process(distribute: Any) -> bool:
+    """Whether ``distribute`` asks for a multi-process job (``"auto"`` does when
+    Keras' ``KERAS_DISTRIBUTION_*`` variables are all set)."""
+    if isinstance(distribute, MultiProcess) or distribute == "multi_process":
+        return True
+    return distribute == "auto" and all(os.environ.get(v) for v in ENV_VARS)
+
+
+_SCRATCH: list = []
+
+
+def scratch_dir(index: int) -> str:
+    """A private temporary folder for process ``index`` of a multi-process job
+    (removed by :func:`remove_scratch`, at exit, or by :func:`end_process`)."""
+    path = tempfile.mkdtemp(prefix=f"keras-resnet-process{index}-")
+    _SCRATCH.append(path)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def remove_scratch(path: str) -> None:
+    """Removes a folder made by :func:`scratch_dir`."""
+    shutil.rmtree(path, ignore_errors=True)
+    if path in _SCRATCH:
+        _SCRATCH.remove(path)
+
+
+def end_process(message: str, code: int = 1) -> NoReturn:
+    """Ends a process of a multi-process job now, with one line on stderr.
+
+    ``os._exit``, not ``sys.exit``: a normal exit runs JAX's shutdown barrier,
+    which waits for the dead peer until the coordination service's heartbeat
+    timeout (100 s) and then aborts.
+    """
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    for path in list(_SCRATCH):
+        remove_scratch(path)
+    sys.stdout.flush()
+    print(f"keras-resnet: error: {line}", file=sys.stderr, flush=True)
+    os._exit(code)
+
+
+def check_multi_process_backend() -> None:
+    """``ValueError`` unless the backend is JAX (see :data:`TF_MULTI_WORKER`)."""
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise ValueError(TF_MULTI_WORKER.replace("'tensorflow'", repr(backend)))
+
+
+@contextlib.contextmanager
+def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
+    check_multi_process_backend()
+    config = config.resolved()
+    import jax
+
+    where = (f"process {config.process_id} of {config.num_processes}, coordinator "
+             f"{str(config.job_addresses).split(',')[0]}")
+    if not jax.distributed.is_initialized():  # once per process
+        # Collectives between CPU devices of several processes need gloo (on GPU
+        # or TPU machines this only concerns the host's CPU devices).
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        watchdog = threading.Timer(config.connect_timeout, end_process, args=(
+            f"{where}: the job did not form within {config.connect_timeout:g} s; is "
+            f"process 0 running at that address, and were all {config.num_processes} "
+            "processes started with the same address and count?",))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            keras.distribution.initialize(config.job_addresses, config.num_processes,
+                                          config.process_id)
+        finally:
+            watchdog.cancel()
+    devices = keras.distribution.list_devices()
+    previous = keras.distribution.distribution()
+    # Each process feeds its own shard (pipeline.shard_epoch), so no auto-sharding.
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
+    try:
+        yield Distribution(f"DataParallel over {len(devices)} {jax.devices()[0].platform} "
+                           f"devices in {jax.process_count()} processes (this is process "
+                           f"{jax.process_index()})", len(devices), divisible_batches=True,
+                           process_index=jax.process_index(),
+                           process_count=jax.process_count())
+    except BaseException as e:  # noqa: BLE001 - any error ends the whole job
+        end_process(f"{where}: {type(e).__name__}: {e}" if not isinstance(e, ValueError)
+                    else f"{where}: {e}")
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
+def same_on_every_process(value: int, what: str) -> int:
+    """``value`` if every process of the job has it, else ``ValueError`` listing them."""
+    from jax.experimental import multihost_utils
+
+    values = np.asarray(multihost_utils.process_allgather(np.int64(value))).reshape(-1)
+    if len(set(values.tolist())) > 1:
+        raise ValueError(f"the processes disagree on {what}: "
+                         + ", ".join(f"process {i}: {v}" for i, v in enumerate(values)))
+    return value
 
 
 @contextlib.contextmanager
@@ -38,7 +227,11 @@ def distribution(distribute: Any) -> Iterator[Distribution | None]:
             device that was configured, when there are two or more),
             ``"mirrored"`` (TensorFlow ``MirroredStrategy`` over those devices),
             ``"data_parallel"`` (Keras' JAX ``DataParallel`` over all devices),
-            or a ``tf.distribute.Strategy``.
+            ``"multi_process"`` or a :class:`MultiProcess` (JAX: one
+            ``DataParallel`` over the devices of several processes, joined by
+            ``keras.distribution.initialize``; ``"auto"`` picks it when the
+            ``KERAS_DISTRIBUTION_*`` variables are set), or a
+            ``tf.distribute.Strategy``.
 
     Yields:
         A :class:`Distribution` (None when nothing is used).
@@ -47,6 +240,11 @@ def distribution(distribute: Any) -> Iterator[Distribution | None]:
         yield None
         return
     backend = keras.backend.backend()
+    if is_multi_process(distribute):
+        config = distribute if isinstance(distribute, MultiProcess) else MultiProcess()
+        with _multi_process(config) as d:
+            yield d
+        return
     if not isinstance(distribute, str):  # a tf.distribute.Strategy
         with distribute.scope():
             yield Distribution(type(distribute).__name__, distribute.num_replicas_in_sync)

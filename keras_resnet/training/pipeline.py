@@ -26,6 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet import _checks as C
 from keras_resnet.data import Data, cifar_augmentation
 
 
@@ -65,18 +66,74 @@ def shift_flip(x: np.ndarray, seed: int, epoch: int, pad: int, flip: bool = True
     return np.moveaxis(out, -1, 1) if channels_first else out
 
 
+def check_share(batch_size: int, count: int) -> None:
+    """``ValueError`` unless ``count`` processes can share every batch equally."""
+    C.check_int("count", count, minimum=1)
+    if batch_size % count:
+        raise ValueError(f"batch_size must be a multiple of the number of processes "
+                         f"({count}): each process trains on an equal share of every "
+                         f"batch. Received: batch_size={batch_size}")
+
+
+def shard_epoch(arrays: tuple, batch_size: int, index: int, count: int) -> tuple:
+    """One process's share of an epoch's batches (multi-process training).
+
+    ``arrays`` hold an epoch in its global order, batch after batch
+    (``batch_size`` each, the last one possibly shorter). Of every batch this
+    keeps the ``index``-th of ``count`` contiguous equal slices, so each
+    process's batch is ``batch_size / count`` examples and the ``count``
+    processes' batches together are the global batch. A last batch whose size
+    is not a multiple of ``count`` is first cut to one.
+
+    Args:
+        arrays: Arrays of equal length (e.g. ``(x, y)``).
+        batch_size: The global batch size; a multiple of ``count``.
+        index: This process, ``0 .. count - 1``.
+        count: The number of processes.
+
+    Returns:
+        The arrays, each process's batches one after another.
+    """
+    check_share(batch_size, count)
+    C.check_int("index", index, minimum=0, maximum=count - 1)
+    n = len(arrays[0])
+    position = np.arange(n)
+    start = position - position % batch_size  # where each example's batch starts
+    size = np.minimum(batch_size, n - start)
+    local = size // count
+    offset = position - start - index * local
+    keep = (offset >= 0) & (offset < local)
+    return tuple(a[keep] for a in arrays)
+
+
+def shard_batches(dataset: Any, index: int, count: int, multiple: int) -> Any:
+    """:func:`shard_epoch` for a batched ``tf.data`` dataset (image folders): each
+    batch is cut to a multiple of ``multiple`` (all devices of the job), then
+    this process keeps its contiguous ``1/count`` of it."""
+    import tensorflow as tf  # a tf.data dataset: TensorFlow is loaded already
+
+    def local(x: Any, y: Any) -> tuple:
+        n = tf.shape(x)[0]
+        share = (n - n % multiple) // count
+        return x[index * share:(index + 1) * share], y[index * share:(index + 1) * share]
+
+    return dataset.map(local).filter(lambda x, y: tf.shape(x)[0] > 0)
+
+
 class EpochFeed:
     """One epoch's training arrays at a time: shuffled, augmented, cut.
 
     ``multiple``: every batch is cut to a multiple of it (JAX data parallelism
     shards batches evenly), which skips at most ``multiple - 1`` examples of
     a batch. ``epoch`` is the epoch :meth:`arrays` makes (the training loop
-    sets it as epochs begin).
+    sets it as epochs begin). ``shard=(index, count)``: process ``index`` of
+    ``count`` gets its share of every batch (:func:`shard_epoch`);
+    ``batch_size`` is then this process's batch.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, *,
                  pad: int = 0, shuffle: bool = True, multiple: int = 1,
-                 epoch: int = 0) -> None:
+                 epoch: int = 0, shard: tuple = (0, 1)) -> None:
         self.x, self.y, self.seed, self.pad, self.shuffle = x, y, seed, pad, shuffle
         self.multiple, self.epoch = multiple, epoch
         # Cutting each batch to a multiple keeps batches of the same size but the last.
@@ -86,6 +143,8 @@ class EpochFeed:
         self.num_batches = full + (rest >= multiple)
         self._per_batch = batch_size
         self._cache: tuple = (None, None)
+        self.shard, self.global_batch_size = shard, self.batch_size
+        self.batch_size //= shard[1]
 
     def indices(self, epoch: int) -> np.ndarray:
         """The example indices of an epoch, batch after batch (cut batches)."""
@@ -106,7 +165,10 @@ class EpochFeed:
                 xe = shift_flip(xe, self.seed, epoch, self.pad,
                                 channels_first=keras.config.image_data_format()
                                 == "channels_first")
-            self._cache = (epoch, (np.ascontiguousarray(xe), self.y[idx]))
+            ye = self.y[idx]
+            if self.shard[1] > 1:
+                xe, ye = shard_epoch((xe, ye), self.global_batch_size, *self.shard)
+            self._cache = (epoch, (np.ascontiguousarray(xe), ye))
         return self._cache[1]
 
     def current(self) -> tuple:
@@ -191,7 +253,7 @@ def augmenter(data: Data) -> Any:
 
 
 def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 1,
-            path: str = "auto") -> tuple:
+            path: str = "auto", shard: tuple = (0, 1)) -> tuple:
     """Training and validation inputs for ``model.fit`` under a recipe.
 
     Args:
@@ -202,6 +264,9 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
         multiple: Cut NumPy batches to a multiple of this.
         path: ``"auto"`` (``tf.data`` on TensorFlow, else a ``PyDataset``),
             ``"tf.data"`` or ``"pydataset"``.
+        shard: ``(index, count)``: process ``index`` of a ``count``-process
+            job gets its share of every batch, training and validation
+            (``multiple`` then counts the devices of all processes).
 
     Returns:
         ``(train, validation, callbacks)``: the callbacks the feed needs.
@@ -211,17 +276,22 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
         x, y = data.train
         feed = EpochFeed(x, y, recipe.batch_size, recipe.seed or 0,
                          pad=augment_pad(data) if recipe.augment else 0,
-                         multiple=multiple, epoch=initial_epoch)
+                         multiple=multiple, epoch=initial_epoch, shard=shard)
         if validation is not None and multiple > 1:
             vx, vy = validation
             validation = EpochBatches(EpochFeed(vx, vy, recipe.batch_size, 0,
-                                                shuffle=False, multiple=multiple))
+                                                shuffle=False, multiple=multiple,
+                                                shard=shard))
         if path == "auto":
             path = "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"
         if path == "tf.data":
             return tf_dataset(feed), validation, [FeedEpoch(feed)]
         return EpochBatches(feed), validation, [FeedEpoch(feed)]
     train = data.train
+    if shard[1] > 1:
+        train = shard_batches(train, shard[0], shard[1], multiple)
+        if validation is not None:
+            validation = shard_batches(validation, shard[0], shard[1], multiple)
     if recipe.augment:
         # Layer by layer: each preprocessing layer runs on TensorFlow inside
         # tf.data whatever the Keras backend (a Sequential would not switch).

@@ -205,7 +205,7 @@ class Recipe:
 
     def fit(self, model: keras.Model, data: Data, *, callbacks: Sequence = (),
             initial_epoch: int = 0, verbose: int | str = "auto",
-            multiple: int = 1) -> keras.callbacks.History:
+            multiple: int = 1, shard: tuple = (0, 1)) -> keras.callbacks.History:
         """Fits a compiled model to ``data`` with the recipe.
 
         NumPy data comes in batches whose order in epoch ``e`` depends only on
@@ -226,6 +226,8 @@ class Recipe:
             verbose: Keras ``fit`` verbosity.
             multiple: Cut every NumPy batch to a multiple of this (JAX data
                 parallelism shards batches evenly over the devices).
+            shard: ``(index, count)``: this process's share of every batch in
+                a ``count``-process job (see ``pipeline.shard_epoch``).
 
         Returns:
             Keras' ``History`` of this call.
@@ -241,7 +243,7 @@ class Recipe:
                              f"Received: model={model.name!r}, not compiled")
         initial_epoch = C.check_int("initial_epoch", initial_epoch, minimum=0)
         train_data, validation, feed = batches(data, self, initial_epoch=initial_epoch,
-                                               multiple=multiple)
+                                               multiple=multiple, shard=shard)
         history = model.fit(train_data, validation_data=validation, epochs=self.epochs,
                             initial_epoch=min(initial_epoch, self.epochs),
                             callbacks=feed + self.callbacks() + list(callbacks),

@@ -30,16 +30,25 @@ RUN_FILE = "run.json"
 HISTORY_CSV = "history.csv"
 
 
+def digest(arrays: Any) -> str:
+    """SHA-256 of arrays (each one's dtype, shape and bytes, in order)."""
+    sha = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        sha.update(f"{array.dtype.str}{array.shape}".encode())
+        sha.update(array.tobytes())
+    return sha.hexdigest()
+
+
 def fingerprint(data: Data) -> str | None:
     """SHA-256 of the training arrays (shape, dtype and bytes); None for tf.data."""
-    if not data.is_numpy:
-        return None
-    digest = hashlib.sha256()
-    for array in data.train:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    return digest(data.train) if data.is_numpy else None
+
+
+def weights_digest(model: Any) -> str:
+    """SHA-256 of a model's weights (``model.get_weights()``): equal on every
+    process of a multi-process job, and equal to that of the saved model."""
+    return digest(model.get_weights())
 
 
 def describe(spec: Any, recipe: Recipe, data: Data) -> dict:
@@ -155,6 +164,14 @@ def start(out_dir: str, run: dict, *, overwrite: bool) -> int:
     atomic_write_text(os.path.join(out_dir, RUN_FILE), json.dumps(run, indent=2) + "\n",
                       overwrite=True)
     return done
+
+
+def resume_epoch(out_dir: str, overwrite: bool) -> int:
+    """The epochs done that :func:`start` will resume from, read without writing
+    (the other processes of a multi-process job, while process 0 starts)."""
+    if overwrite:
+        return 0
+    return EpochBackup.last_epoch(os.path.join(out_dir, BACKUP_DIR))
 
 
 def read_finished(out_dir: str) -> dict | None:

@@ -33,7 +33,18 @@ from keras_resnet.builders import ResNetModel, as_spec, build
 from keras_resnet.data import Data, load_data
 from keras_resnet.training import run as run_folder
 from keras_resnet.training.backup import EpochBackup
-from keras_resnet.training.contexts import PRECISIONS, distribution, precision
+from keras_resnet.training.contexts import (
+    PRECISIONS,
+    MultiProcess,
+    check_multi_process_backend,
+    distribution,
+    is_multi_process,
+    precision,
+    remove_scratch,
+    same_on_every_process,
+    scratch_dir,
+)
+from keras_resnet.training.pipeline import check_share
 from keras_resnet.training.recipe import Recipe, TrainingDiverged, prepare
 
 _UNSET: Any = object()
@@ -50,6 +61,9 @@ class TrainResult:
         out_dir: Where the model, spec and logs were written (None if nowhere).
         spec: The ``ModelSpec`` of the model (None for foreign models).
         recipe: The :class:`Recipe` it was trained with.
+        process_index: This process of a multi-process job (0 otherwise; only
+            process 0 writes ``out_dir``).
+        process_count: Processes of the job (1 when there is one).
     """
 
     model: Any
@@ -57,6 +71,8 @@ class TrainResult:
     out_dir: str | None
     spec: Any = None
     recipe: Recipe | None = None
+    process_index: int = 0
+    process_count: int = 1
 
 
 def train(
@@ -129,7 +145,16 @@ def train(
             every configured logical CPU device) when there are two or more,
             ``"mirrored"`` (TensorFlow) / ``"data_parallel"`` (JAX) ask for one,
             a ``tf.distribute.Strategy`` is used as given; None trains on one
-            device. ``batch_size`` is the global batch.
+            device. ``"multi_process"`` or a
+            :class:`~keras_resnet.training.MultiProcess` (JAX backend): one job
+            over several processes, each started with the same arguments and
+            its own ``KERAS_DISTRIBUTION_PROCESS_ID``; each trains on its share
+            of every batch, only process 0 writes ``out_dir`` (which the others
+            read to resume: it must be on a filesystem they share), and a
+            process that meets an error ends at once with one line (so its
+            peers do too); ``"auto"`` picks it when the
+            ``KERAS_DISTRIBUTION_*`` variables are set. ``batch_size`` is the
+            global batch.
         mixed_precision: ``"mixed_float16"`` or ``"mixed_bfloat16"``: layers
             compute in half precision, variables and the softmax stay float32
             (float16 gets loss scaling).
@@ -173,25 +198,40 @@ def train(
     if out_dir is not None:
         out_dir = os.fspath(out_dir)
         run_folder.check_finished(out_dir, overwrite)  # before any work
+    if is_multi_process(distribute):
+        _check_multi_process(distribute, recipe)
     if not isinstance(data, Data):
         data = load_data(data, seed=recipe.seed or 0,
                          flatten=_wants_vectors(model_or_spec))
 
     with distribution(distribute) as strategy, precision(mixed_precision):
+        index, count = (strategy.process_index, strategy.process_count) if strategy \
+            else (0, 1)
+        # Only process 0 of a multi-process job writes out_dir. The others write the
+        # same files, at the same moments, to a private scratch folder: Keras' saving
+        # and loading assign variables, and under DataParallel each assignment is a
+        # collective every process must join.
+        run_dir = out_dir if index == 0 or out_dir is None else scratch_dir(index)
         model = _model(model_or_spec, data, recipe,
                        rebuild=strategy is not None or mixed_precision is not None)
         spec = _spec_of(model)
         initial_epoch, cbs, previous = 0, [], None
-        if out_dir is not None:
-            previous = run_folder.read_finished(out_dir)  # kept if this run diverges
-            initial_epoch = run_folder.start(out_dir, run_folder.describe(spec, recipe, data),
+        if out_dir is not None and run_dir is not None:
+            previous = run_folder.read_finished(run_dir)  # kept if this run diverges
+            initial_epoch = run_folder.start(run_dir, run_folder.describe(spec, recipe, data),
                                              overwrite=overwrite)
-            csv_path = os.path.join(out_dir, run_folder.HISTORY_CSV)
+            if run_dir != out_dir:  # the others resume from process 0's backup
+                initial_epoch = run_folder.resume_epoch(out_dir, overwrite)
+            csv_path = os.path.join(run_dir, run_folder.HISTORY_CSV)
             cbs.append(keras.callbacks.CSVLogger(csv_path, append=True))
             # After the CSV row, so a kill between the two re-runs (never skips) an epoch.
-            cbs.append(EpochBackup(os.path.join(out_dir, run_folder.BACKUP_DIR)))
+            cbs.append(EpochBackup(os.path.join(out_dir, run_folder.BACKUP_DIR),
+                                   save_to=os.path.join(run_dir, run_folder.BACKUP_DIR)))
             if tensorboard:
-                cbs.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
+                cbs.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")))
+        if count > 1:
+            same_on_every_process(initial_epoch, "the epoch to resume from (the run folder "
+                                  "must be on a filesystem every process shares)")
         cbs += list(callbacks or [])
         recipe.compile(model, steps_per_execution=steps_per_execution)
         if strategy is not None and verbose:
@@ -202,18 +242,32 @@ def train(
         multiple = strategy.replicas if strategy and strategy.divisible_batches else 1
         try:
             fit = recipe.fit(model, data, callbacks=cbs, initial_epoch=initial_epoch,
-                             verbose=verbose, multiple=multiple)
+                             verbose=verbose, multiple=multiple, shard=(index, count))
         except TrainingDiverged as e:
-            if out_dir is not None and previous is not None:
-                run_folder.put_back(out_dir, previous)
+            if run_dir is not None and previous is not None:
+                run_folder.put_back(run_dir, previous)
             raise TrainingDiverged(f"{e}. Nothing was saved"
                                    + (f" over {out_dir}" if out_dir else "")) from None
-    if out_dir is None:
+    if run_dir is None:
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     else:
         history = run_folder.read_csv_history(csv_path)
-        run_folder.finish(out_dir, model, spec, history, data.class_names)
-    return TrainResult(model, history, out_dir, spec, recipe)
+        run_folder.finish(run_dir, model, spec, history, data.class_names)
+        if run_dir != out_dir:
+            remove_scratch(run_dir)
+    return TrainResult(model, history, out_dir, spec, recipe, index, count)
+
+
+def _check_multi_process(distribute: Any, recipe: Recipe) -> None:
+    """What a multi-process job needs, checked before any work: the processes
+    and a seed (every process must build the same weights), and a batch each
+    process gets an equal share of."""
+    check_multi_process_backend()
+    config = (distribute if isinstance(distribute, MultiProcess) else MultiProcess()).resolved()
+    if recipe.seed is None:
+        raise ValueError("seed must be set in a multi-process run: every process builds "
+                         "the same weights from it. Received: seed=None")
+    check_share(recipe.batch_size, config.num_processes or 1)
 
 
 def _model(model_or_spec: Any, data: Data, recipe: Recipe, rebuild: bool) -> keras.Model:

@@ -276,9 +276,12 @@ def auto_steps_per_execution(model: keras.Model, batch_size: int) -> int:
     """:data:`AUTO_STEPS_PER_EXECUTION` when a step is small (see
     :data:`SMALL_STEP_MACS`) on TensorFlow, else 1.
 
-    TensorFlow runs the k steps in one graph call; Keras' JAX trainer loops
-    over them in Python, which measured slower (CIFAR ResNet-56 on digits:
-    82 ms per step with 16 against 45 ms with 1), so JAX keeps 1.
+    A rule on the backend and the size of the work, not on a host's timing:
+    TensorFlow runs the k steps in one graph call (one dispatch and one
+    ``tf.data`` hand-over for k batches). Keras' JAX trainer runs them as k
+    calls of the same jitted one-step function in a Python loop, so k saves
+    only the per-batch callback calls (microseconds, and no host sync, since
+    the recipe's callbacks have no per-batch hooks): JAX keeps 1.
     """
     if keras.backend.backend() != "tensorflow":
         return 1

@@ -11,11 +11,14 @@ Each case builds the same network twice (same seed) and trains it with
 per training step (the best epoch after the first, validation not counted:
 on a shared machine the best epoch is the one least slowed by others; the
 medians are in the JSON) and the ratio bare / ours (> 1: ``kr.train`` is faster; the bar is
-1.0). Also reported: ``fit`` with ``steps_per_execution`` as chosen by the
-recipe, and the FLOP limit (forward multiply-adds x 3 per image, at the
+1.0), also of the medians, and the process's CPU time per step (median), which a
+machine shared with other work disturbs far less than wall time. Also
+reported: ``fit`` with ``steps_per_execution`` as chosen by the recipe (when
+it is not 1), the load average, and the FLOP limit (forward multiply-adds x 3 per image, at the
 machine's peak given by ``--peak-gflops``). Each backend runs in its own
-process. Cases: CIFAR ResNet-56 on 8x8 digits (batch 32) and ResNet-50 at
-64x64 on random images (batch 32).
+process. Cases: CIFAR ResNet-56 on 8x8 digits (batch 32, 45 steps per epoch)
+and ResNet-50 at 64x64 on 512 random images (batch 32, 16 steps per epoch; 4
+with ``--quick``).
 """
 
 from __future__ import annotations
@@ -33,20 +36,25 @@ def _epoch_timer():
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
-        """Training time of each epoch (until validation starts)."""
+        """Training time of each epoch (until validation starts): wall and CPU.
+
+        The process's CPU time (all its threads) is the work it did, which a
+        busy machine slows far less than the wall time.
+        """
 
         async_safe = True
 
         def __init__(self):
             super().__init__()
-            self.seconds, self._start, self._open = [], None, False
+            self.seconds, self.cpu_seconds, self._start, self._open = [], [], None, False
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._start, self._open = time.perf_counter(), True
+            self._start, self._open = (time.perf_counter(), time.process_time()), True
 
         def on_test_begin(self, logs=None):
             if self._open:
-                self.seconds.append(time.perf_counter() - self._start)
+                self.seconds.append(time.perf_counter() - self._start[0])
+                self.cpu_seconds.append(time.process_time() - self._start[1])
                 self._open = False
 
         def on_epoch_end(self, epoch, logs=None):
@@ -62,7 +70,7 @@ def _cases(quick: bool) -> list:
 
     digits = kr.load_data("digits", seed=0)
     rng = np.random.RandomState(0)
-    n = 128 if quick else 256
+    n = 128 if quick else 512  # 16 steps per epoch at batch 32 (4 with --quick)
     x = rng.rand(n, 64, 64, 3).astype("float32")
     y = rng.randint(0, 10, n)
     vx, vy = rng.rand(64, 64, 64, 3).astype("float32"), rng.randint(0, 10, 64)
@@ -83,7 +91,7 @@ def _runners(preset, data, recipe, batch: int, epochs: int, spe: int) -> dict:
         timer = _epoch_timer()
         keras.backend.clear_session()
         kr.train(preset, data, recipe=recipe, verbose=0, callbacks=[timer])
-        return timer.seconds
+        return timer
 
     def bare(k):
         def run():
@@ -95,61 +103,84 @@ def _runners(preset, data, recipe, batch: int, epochs: int, spe: int) -> dict:
                           metrics=["accuracy"], steps_per_execution=k)
             model.fit(*data.train, batch_size=batch, epochs=epochs,
                       validation_data=data.validation, verbose=0, callbacks=[timer])
-            return timer.seconds
+            return timer
         return run
 
-    return {"kr.train": ours, "model.fit": bare(1), "model.fit spe": bare(spe)}
+    runs = {"kr.train": ours, "model.fit": bare(1)}
+    if spe > 1:  # else the same as model.fit
+        runs["model.fit spe"] = bare(spe)
+    return runs
 
 
-def run_backend(quick: bool, rounds: int, epochs: int, only: str = "") -> dict:
+def run_backend(quick: bool, rounds: int, epochs: int, only: str = "", spe: int = 0) -> dict:
     import keras
 
     import keras_resnet as kr
     from keras_resnet.training.recipe import auto_steps_per_execution, prepare, step_macs
 
-    out = {"backend": keras.backend.backend(), "cases": []}
+    out = {"backend": keras.backend.backend(), "cases": [], "load_start": os.getloadavg()}
     for name, preset, data, batch in _cases(quick):
         if only and only not in name:
             continue
         recipe = kr.Recipe(epochs=epochs, batch_size=batch, learning_rate=0.01, seed=0)
         steps = -(-len(data.train[0]) // batch)
-        times: dict = {"kr.train": [], "model.fit": [], "model.fit spe": []}
+        times: dict = {}
+        cpu: dict = {}
 
         keras.backend.clear_session()
         model = prepare(preset, data, recipe)
-        spe = auto_steps_per_execution(model, batch)
+        auto_spe = auto_steps_per_execution(model, batch)
         macs = step_macs(model, 1)
-        runs = _runners(preset, data, recipe, batch, epochs, spe)
+        runs = _runners(preset, data, recipe, batch, epochs, spe or auto_spe)
         names = list(runs)
         for r in range(rounds):
             for who in (names if r % 2 == 0 else names[::-1]):
-                secs = runs[who]()
-                times[who] += [1000 * s / steps for s in secs[1:]]  # after the first
-        row = {"case": name, "batch": batch, "steps_per_epoch": steps, "auto_spe": spe,
+                timer = runs[who]()
+                # after the first epoch (compilation)
+                times.setdefault(who, []).extend(1000 * s / steps for s in timer.seconds[1:])
+                cpu.setdefault(who, []).extend(1000 * s / steps
+                                               for s in timer.cpu_seconds[1:])
+        row = {"case": name, "batch": batch, "steps_per_epoch": steps, "auto_spe": auto_spe,
+               "spe": spe or auto_spe,
                "macs_per_image": macs}
         for who in names:  # the best epoch after the first (as issue 14 measured)
             row[f"{who} ms/step"] = min(times[who])
             row[f"{who} ms/step median"] = statistics.median(times[who])
+            row[f"{who} cpu ms/step median"] = statistics.median(cpu[who])
+        if "model.fit spe ms/step" not in row:
+            for key in ("ms/step", "ms/step median", "cpu ms/step median"):
+                row[f"model.fit spe {key}"] = row[f"model.fit {key}"]
         row["ratio"] = row["model.fit ms/step"] / row["kr.train ms/step"]
+        row["ratio_median"] = row["model.fit ms/step median"] / row["kr.train ms/step median"]
+        row["ratio_cpu"] = (row["model.fit cpu ms/step median"]
+                            / row["kr.train cpu ms/step median"])
         row["ratio_vs_spe"] = row["model.fit spe ms/step"] / row["kr.train ms/step"]
         out["cases"].append(row)
         print(f"  [{out['backend']}] {name}: kr.train {row['kr.train ms/step']:.1f} ms, "
-              f"fit {row['model.fit ms/step']:.1f} ms (x{row['ratio']:.3f})",
+              f"fit {row['model.fit ms/step']:.1f} ms (x{row['ratio']:.3f}; "
+              f"CPU x{row['ratio_cpu']:.3f}; load {os.getloadavg()[0]:.1f})",
               file=sys.stderr, flush=True)
+    out["load_end"] = os.getloadavg()
     return out
 
 
 def table(results: list, peak_gflops: float) -> str:
     lines = ["| backend | case | batch | kr.train ms/step | model.fit ms/step | "
-             "ratio fit / kr.train | fit + spe=k ms/step (k) | FLOP limit ms/step |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "ratio fit / kr.train (best; median) | CPU ms/step kr.train / fit (ratio) | "
+             "fit + spe=k ms/step (k) | FLOP limit ms/step | load start → end |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for res in results:
+        load = f"{res['load_start'][0]:.1f} → {res['load_end'][0]:.1f}"
         for r in res["cases"]:
             limit = 3 * r["macs_per_image"] * r["batch"] * 2 / (peak_gflops * 1e9) * 1000
-            lines.append(f"| {res['backend']} | {r['case']} | {r['batch']} | "
+            lines.append(f"| {res['backend']} | {r['case']} ({r['steps_per_epoch']} steps) | "
+                         f"{r['batch']} | "
                          f"{r['kr.train ms/step']:.1f} | {r['model.fit ms/step']:.1f} | "
-                         f"{r['ratio']:.3f} | {r['model.fit spe ms/step']:.1f} "
-                         f"({r['auto_spe']}) | {limit:.1f} |")
+                         f"{r['ratio']:.3f}; {r['ratio_median']:.3f} | "
+                         f"{r['kr.train cpu ms/step median']:.1f} / "
+                         f"{r['model.fit cpu ms/step median']:.1f} ({r['ratio_cpu']:.3f}) | "
+                         f"{r['model.fit spe ms/step']:.1f} "
+                         f"({r.get('spe', r['auto_spe'])}) | {limit:.1f} | {load} |")
     return "\n".join(lines)
 
 
@@ -160,6 +191,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (>= 2)")
     parser.add_argument("--only", default="", help="cases whose name contains this")
+    parser.add_argument("--spe", type=int, default=0,
+                        help="steps_per_execution of the third run, 'fit + spe=k' "
+                        "(default: what the recipe's 'auto' chooses; none when that is 1)")
     parser.add_argument("--peak-gflops", type=float, default=157.0,
                         help="the machine's peak (2 cores of this project's kind: 157)")
     parser.add_argument("--out", default="train_vs_fit.json")
@@ -168,13 +202,14 @@ def main() -> int:
     if args.epochs < 2:
         parser.error(f"--epochs must be >= 2. Received: {args.epochs}")
     if args._child:
-        print(json.dumps(run_backend(args.quick, args.rounds, args.epochs, args.only)))
+        print(json.dumps(run_backend(args.quick, args.rounds, args.epochs, args.only,
+                                     args.spe)))
         return 0
     results = []
     for backend in args.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, __file__, "--_child", "--rounds", str(args.rounds),
-               "--epochs", str(args.epochs), "--only", args.only] + (
+               "--epochs", str(args.epochs), "--only", args.only, "--spe", str(args.spe)] + (
             ["--quick"] if args.quick else [])
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:

@@ -159,8 +159,8 @@ def train(
             compute in half precision, variables and the softmax stay float32
             (float16 gets loss scaling).
         steps_per_execution: Training steps per call into the backend: speed
-            only, the weights come out the same. ``"auto"``: 16 on TensorFlow
-            when a step is small (forward multiply-adds per batch at most
+            only, the weights come out the same. ``"auto"``: 16 when a step
+            is small (forward multiply-adds per batch at most
             ``training.recipe.SMALL_STEP_MACS``), else 1. Per-batch callbacks
             see every k-th batch.
 

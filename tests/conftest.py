@@ -71,7 +71,6 @@ BACKEND_INDEPENDENT = {
     "test_data.py": {"test_digits_split_is_stratified_and_scaled",
                      "test_digits_flat_and_no_validation", "test_folder_errors",
                      "test_keras_datasets_offline_message"},
-    "test_distribute.py": {"test_auto_on_one_device_is_plain_training"},
     "test_presets.py": {"test_table_covers_every_preset", "test_paper_cifar_parameter_counts",
                         "test_torchvision_and_reference_counts", "test_flops_match_reported",
                         "test_v2_layout_strides_on_last_block", "test_weights_errors",

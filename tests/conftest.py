@@ -39,3 +39,98 @@ def spec20():
 def _fresh_keras():
     keras.backend.clear_session()
     yield
+
+
+# ------------------------------------------------- which tests CI runs on one backend
+# CI runs the fast suite twice: on TensorFlow (the README's command, everything) and on
+# JAX with -m "not slow and not backend_independent". A test is marked here, not in its
+# file, when running it again on JAX can show nothing the TensorFlow run did not:
+#   * it builds no Keras layer and runs no backend op (spec/plan/registry checks, field
+#     validation that fails before any layer, CLI argument errors, ast reads of the
+#     source, README/docstring checks, file-system guarantees of model.save);
+#   * or its subprocess pins its own backend (it runs the same on either suite);
+#   * or it repeats on JAX what a kept test already shows there: the deep rows of the
+#     preset table (parameter counts are shape arithmetic of the same layers; the JAX run
+#     keeps one row per family: every block type, stem, shortcut option and the plain
+#     twin still build on JAX) and the 224x224 keras.applications counts (the JAX run
+#     keeps the numerical parity of resnet50 and resnet50v2), the from_keras_applications
+#     example (the same ResNet50 port as that parity test, which also randomizes the BN
+#     statistics) and `keras-resnet compare` (the CLI wrapper of kr.compare, whose runs
+#     test_compare.py keeps on JAX).
+# Anything that trains, predicts, saves/loads a model, exports, or seeds stays in both.
+# Names are test functions (all their parameters) or, for the preset table, rows.
+BACKEND_INDEPENDENT = {
+    "test_layering.py": "*",
+    "test_docs.py": "*",
+    "test_spec.py": "*",
+    "test_fuzz.py": {"test_invalid_specs_name_the_field_before_any_layer"},
+    "test_shortcuts.py": {"test_rule", "test_the_decision_lives_in_the_plan",
+                          "test_option_a_cannot_shrink"},
+    "test_builders.py": {"test_jax_backend_builds_without_tensorflow"},
+    "test_blocks.py": {"test_builtins_registered", "test_register_validation"},
+    "test_data.py": {"test_digits_split_is_stratified_and_scaled",
+                     "test_digits_flat_and_no_validation", "test_folder_errors",
+                     "test_keras_datasets_offline_message"},
+    "test_presets.py": {"test_table_covers_every_preset", "test_paper_cifar_parameter_counts",
+                        "test_torchvision_and_reference_counts", "test_flops_match_reported",
+                        "test_v2_layout_strides_on_last_block", "test_weights_errors",
+                        "test_keras_applications_counts_at_224", "test_regression_table"},
+    "test_plots.py": {"test_layout_marks_every_shortcut", "test_layout_other_options"},
+    "test_reliability.py": {"test_bad_spec_files_exit_2",
+                            "test_spec_directory_and_missing_file", "test_corrupt_keras_file",
+                            "test_unwritable_target_exits_1_and_keeps_files",
+                            "test_full_disk_midway_exits_1_and_keeps_previous",
+                            "test_making_a_spec_does_not_move_the_random_state"},
+    "test_export.py": {"test_serving_imports_nothing_from_training"},
+    "test_examples.py": {"test_every_example_is_short_and_tested", "test_from_keras_applications"},
+    "test_cli.py": {"test_version", "test_errors_are_one_line_with_exit_2",
+                    "test_debug_shows_traceback", "test_console_script_entry_point",
+                    "test_presets_command", "test_train_needs_one_source",
+                    "test_compare_command"},
+    "test_compare.py": {"test_arguments", "test_jobs_rule"},
+    "test_train.py": {"test_schedule", "test_bad_arguments_fail_before_work"},
+    "test_tuning.py": {
+        "test_every_hyperparameter_has_its_name_and_default_range",
+        "test_spec_for_depth_scales_stages_in_proportion",
+        "test_spec_for_depth_ignores_pool_entries_and_keeps_the_base",
+        "test_spec_for_width_block_type_shortcut_l2", "test_hypermodel_rejects_bad_arguments",
+        "test_hypermodel_rejects_a_space_with_invalid_networks",
+        "test_tune_rejects_bad_arguments_before_any_work",
+        "test_kerastuner_chief_variables_are_refused_with_the_new_way",
+        "test_a_folder_that_is_not_a_tuner_project_is_never_resumed_or_deleted",
+        "test_a_search_of_version_0_1_is_refused_with_a_clear_message",
+        "test_only_public_kerastuner_and_tensorflow_api"},
+}
+#: Rows of test_presets.py::test_regression_table that the JAX run keeps: one per family.
+REGRESSION_ROWS_ON_JAX = {"cifar_plain20", "cifar_resnet20", "plain18", "plain50", "resnet18",
+                          "resnet18d", "resnet50", "resnet50_v1_5", "resnet50d", "resnet50v2",
+                          "wrn_16_8"}
+
+
+def _backend_independent(item):
+    rule = BACKEND_INDEPENDENT.get(item.path.name)
+    name = getattr(item, "originalname", item.name)
+    if rule != "*" and (not rule or name not in rule):
+        return False
+    if name == "test_regression_table":
+        return item.callspec.params["name"] not in REGRESSION_ROWS_ON_JAX
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
+    marked = set()
+    for item in items:
+        if _backend_independent(item):
+            item.add_marker(pytest.mark.backend_independent)
+            marked.add((item.path.name, getattr(item, "originalname", item.name)))
+    # A renamed test silently runs on both backends again: say so when the rule is in use.
+    if "backend_independent" in (config.option.markexpr or ""):
+        files = {item.path.name for item in items}
+        stale = sorted(f"{module}::{name}" for module, names in BACKEND_INDEPENDENT.items()
+                       if module in files and names != "*" for name in names
+                       if (module, name) not in marked)
+        if stale:
+            config.issue_config_time_warning(pytest.PytestConfigWarning(
+                f"tests/conftest.py BACKEND_INDEPENDENT names tests that do not exist: "
+                f"{', '.join(stale)}"), stacklevel=2)

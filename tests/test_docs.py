@@ -85,3 +85,17 @@ def test_readme_tour_runs_as_written(tmp_path, monkeypatch):
     assert (tmp_path / "exported" / "r20" / "saved_model.pb").exists()
     assert (tmp_path / "net.png").exists() and (tmp_path / "my_net.json").exists()
     assert namespace["best"].l2 > 0
+
+
+def test_changelog_has_a_dated_section_for_this_version():
+    """A release is documented: CHANGELOG.md has '## [<version>] - YYYY-MM-DD'."""
+    import os
+    import re
+
+    path = os.path.join(os.path.dirname(__file__), "..", "CHANGELOG.md")
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    heading = re.search(rf"^## \[{re.escape(kr.__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$",
+                        text, re.M)
+    assert heading, f"CHANGELOG.md has no dated section for {kr.__version__}"
+    assert text.index("## [Unreleased]") < heading.start()  # newest first

@@ -57,13 +57,21 @@ def _fresh_keras():
 #     example (the same ResNet50 port as that parity test, which also randomizes the BN
 #     statistics) and `keras-resnet compare` (the CLI wrapper of kr.compare, whose runs
 #     test_compare.py keeps on JAX).
-# Anything that trains, predicts, saves/loads a model, exports, or seeds stays in both.
+#   * or it checks our orchestration on top of training that kept tests already run on
+#     JAX: the trial ledger under SIGKILL, trials or models side by side giving the numbers
+#     of one at a time, the run.json comparison, the backup file under a kill, the CLI's
+#     progress lines, an export's accuracy check and card (their JAX training and export
+#     paths stay in the JAX run through test_train, test_compare's main run, test_export's
+#     reloads and the tuner's stock-tuner tests), and the fuzzing of valid specs (each
+#     block type, shortcut and stem builds on JAX in test_builders/test_presets).
+# Anything else that trains, predicts, saves/loads a model, exports, or seeds stays in both.
 # Names are test functions (all their parameters) or, for the preset table, rows.
 BACKEND_INDEPENDENT = {
     "test_layering.py": "*",
     "test_docs.py": "*",
     "test_spec.py": "*",
-    "test_fuzz.py": {"test_invalid_specs_name_the_field_before_any_layer"},
+    "test_fuzz.py": {"test_invalid_specs_name_the_field_before_any_layer",
+                     "test_valid_specs_build_with_predicted_shape"},
     "test_shortcuts.py": {"test_rule", "test_the_decision_lives_in_the_plan",
                           "test_option_a_cannot_shrink"},
     "test_builders.py": {"test_jax_backend_builds_without_tensorflow"},
@@ -80,15 +88,21 @@ BACKEND_INDEPENDENT = {
                             "test_spec_directory_and_missing_file", "test_corrupt_keras_file",
                             "test_unwritable_target_exits_1_and_keeps_files",
                             "test_full_disk_midway_exits_1_and_keeps_previous",
-                            "test_making_a_spec_does_not_move_the_random_state"},
-    "test_export.py": {"test_serving_imports_nothing_from_training"},
+                            "test_making_a_spec_does_not_move_the_random_state",
+                            "test_export_killed_midway_leaves_previous_export"},
+    "test_export.py": {"test_serving_imports_nothing_from_training",
+                       "test_int8_tflite_of_a_run_folder_is_measured_and_carded",
+                       "test_accuracy_drop_is_an_error_that_keeps_the_previous_export"},
     "test_examples.py": {"test_every_example_is_short_and_tested", "test_from_keras_applications"},
     "test_cli.py": {"test_version", "test_errors_are_one_line_with_exit_2",
                     "test_debug_shows_traceback", "test_console_script_entry_point",
                     "test_presets_command", "test_train_needs_one_source",
                     "test_compare_command"},
-    "test_compare.py": {"test_arguments", "test_jobs_rule"},
-    "test_train.py": {"test_schedule", "test_bad_arguments_fail_before_work"},
+    "test_compare.py": {"test_arguments", "test_jobs_rule",
+                        "test_results_repeat_bit_for_bit_whatever_jobs"},
+    "test_train.py": {"test_schedule", "test_bad_arguments_fail_before_work",
+                      "test_kill_during_backup_write_still_resumes_exactly",
+                      "test_resume_with_other_settings_names_each_difference"},
     "test_tuning.py": {
         "test_every_hyperparameter_has_its_name_and_default_range",
         "test_spec_for_depth_scales_stages_in_proportion",
@@ -99,7 +113,10 @@ BACKEND_INDEPENDENT = {
         "test_kerastuner_chief_variables_are_refused_with_the_new_way",
         "test_a_folder_that_is_not_a_tuner_project_is_never_resumed_or_deleted",
         "test_a_search_of_version_0_1_is_refused_with_a_clear_message",
-        "test_only_public_kerastuner_and_tensorflow_api"},
+        "test_only_public_kerastuner_and_tensorflow_api",
+        "test_trials_side_by_side_give_the_scores_of_trials_one_at_a_time",
+        "test_sigkill_then_resume_loses_nothing_and_reruns_nothing",
+        "test_cli_tune_prints_progress_the_table_and_the_recipe"},
 }
 #: Rows of test_presets.py::test_regression_table that the JAX run keeps: one per family.
 REGRESSION_ROWS_ON_JAX = {"cifar_plain20", "cifar_resnet20", "plain18", "plain50", "resnet18",

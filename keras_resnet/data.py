@@ -57,6 +57,54 @@ class Data:
     class_names: list
     load_args: dict | None = None
 
+    @classmethod
+    def from_arrays(cls, x: Any, y: Any, validation_data: tuple | None = None,
+                    name: str = "arrays") -> Data:
+        """Data from NumPy arrays: inputs and integer class labels.
+
+        Args:
+            x: Training inputs, ``(examples, ...)``: images ``(n, h, w, c)`` or
+                vectors ``(n, features)``.
+            y: Integer class labels ``0..classes-1``, one per example.
+            validation_data: ``(x_val, y_val)`` of the same kind, or None.
+            name: The data's name.
+
+        Returns:
+            A NumPy :class:`Data`; its classes are ``max(label) + 1`` over both
+            splits, named ``"0"``, ``"1"``...
+
+        Example:
+
+        ```python
+        data = kr.Data.from_arrays(x_train, y_train, validation_data=(x_val, y_val))
+        ```
+        """
+        if not hasattr(x, "__array__"):
+            C.fail("x", "must be a NumPy array (or a keras_resnet Data, or a data "
+                   "source name where one is accepted)", x, TypeError)
+        if y is None:
+            C.fail("y", "must hold the integer labels of x", y, TypeError)
+        splits = [(np.asarray(x), np.asarray(y))]
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                C.fail("validation_data", "must be a pair (x_val, y_val)", validation_data,
+                       TypeError)
+            splits.append(tuple(np.asarray(a) for a in validation_data))
+        for (xs, ys), (xn, yn) in zip(splits, (("x", "y"), ("x_val", "y_val"))):
+            if xs.ndim < 2 or ys.ndim != 1 or len(xs) != len(ys) or len(xs) == 0:
+                raise ValueError(f"{xn} and {yn} must hold the same number (> 0) of "
+                                 f"examples, {yn} one label each. Received: {xn}.shape="
+                                 f"{xs.shape}, {yn}.shape={ys.shape}")
+            if not np.issubdtype(ys.dtype, np.integer) or ys.min() < 0:
+                raise ValueError(f"{yn} must hold integer class labels >= 0. Received: "
+                                 f"dtype={ys.dtype}, min={ys.min()}")
+            if xs.shape[1:] != splits[0][0].shape[1:]:
+                raise ValueError(f"{xn} must hold examples of the shape of x's, "
+                                 f"{splits[0][0].shape[1:]}. Received: {xn}.shape={xs.shape}")
+        classes = int(max(ys.max() for _, ys in splits)) + 1
+        return cls(name, splits[0], splits[1] if len(splits) > 1 else None,
+                   tuple(splits[0][0].shape[1:]), classes, [str(i) for i in range(classes)])
+
     @property
     def is_numpy(self) -> bool:
         """Whether ``train`` is a pair of NumPy arrays."""

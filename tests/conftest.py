@@ -78,6 +78,7 @@ BACKEND_INDEPENDENT = {
     "test_blocks.py": {"test_builtins_registered", "test_register_validation"},
     "test_data.py": {"test_digits_split_is_stratified_and_scaled",
                      "test_digits_flat_and_no_validation", "test_folder_errors",
+                     "test_from_arrays_counts_classes_over_both_splits_and_checks_shapes",
                      "test_keras_datasets_offline_message"},
     "test_presets.py": {"test_table_covers_every_preset", "test_paper_cifar_parameter_counts",
                         "test_torchvision_and_reference_counts", "test_flops_match_reported",

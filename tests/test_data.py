@@ -43,6 +43,27 @@ def test_digits_flat_and_no_validation():
     assert data.input_shape == (64,)
 
 
+def test_from_arrays_counts_classes_over_both_splits_and_checks_shapes():
+    x, y = np.zeros((10, 8, 8, 1), "float32"), np.arange(10) % 3
+    data = kr.Data.from_arrays(x, y, validation_data=(x[:4], np.array([0, 1, 2, 4])))
+    assert data.input_shape == (8, 8, 1) and data.num_classes == 5
+    assert data.class_names == ["0", "1", "2", "3", "4"] and data.is_numpy
+    assert data.load_args is None and kr.Data.from_arrays(x, y).validation is None
+    for args, exc, pattern in [
+        ((x, None), TypeError, r"y must hold the integer labels of x"),
+        (([[0.0]], y), TypeError, r"x must be a NumPy array"),
+        ((x, y[:9]), ValueError, r"x and y must hold the same number .*x.shape=\(10, 8, 8, "
+         r"1\), y.shape=\(9,\)"),
+        ((x, y + 0.5), ValueError, r"y must hold integer class labels >= 0. Received: "
+         r"dtype=float64"),
+        ((x, y, (x[:, :4], y)), ValueError, r"x_val must hold examples of the shape of "
+         r"x's, \(8, 8, 1\)"),
+        ((x, y, x), TypeError, r"validation_data must be a pair"),
+    ]:
+        with pytest.raises(exc, match=pattern):
+            kr.Data.from_arrays(*args)
+
+
 def write_folder(root, classes=("cat", "dog", "owl"), per_class=4, size=(20, 24)):
     rng = np.random.RandomState(0)
     for c in classes:

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -286,7 +287,9 @@ def test_a_search_of_version_0_1_is_refused_with_a_clear_message(tmp_path):
                     directory=str(tmp_path / "tuner"), project_name="old")
 
 
-def test_resume_with_a_different_search_is_refused(tmp_path):
+def test_resume_with_a_different_search_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    os.makedirs(tempfile.tempdir)
     args = dict(algorithm="random", max_trials=1, epochs=1, depth=1, isolate=False,
                 directory=str(tmp_path), project_name="p", verbose=0)
     tuning.tune(tiny_spec(), tiny_data(100, 50), **args)
@@ -294,6 +297,7 @@ def test_resume_with_a_different_search_is_refused(tmp_path):
         tuning.tune(tiny_spec(), tiny_data(100, 50), **dict(args, depth=2))
     with pytest.raises(ValueError, match=r"different max_trials"):
         tuning.tune(tiny_spec(), tiny_data(100, 50), **dict(args, max_trials=2))
+    assert [f for f in os.listdir(tempfile.tempdir) if f.startswith("kr-")] == []
 
 
 def _is_kerastuner_class(node):

@@ -138,7 +138,7 @@ class Search:
         self._slot = f"{state.HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self._slots = 0
         self._waiting_at: int | None = None  # ledger size when the oracle said wait
-        self._scratch = tempfile.mkdtemp(prefix="kr-tune-oracle-")
+        self._scratch: str | None = None  # KerasTuner's files, never read back
 
     # ------------------------------------------------------------ the oracle
     def sync(self) -> None:
@@ -154,6 +154,7 @@ class Search:
                 args["max_trials"] = c["max_trials"]
             self.oracle = _replaying(_ORACLES[c["algorithm"]])(**args)
             self.oracle.max_trials = c["max_trials"]  # Hyperband: a cap
+            self._scratch = self._scratch or tempfile.mkdtemp(prefix="kr-tune-oracle-")
             # A stock Tuner gives the oracle its (scratch) folder and its space.
             kt.Tuner(oracle=self.oracle, hypermodel=_Space(self.hypermodel),
                      directory=self._scratch, project_name="oracle", overwrite=True)
@@ -257,7 +258,9 @@ class Search:
                         self._finish(task["id"], run_trial(self.hypermodel, self.data,
                                                            task["kwargs"]["values"]))
         finally:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            if self._scratch:
+                shutil.rmtree(self._scratch, ignore_errors=True)
+                self._scratch = None
 
     def _on_event(self, event: dict) -> None:
         if event["event"] == "result":
@@ -543,21 +546,9 @@ def tune(
                           "run in this process", flush=True)
         search = Search(hypermodel, project_dir, config, data, verbose,
                         threads if setup else None)
-        with search.project.lock():
-            records = search.project.read(0)
-            if not records:
-                search.project.append(config)
-            elif records[0] != config:
-                state.check_format(project_dir, records[0])
-                differ = sorted(k for k in set(records[0]) | set(config)
-                                if records[0].get(k) != config.get(k))
-                raise ValueError(
-                    f"{project_dir!r} holds a search with a different {', '.join(differ)};"
-                    " resume it with the same arguments, or pass overwrite=True or "
-                    "another project_name")
-            elif verbose:
-                done = sum(r["event"] == "finished" for r in records)
-                print(f"[tune] resuming {project_dir}: {done} trial(s) finished", flush=True)
+        done = search.project.start(config)
+        if verbose and done is not None:
+            print(f"[tune] resuming {project_dir}: {done} trial(s) finished", flush=True)
         if verbose and setup:
             print(f"[tune] {jobs} worker process{'es' if jobs > 1 else ''} of {threads} "
                   f"thread{'s' if threads > 1 else ''}", flush=True)

@@ -34,7 +34,6 @@ from typing import Any
 
 import keras
 import keras_tuner as kt
-import numpy as np
 
 from keras_resnet import _checks as C
 from keras_resnet.builders import as_spec, build
@@ -260,31 +259,15 @@ def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
         validation_data: ``(x_val, y_val)``, with array ``x``.
 
     Returns:
-        The data (arrays become a NumPy ``Data`` named ``"arrays"``).
+        The data (arrays: :meth:`Data.from_arrays <keras_resnet.data.Data.from_arrays>`).
     """
     x = load_data(x) if isinstance(x, str) else x
-    if isinstance(x, Data):
-        if y is not None or validation_data is not None:
-            C.fail("y", "must be None when x is a Data object (it holds the labels and "
-                   "the validation split)", y, TypeError)
-        return x
-    if not hasattr(x, "__array__"):
-        C.fail("x", "must be a keras_resnet Data (kr.load_data), a data source name or "
-               "a NumPy array", x, TypeError)
-    x, y = np.asarray(x), None if y is None else np.asarray(y)
-    if y is None or x.ndim < 2 or len(x) != len(y) or len(x) == 0:
-        raise ValueError("x and y must hold the same number (> 0) of examples. Received: "
-                         f"x.shape={x.shape}, y.shape={None if y is None else y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must hold integer class labels. Received: dtype={y.dtype}")
-    val = validation_data
-    if val is not None:
-        if not isinstance(val, (tuple, list)) or len(val) != 2:
-            C.fail("validation_data", "must be a pair (x_val, y_val)", val, TypeError)
-        val = (np.asarray(val[0]), np.asarray(val[1]))
-    classes = int(max(y.max(), -1 if val is None else val[1].max())) + 1
-    return Data("arrays", (x, y), val, tuple(x.shape[1:]), classes,
-                [str(i) for i in range(classes)])
+    if not isinstance(x, Data):
+        return Data.from_arrays(x, y, validation_data)
+    if y is not None or validation_data is not None:
+        C.fail("y", "must be None when x is a Data object (it holds the labels and "
+               "the validation split)", y, TypeError)
+    return x
 
 
 class ResNetHyperModel(kt.HyperModel):

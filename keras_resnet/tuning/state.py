@@ -87,6 +87,30 @@ class Project:
         finally:
             os.close(fd)
 
+    def start(self, config: dict) -> int | None:
+        """Begins a new ledger with the search's description, or checks the one there.
+
+        Returns:
+            None for a new search, else the number of trials finished so far.
+
+        Raises:
+            ValueError: the ledger describes another search, or is of another format.
+        """
+        with self.lock():
+            records = self.read(0)
+            if not records:
+                self.append(config)
+                return None
+            if records[0] != config:
+                check_format(self.path, records[0])
+                differ = sorted(k for k in set(records[0]) | set(config)
+                                if records[0].get(k) != config.get(k))
+                raise ValueError(
+                    f"{self.path!r} holds a search with a different {', '.join(differ)}; "
+                    "resume it with the same arguments, or pass overwrite=True or another "
+                    "project_name")
+            return sum(r["event"] == "finished" for r in records)
+
     def _claim(self, trial_id: str) -> str:
         return os.path.join(self.claims, f"{trial_id}.json")
 

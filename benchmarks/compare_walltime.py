@@ -13,7 +13,9 @@ machine's speed hits all alike:
   ``LearningRateScheduler`` (what a user writes by hand);
 - (b) ``keras-resnet compare`` as of commit 285636a (before issue 14), from a
   ``git worktree`` at ``--old-tree`` (made if missing);
-- (c) ``keras-resnet compare`` of this checkout (defaults: ``--jobs auto``).
+- (c) ``keras-resnet compare`` of this checkout (defaults: ``--jobs auto``);
+- (d) only with ``--only ...d``: the same with ``--jobs 1`` (one worker, the
+  same thread count, so the same numbers): what training side by side buys.
 
 Prints the wall times, the ratios (a)/(c) and (b)/(c) (the target is >= 2.5),
 the load average before and after (``os.getloadavg``), and writes JSON. Hosts
@@ -73,7 +75,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--old-tree", default="/tmp/kr-285636a",
                         help="a git worktree at 285636a (made if missing)")
-    parser.add_argument("--only", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--only", default="abc", help="which of a, b, c, d to run")
     parser.add_argument("--out", default="compare_walltime.json")
     parser.add_argument("--_bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -95,10 +97,13 @@ def main() -> int:
               {**env, "PYTHONPATH": os.path.abspath(args.old_tree)}),
         "c": ([sys.executable, "-m", "keras_resnet.cli", *flags],
               {**env, "PYTHONPATH": HERE}),
+        "d": ([sys.executable, "-m", "keras_resnet.cli", *flags, "--jobs", "1"],
+              {**env, "PYTHONPATH": HERE}),
     }
     names = {"a": "bare model.fit, one after another",
-             "b": f"keras-resnet compare at {OLD}", "c": "keras-resnet compare (this tree)"}
-    order = [k for k in "abc" if k in args.only]
+             "b": f"keras-resnet compare at {OLD}", "c": "keras-resnet compare (this tree)",
+             "d": "keras-resnet compare --jobs 1 (this tree)"}
+    order = [k for k in "abcd" if k in args.only]
     load_before = os.getloadavg()
     times: dict = {k: [] for k in order}
     try:

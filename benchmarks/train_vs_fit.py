@@ -16,9 +16,12 @@ machine shared with other work disturbs far less than wall time. Also
 reported: ``fit`` with ``steps_per_execution`` as chosen by the recipe (when
 it is not 1), the load average, and the FLOP limit (forward multiply-adds x 3 per image, at the
 machine's peak given by ``--peak-gflops``). Each backend runs in its own
-process. Cases: CIFAR ResNet-56 on 8x8 digits (batch 32, 45 steps per epoch)
-and ResNet-50 at 64x64 on 512 random images (batch 32, 16 steps per epoch; 4
-with ``--quick``).
+process. ``--ablation`` adds ways of training that each undo one change of
+issue 14 (``kr.train`` with one step per call; that and a per-batch
+``TerminateOnNaN``; bare ``fit`` on a per-batch ``PyDataset``, 0.1's feed) and
+prints each one's time against ``kr.train``'s. Cases: CIFAR ResNet-56 on 8x8
+digits (batch 32, 45 steps per epoch) and ResNet-50 at 64x64 on 512 random
+images (batch 32, 16 steps per epoch; 4 with ``--quick``).
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def _cases(quick: bool) -> list:
             ("ResNet-50, 64x64", "resnet50", synthetic, 32)]
 
 
-def _runners(preset, data, recipe, batch: int, epochs: int, spe: int) -> dict:
+def _runners(preset, data, recipe, batch: int, epochs: int, spe: int,
+             ablation: bool = False) -> dict:
     """Functions that train the case one way each and return epoch seconds."""
     import keras
 
@@ -109,10 +113,48 @@ def _runners(preset, data, recipe, batch: int, epochs: int, spe: int) -> dict:
     runs = {"kr.train": ours, "model.fit": bare(1)}
     if spe > 1:  # else the same as model.fit
         runs["model.fit spe"] = bare(spe)
+    if ablation:
+        def ours_with(k, *extra):
+            def run():
+                timer = _epoch_timer()
+                keras.backend.clear_session()
+                kr.train(preset, data, recipe=recipe, verbose=0, steps_per_execution=k,
+                         callbacks=[timer, *extra])
+                return timer
+            return run
+
+        class Batches(keras.utils.PyDataset):
+            """0.1's feed: every batch through Python (shuffled once, no augmentation)."""
+
+            def __init__(self):
+                super().__init__()
+                self.x, self.y = data.train
+
+            def __len__(self):
+                return -(-len(self.y) // batch)
+
+            def __getitem__(self, i):
+                return self.x[i * batch:(i + 1) * batch], self.y[i * batch:(i + 1) * batch]
+
+        def bare_pydataset():
+            timer = _epoch_timer()
+            keras.backend.clear_session()
+            model = prepare(preset, data, recipe)
+            model.compile(optimizer=keras.optimizers.SGD(recipe.learning_rate, momentum=0.9),
+                          loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.fit(Batches(), epochs=epochs, validation_data=data.validation, verbose=0,
+                      callbacks=[timer])
+            return timer
+
+        runs.update({"kr.train spe=1": ours_with(1),
+                     "kr.train spe=1 + TerminateOnNaN": ours_with(
+                         1, keras.callbacks.TerminateOnNaN()),
+                     "model.fit PyDataset": bare_pydataset})
     return runs
 
 
-def run_backend(quick: bool, rounds: int, epochs: int, only: str = "", spe: int = 0) -> dict:
+def run_backend(quick: bool, rounds: int, epochs: int, only: str = "", spe: int = 0,
+                ablation: bool = False) -> dict:
     import keras
 
     import keras_resnet as kr
@@ -131,7 +173,7 @@ def run_backend(quick: bool, rounds: int, epochs: int, only: str = "", spe: int 
         model = prepare(preset, data, recipe)
         auto_spe = auto_steps_per_execution(model, batch)
         macs = step_macs(model, 1)
-        runs = _runners(preset, data, recipe, batch, epochs, spe or auto_spe)
+        runs = _runners(preset, data, recipe, batch, epochs, spe or auto_spe, ablation)
         names = list(runs)
         for r in range(rounds):
             for who in (names if r % 2 == 0 else names[::-1]):
@@ -155,6 +197,7 @@ def run_backend(quick: bool, rounds: int, epochs: int, only: str = "", spe: int 
         row["ratio_cpu"] = (row["model.fit cpu ms/step median"]
                             / row["kr.train cpu ms/step median"])
         row["ratio_vs_spe"] = row["model.fit spe ms/step"] / row["kr.train ms/step"]
+        row["runs"] = names
         out["cases"].append(row)
         print(f"  [{out['backend']}] {name}: kr.train {row['kr.train ms/step']:.1f} ms, "
               f"fit {row['model.fit ms/step']:.1f} ms (x{row['ratio']:.3f}; "
@@ -184,6 +227,21 @@ def table(results: list, peak_gflops: float) -> str:
     return "\n".join(lines)
 
 
+def ablation_table(results: list) -> str:
+    """Each way of training against ``kr.train`` as it is (``--ablation``)."""
+    lines = ["| backend | case | way | ms/step (best; median) | CPU ms/step | "
+             "its time / kr.train's (best; CPU) |", "|---|---|---|---:|---:|---:|"]
+    for res in results:
+        for r in res["cases"]:
+            for who in r["runs"]:
+                lines.append(
+                    f"| {res['backend']} | {r['case']} | {who} | {r[f'{who} ms/step']:.1f}; "
+                    f"{r[f'{who} ms/step median']:.1f} | {r[f'{who} cpu ms/step median']:.1f}"
+                    f" | {r[f'{who} ms/step'] / r['kr.train ms/step']:.3f}; "
+                    f"{r[f'{who} cpu ms/step median'] / r['kr.train cpu ms/step median']:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer images for ResNet-50")
@@ -196,6 +254,10 @@ def main() -> int:
                         "(default: what the recipe's 'auto' chooses; none when that is 1)")
     parser.add_argument("--peak-gflops", type=float, default=157.0,
                         help="the machine's peak (2 cores of this project's kind: 157)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also kr.train with steps_per_execution=1, with it and a "
+                        "per-batch TerminateOnNaN, and model.fit on a PyDataset (0.1's "
+                        "feed): what each change bought, measured alone")
     parser.add_argument("--out", default="train_vs_fit.json")
     parser.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -203,14 +265,14 @@ def main() -> int:
         parser.error(f"--epochs must be >= 2. Received: {args.epochs}")
     if args._child:
         print(json.dumps(run_backend(args.quick, args.rounds, args.epochs, args.only,
-                                     args.spe)))
+                                     args.spe, args.ablation)))
         return 0
     results = []
     for backend in args.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         cmd = [sys.executable, __file__, "--_child", "--rounds", str(args.rounds),
                "--epochs", str(args.epochs), "--only", args.only, "--spe", str(args.spe)] + (
-            ["--quick"] if args.quick else [])
+            ["--quick"] if args.quick else []) + (["--ablation"] if args.ablation else [])
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             print(f"{backend}: failed (exit {proc.returncode})", file=sys.stderr)
@@ -218,6 +280,8 @@ def main() -> int:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(table(results[-1:], args.peak_gflops), file=sys.stderr, flush=True)  # so far
     print(table(results, args.peak_gflops))
+    if args.ablation:
+        print(ablation_table(results))
     with open(args.out, "w") as fh:
         json.dump({"uptime": os.getloadavg(), "command": " ".join(sys.argv),
                    "results": results}, fh, indent=2)

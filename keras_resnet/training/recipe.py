@@ -187,6 +187,14 @@ class Recipe:
         model.compile(optimizer=self.make_optimizer(), loss=self.make_loss(model),
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                       steps_per_execution=steps_per_execution)
+        if keras.backend.backend() == "tensorflow" and model.built:
+            # Keras' TensorFlow trainer leaves the optimizer's variables to the first
+            # traced step when no tf.distribute strategy is set, so TensorFlow traces the
+            # step twice and lifts every initializer out of the graph: the first epoch of
+            # ResNet-56 on digits took 35 s instead of 20. Building them now (in the
+            # model's strategy scope, as Keras does under a strategy) changes no number.
+            with model.distribute_strategy.scope():
+                model.optimizer.build(model.trainable_variables)
         return model
 
     def callbacks(self) -> list:

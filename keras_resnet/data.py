@@ -89,7 +89,7 @@ class Data:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 C.fail("validation_data", "must be a pair (x_val, y_val)", validation_data,
                        TypeError)
-            splits.append(tuple(np.asarray(a) for a in validation_data))
+            splits.append((np.asarray(validation_data[0]), np.asarray(validation_data[1])))
         for (xs, ys), (xn, yn) in zip(splits, (("x", "y"), ("x_val", "y_val"))):
             if xs.ndim < 2 or ys.ndim != 1 or len(xs) != len(ys) or len(xs) == 0:
                 raise ValueError(f"{xn} and {yn} must hold the same number (> 0) of "

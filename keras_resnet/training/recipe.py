@@ -191,7 +191,7 @@ class Recipe:
             # Keras' TensorFlow trainer leaves the optimizer's variables to the first
             # traced step when no tf.distribute strategy is set, so TensorFlow traces the
             # step twice and lifts every initializer out of the graph: the first epoch of
-            # ResNet-56 on digits took 35 s instead of 20. Building them now (in the
+            # ResNet-56 on digits took about 20 s instead of 13. Building them now (in the
             # model's strategy scope, as Keras does under a strategy) changes no number.
             with model.distribute_strategy.scope():
                 model.optimizer.build(model.trainable_variables)

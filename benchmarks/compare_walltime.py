@@ -17,10 +17,14 @@ machine's speed hits all alike:
 - (d) only with ``--only ...d``: the same with ``--jobs 1`` (one worker, the
   same thread count, so the same numbers): what training side by side buys.
 
-Prints the wall times, the ratios (a)/(c) and (b)/(c) (the target is >= 2.5),
-the load average before and after (``os.getloadavg``), and writes JSON. Hosts
-of this kind differ up to 3x in absolute time: compare only ratios measured in
-one run.
+Every child runs in an empty folder, and the script first checks that (b)'s
+children import 285636a's code and the others this tree's: ``python -m``
+puts the working directory ahead of ``PYTHONPATH``, so run from a checkout,
+(b) used to time this tree's code (the numbers of 2026-11-30 before 04:00
+UTC). Prints the wall times, the ratios (a)/(c) and (b)/(c) (the target is
+>= 2.5), the load average before and after (``os.getloadavg``), and writes
+JSON with each model's own seconds. Hosts of this kind differ up to 3x in
+absolute time: compare only ratios measured in one run.
 """
 
 from __future__ import annotations
@@ -62,10 +66,25 @@ def bare(depths: list, epochs: int) -> None:
                       validation_data=data.validation, callbacks=[schedule], verbose=0)
 
 
-def _run(cmd: list, env: dict) -> float:
+def _run(cmd: list, env: dict, cwd: str) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
     return time.perf_counter() - start
+
+
+def _check_tree(env: dict, cwd: str, tree: str) -> None:
+    """Fails unless a child with this environment imports keras_resnet from ``tree``.
+
+    ``python -m`` puts the working directory first on ``sys.path``, ahead of
+    ``PYTHONPATH``: run from a checkout, (b) once imported this checkout's code
+    instead of 285636a's. The children therefore run in an empty folder, and
+    this checks what they import.
+    """
+    out = subprocess.run([sys.executable, "-c", "import keras_resnet; "
+                          "print(keras_resnet.__file__)"], env=env, cwd=cwd, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    if not os.path.realpath(out).startswith(os.path.realpath(tree) + os.sep):
+        raise SystemExit(f"a child imports keras_resnet from {out}, not from {tree}")
 
 
 def main() -> int:
@@ -106,13 +125,20 @@ def main() -> int:
     order = [k for k in "abcd" if k in args.only]
     load_before = os.getloadavg()
     times: dict = {k: [] for k in order}
+    model_seconds: dict = {k: [] for k in order if k != "a"}
     try:
+        for k in order:
+            _check_tree(cmds[k][1], tmp, os.path.abspath(args.old_tree) if k == "b" else HERE)
         for r in range(args.rounds):
             for k in (order if r % 2 == 0 else order[::-1]):
                 cmd, e = cmds[k]
                 if k != "a":
                     cmd = cmd + ["--out", os.path.join(tmp, f"{k}{r}")]
-                times[k].append(_run(cmd, e))
+                times[k].append(_run(cmd, e, tmp))
+                if k != "a":  # each model's own seconds, as results.json has them
+                    with open(os.path.join(tmp, f"{k}{r}", "results.json")) as fh:
+                        model_seconds[k].append({n: m["seconds"] for n, m in
+                                                 json.load(fh)["models"].items()})
                 print(f"  {names[k]}: {times[k][-1]:.1f} s", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -127,7 +153,8 @@ def main() -> int:
     print(f"- load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
           f"({os.cpu_count()} CPUs); epochs {args.epochs}, depths {args.depths}")
     with open(args.out, "w") as fh:
-        json.dump({"seconds": times, "ratios": ratios, "load_before": load_before,
+        json.dump({"seconds": times, "model_seconds": model_seconds, "ratios": ratios,
+                   "load_before": load_before,
                    "load_after": load_after, "machine": platform.platform(),
                    "cpus": os.cpu_count(), "command": " ".join(sys.argv)}, fh, indent=2)
     return 0

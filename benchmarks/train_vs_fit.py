@@ -35,6 +35,16 @@ import sys
 import time
 
 
+def _wait_for_device() -> None:
+    """Blocks until all dispatched work is done (JAX runs steps asynchronously)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready(jax.live_arrays())
+
+
 def _epoch_timer():
     import keras
 
@@ -42,7 +52,9 @@ def _epoch_timer():
         """Training time of each epoch (until validation starts): wall and CPU.
 
         The process's CPU time (all its threads) is the work it did, which a
-        busy machine slows far less than the wall time.
+        busy machine slows far less than the wall time. JAX dispatches steps
+        asynchronously (the epoch's loop can end before its steps have run),
+        so on JAX both ends of the interval first wait for every array.
         """
 
         async_safe = True
@@ -52,10 +64,12 @@ def _epoch_timer():
             self.seconds, self.cpu_seconds, self._start, self._open = [], [], None, False
 
         def on_epoch_begin(self, epoch, logs=None):
+            _wait_for_device()
             self._start, self._open = (time.perf_counter(), time.process_time()), True
 
         def on_test_begin(self, logs=None):
             if self._open:
+                _wait_for_device()
                 self.seconds.append(time.perf_counter() - self._start[0])
                 self.cpu_seconds.append(time.process_time() - self._start[1])
                 self._open = False

@@ -20,8 +20,8 @@ machine's speed hits all alike:
 Every child runs in an empty folder, and the script first checks that (b)'s
 children import 285636a's code and the others this tree's: ``python -m``
 puts the working directory ahead of ``PYTHONPATH``, so run from a checkout,
-(b) used to time this tree's code (the numbers of 2026-11-30 before 04:00
-UTC). Prints the wall times, the ratios (a)/(c) and (b)/(c) (the target is
+(b) used to time this tree's code (the first session's numbers of
+2026-11-30). Prints the wall times, the ratios (a)/(c) and (b)/(c) (the target is
 >= 2.5), the load average before and after (``os.getloadavg``), and writes
 JSON with each model's own seconds. Hosts of this kind differ up to 3x in
 absolute time: compare only ratios measured in one run.
@@ -73,13 +73,7 @@ def _run(cmd: list, env: dict, cwd: str) -> float:
 
 
 def _check_tree(env: dict, cwd: str, tree: str) -> None:
-    """Fails unless a child with this environment imports keras_resnet from ``tree``.
-
-    ``python -m`` puts the working directory first on ``sys.path``, ahead of
-    ``PYTHONPATH``: run from a checkout, (b) once imported this checkout's code
-    instead of 285636a's. The children therefore run in an empty folder, and
-    this checks what they import.
-    """
+    """Fails unless a child with this environment imports keras_resnet from ``tree``."""
     out = subprocess.run([sys.executable, "-c", "import keras_resnet; "
                           "print(keras_resnet.__file__)"], env=env, cwd=cwd, check=True,
                          capture_output=True, text=True).stdout.strip()
@@ -132,11 +126,10 @@ def main() -> int:
         for r in range(args.rounds):
             for k in (order if r % 2 == 0 else order[::-1]):
                 cmd, e = cmds[k]
-                if k != "a":
-                    cmd = cmd + ["--out", os.path.join(tmp, f"{k}{r}")]
-                times[k].append(_run(cmd, e, tmp))
+                out = os.path.join(tmp, f"{k}{r}")
+                times[k].append(_run(cmd if k == "a" else cmd + ["--out", out], e, tmp))
                 if k != "a":  # each model's own seconds, as results.json has them
-                    with open(os.path.join(tmp, f"{k}{r}", "results.json")) as fh:
+                    with open(os.path.join(out, "results.json")) as fh:
                         model_seconds[k].append({n: m["seconds"] for n, m in
                                                  json.load(fh)["models"].items()})
                 print(f"  {names[k]}: {times[k][-1]:.1f} s", file=sys.stderr, flush=True)

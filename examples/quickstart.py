@@ -33,7 +33,7 @@ def main(argv=None):
         ],
         shortcut="A",  # zero-pad where the shape changes: no extra parameters
         l2=1e-4,
-        classes=data.num_classes,
+        classes=data.classes,
     )
     model = kr.build_resnet(spec)
     print(stage_table(model))

@@ -22,6 +22,7 @@ data = kr.load_data("photos/", image_size=(64, 64), validation_split=0.2)
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,8 @@ class Data:
         train: ``(x, y)`` NumPy arrays, or a batched ``tf.data.Dataset``.
         validation: The same for validation (None without a split).
         input_shape: Shape of one example, e.g. ``(8, 8, 1)``.
-        num_classes: Number of classes (labels are integers ``0..num_classes-1``).
+        classes: Number of classes (labels are integers ``0..classes-1``), as
+            ``keras.applications`` and :class:`~keras_resnet.ModelSpec` say it.
         class_names: Names of the classes.
         load_args: The keyword arguments of :func:`load_data` that load the
             same data again (JSON-ready; None for data made by hand):
@@ -53,7 +55,7 @@ class Data:
     train: Any
     validation: Any
     input_shape: tuple
-    num_classes: int
+    classes: int
     class_names: list
     load_args: dict | None = None
 
@@ -117,7 +119,14 @@ class Data:
         else:
             sizes = "tf.data"
         return (f"Data({self.name!r}, {sizes}, input_shape={self.input_shape}, "
-                f"num_classes={self.num_classes})")
+                f"classes={self.classes})")
+
+    @property
+    def num_classes(self) -> int:
+        """Deprecated (0.2 name): :attr:`classes`."""
+        warnings.warn("Data.num_classes is deprecated; use Data.classes",
+                      DeprecationWarning, stacklevel=2)
+        return self.classes
 
 
 def _split(x: np.ndarray, y: np.ndarray, validation_split: float, seed: int) -> tuple:
@@ -173,10 +182,10 @@ def _keras_dataset(name: str, validation_split: float, seed: int, flatten: bool)
         x, x_test = x.reshape(len(x), -1), x_test.reshape(len(x_test), -1)
     y = np.asarray(y).reshape(-1).astype("int32")
     y_test = np.asarray(y_test).reshape(-1).astype("int32")
-    num_classes = int(max(y.max(), y_test.max()) + 1)
+    classes = int(max(y.max(), y_test.max()) + 1)
     # The official test split is the validation data; validation_split is unused.
-    return Data(name, (x, y), (x_test, y_test), x.shape[1:], num_classes,
-                [str(i) for i in range(num_classes)])
+    return Data(name, (x, y), (x_test, y_test), x.shape[1:], classes,
+                [str(i) for i in range(classes)])
 
 
 def _folder(path: str, validation_split: float, seed: int, image_size: tuple,

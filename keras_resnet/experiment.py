@@ -242,7 +242,7 @@ def plan_jobs(spec: Any, data: Data, batch_size: int, models: int, jobs: int | s
     cores = usable_cores()
     if threads == "auto":
         shape = tuple(data.input_shape)
-        macs = flops(spec.replace(input_shape=shape, classes=data.num_classes)) * batch_size
+        macs = flops(spec.replace(input_shape=shape, classes=data.classes)) * batch_size
         n_threads = 1 if macs <= SMALL_STEP_MACS else cores
     else:
         n_threads = int(threads)

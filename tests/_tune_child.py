@@ -34,7 +34,7 @@ def tiny_data(n_train=300, n_val=100):
     data = kr.load_data("digits")
     (x, y), (xv, yv) = data.train, data.validation
     return kr.Data("digits", (x[:n_train], y[:n_train]), (xv[:n_val], yv[:n_val]),
-                   data.input_shape, data.num_classes, data.class_names)
+                   data.input_shape, data.classes, data.class_names)
 
 
 def key(values):

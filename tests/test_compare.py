@@ -81,7 +81,7 @@ def _small_digits():
     data = kr.load_data("digits", seed=0)
     (x, y), (vx, vy) = data.train, data.validation
     return kr.Data("digits-small", (x[:256], y[:256]), (vx[:64], vy[:64]),
-                   data.input_shape, data.num_classes, data.class_names)
+                   data.input_shape, data.classes, data.class_names)
 
 
 def _numbers(path):

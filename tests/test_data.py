@@ -12,7 +12,7 @@ def test_digits_split_is_stratified_and_scaled():
     data = kr.load_data("digits")
     (x, y), (xv, yv) = data.train, data.validation
     assert x.shape == (1438, 8, 8, 1) and xv.shape == (359, 8, 8, 1)
-    assert data.input_shape == (8, 8, 1) and data.num_classes == 10
+    assert data.input_shape == (8, 8, 1) and data.classes == 10
     assert 0.0 <= x.min() and x.max() <= 1.0 and x.dtype == np.float32
     # stratified: every class keeps ~20% of its examples in validation
     counts = np.bincount(yv, minlength=10)
@@ -46,7 +46,7 @@ def test_digits_flat_and_no_validation():
 def test_from_arrays_counts_classes_over_both_splits_and_checks_shapes():
     x, y = np.zeros((10, 8, 8, 1), "float32"), np.arange(10) % 3
     data = kr.Data.from_arrays(x, y, validation_data=(x[:4], np.array([0, 1, 2, 4])))
-    assert data.input_shape == (8, 8, 1) and data.num_classes == 5
+    assert data.input_shape == (8, 8, 1) and data.classes == 5
     assert data.class_names == ["0", "1", "2", "3", "4"] and data.is_numpy
     assert data.load_args is None and kr.Data.from_arrays(x, y).validation is None
     for args, exc, pattern in [
@@ -78,7 +78,7 @@ def test_image_folder(tmp_path):
     root = write_folder(tmp_path / "imgs")
     data = kr.load_data(str(root), image_size=(16, 16), validation_split=0.25,
                         batch_size=4)
-    assert data.class_names == ["cat", "dog", "owl"] and data.num_classes == 3
+    assert data.class_names == ["cat", "dog", "owl"] and data.classes == 3
     assert data.input_shape == (16, 16, 3)
     xs = [x for x, _ in data.train]
     n_train = sum(int(x.shape[0]) for x in xs)

@@ -398,7 +398,7 @@ def _digits_subset(n=200, val=60):
     data = kr.load_data("digits", seed=0)
     (x, y), (vx, vy) = data.train, data.validation
     return kr.Data("digits-small", (x[:n], y[:n]), (vx[:val], vy[:val]), data.input_shape,
-                   data.num_classes, data.class_names)
+                   data.classes, data.class_names)
 
 
 @pytest.mark.parametrize("augment", [False, True])

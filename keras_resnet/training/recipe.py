@@ -336,7 +336,7 @@ def prepare(model_or_spec: Any, data: Data, recipe: Recipe) -> keras.Model:
         return model_or_spec
 
     spec = as_spec(model_or_spec)  # plain or residual as spec.residual says
-    return build(spec.replace(input_shape=tuple(data.input_shape), classes=data.num_classes))
+    return build(spec.replace(input_shape=tuple(data.input_shape), classes=data.classes))
 
 
 def make_optimizer(name: str = "sgd", learning_rate: float = 0.1,

@@ -62,7 +62,7 @@ def describe(spec: Any, recipe: Recipe, data: Data) -> dict:
             "load_args": getattr(data, "load_args", None),
             "fingerprint": fingerprint(data),
             "input_shape": list(data.input_shape),
-            "num_classes": int(data.num_classes),
+            "num_classes": int(data.classes),
         },
     }
 

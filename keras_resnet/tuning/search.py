@@ -504,7 +504,7 @@ def tune(
         hypermodel = ResNetHyperModel(
             base, recipe=_as_recipe(recipe).replace(seed=seed, **fields), **searched,
             **space, allow_zero_l2=allow_zero_l2, residual=residual,
-            input_shape=tuple(data.input_shape), classes=data.num_classes)
+            input_shape=tuple(data.input_shape), classes=data.classes)
     if objective.startswith("val_") and data.validation is None:
         raise ValueError(f"objective {objective!r} needs validation data: pass "
                          "validation_data=(x_val, y_val). Received: validation_data=None")

@@ -17,8 +17,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras_resnet as kr  # noqa: E402
 from keras_resnet.workers import usable_cores  # noqa: E402
+
+import keras_resnet as kr  # noqa: E402
 
 
 def main() -> None:

@@ -13,10 +13,20 @@ spec = kr.ModelSpec(
 resnet = kr.build_resnet(spec)   # residual
 plain = kr.build_plain(spec)     # the same network without shortcuts
 ```
+
+``import keras_resnet`` loads the spec and the builder side (and registers
+this package's layers, so ``keras.models.load_model`` reads its ``.keras``
+files); the workflows (``kr.train``, ``kr.compare``, ``kr.tune``,
+``kr.export``, ``kr.plot``, data loading) load on first use.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from keras_resnet import presets
-from keras_resnet._version import __version__  # noqa: E402
+from keras_resnet._version import __version__
 from keras_resnet.blocks import BlockContext
 from keras_resnet.builders import (
     ResNetModel,
@@ -24,53 +34,66 @@ from keras_resnet.builders import (
     build,
     build_plain,
     build_resnet,
-    residual_of,
     spec_of,
 )
-from keras_resnet.data import Data, load_data
-from keras_resnet.experiment import CompareResult, compare
 from keras_resnet.flops import flops, layer_flops
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan, resolve_shortcut
-from keras_resnet.plots import plot
 from keras_resnet.registry import BlockType, list_blocks, register_block
-from keras_resnet.serving import ExportResult, export
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
 
-# The compatibility module keras_resnet.train is loaded here, before `train` is
-# bound to the function: a later `import keras_resnet.train` then cannot replace
-# kr.train with the module.
-from keras_resnet.train import TrainingDiverged, TrainResult, compile_model, train
-from keras_resnet.training import EpochBackup, Recipe
+#: Public names loaded on first use: name -> module.
+_LAZY = {
+    "Data": "data", "load_data": "data",
+    "RunFolder": "runfolder",
+    "Recipe": "training", "train": "training", "TrainResult": "training",
+    "TrainingDiverged": "training", "EpochBackup": "training",
+    "compile_model": "training.recipe",
+    "compare": "experiment", "CompareResult": "experiment",
+    "tune": "tuning", "TuneResult": "tuning",
+    "export": "serving", "ExportResult": "serving",
+    "plot": "plots", "stage_table": "report",
+}
+_MODULES = ("training", "tuning", "serving", "experiment", "parallel", "data")
+#: 0.1 names removed in 0.3: name -> what to use instead.
+_REMOVED = {"residual_of": "kr.as_spec(x).residual or kr.spec_of(model).residual"}
 
 
-def __getattr__(name: str):
-    # kr.tune and kr.tuning load KerasTuner only when first used.
-    if name in ("tune", "tuning"):
-        import importlib
-
-        tuning = importlib.import_module("keras_resnet.tuning")
-        return tuning if name == "tuning" else tuning.tune
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"keras_resnet.{_LAZY[name]}"), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
+    if name in _MODULES:
+        return importlib.import_module(f"keras_resnet.{name}")
+    if name in _REMOVED:
+        raise AttributeError(f"keras_resnet.{name} was removed in 0.3; use {_REMOVED[name]}")
     raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_MODULES))
 
 
 __all__ = [
     "BlockContext",
-    "Data",
-    "TrainResult",
-    "EpochBackup",
-    "Recipe",
-    "TrainingDiverged",
     "BlockSpec",
-    "CompareResult",
-    "ExportResult",
     "BlockType",
+    "CompareResult",
+    "Data",
+    "EpochBackup",
+    "ExportResult",
     "ModelSpec",
     "Plan",
     "PoolSpec",
+    "Recipe",
     "ResNetModel",
+    "RunFolder",
     "StemSpec",
     "Step",
+    "TrainResult",
+    "TrainingDiverged",
+    "TuneResult",
     "ZeroPadShortcut",
     "__version__",
     "as_spec",
@@ -78,19 +101,18 @@ __all__ = [
     "build_plain",
     "build_resnet",
     "compare",
-    "residual_of",
     "export",
-    "compile_model",
-    "load_data",
-    "train",
-    "tune",
     "flops",
     "layer_flops",
     "list_blocks",
+    "load_data",
     "make_plan",
     "plot",
     "presets",
     "register_block",
     "resolve_shortcut",
     "spec_of",
+    "stage_table",
+    "train",
+    "tune",
 ]

@@ -11,9 +11,11 @@ argument name), then what is allowed, then the value received.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 
@@ -33,9 +35,24 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+class InputError(Exception):
+    """Marks an error in what the user gave (an argument, a spec, a file), found
+    before the work it was for: the command line exits with 2 for it."""
+
+
+class InvalidInput(InputError, ValueError):
+    """A value the user gave is not allowed (a ``ValueError``)."""
+
+
+class InvalidInputType(InputError, TypeError):
+    """A value the user gave has the wrong type (a ``TypeError``)."""
+
+
 def fail(path: str, requirement: str, value: Any, exc: type = ValueError) -> NoReturn:
-    """Raise ``exc`` with the standard message."""
-    raise exc(f"{path} {requirement}. {received(path, value)}")
+    """Raise the standard message as :class:`InvalidInput` (``exc=TypeError``:
+    :class:`InvalidInputType`)."""
+    kind = InvalidInputType if issubclass(exc, TypeError) else InvalidInput
+    raise kind(f"{path} {requirement}. {received(path, value)}")
 
 
 def check_int(
@@ -137,3 +154,25 @@ def check_keys(path: str, data: Mapping, allowed: Iterable[str]) -> None:
                 f"{where}{key} is not a known field{close_matches(key, allowed)}. "
                 f"Known fields: {', '.join(allowed)}. Received: {key}={data[key]!r}"
             )
+
+
+def renamed(**names: str) -> Callable:
+    """Keeps 0.2 keyword names working for one release: ``@renamed(path="filepath")``
+    maps ``path=`` to ``filepath=`` with a ``DeprecationWarning`` naming the new one."""
+
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            for old, new in names.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise InvalidInputType(f"{fn.__name__}() got both {old}= (its 0.2 "
+                                               f"name) and {new}=; give {new}= only")
+                    warnings.warn(f"{fn.__name__}({old}=...) is deprecated (0.3); use "
+                                  f"{new}=", DeprecationWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return fn(*args, **kwargs)
+
+        return inner
+
+    return wrap

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,6 +43,9 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+_NO_RESIDUAL = ("{} was removed in 0.3: plain or residual is the spec's field; use "
+                "kr.build_plain(spec), kr.build_resnet(spec) or spec.replace(residual=False)")
 
 #: Builder arguments that override the spec field of the same name.
 OVERRIDABLE = ("input_shape", "include_top", "pooling", "classes",
@@ -117,20 +119,16 @@ class ResNetModel(keras.Model):
     calling it directly.
 
     Args:
-        spec: The spec (anything :func:`as_spec` accepts).
-        residual: Deprecated: set ``spec.residual`` (or use
-            :func:`build_plain`). True or False overrides the spec's field.
+        spec: The spec (anything :func:`as_spec` accepts); plain or residual as
+            ``spec.residual`` says.
         input_tensor: Optional Keras tensor to use as the model's input.
         **kwargs: ``keras.Model`` arguments (``name``, ``trainable``).
     """
 
-    def __init__(self, spec: Any, residual: bool | None = None, input_tensor: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, spec: Any, input_tensor: Any = None, **kwargs: Any) -> None:
+        if "residual" in kwargs:
+            raise C.InvalidInputType(_NO_RESIDUAL.format("ResNetModel(spec, residual=...)"))
         spec = as_spec(spec)
-        if residual is not None:
-            warnings.warn("ResNetModel(spec, residual=...) is deprecated: the spec says "
-                          "it (ModelSpec.residual)", DeprecationWarning, stacklevel=2)
-            spec = presets.with_residual(spec, residual)
         name = kwargs.pop("name", None) or _default_name(spec)
         self._resnet_data_format = keras.config.image_data_format()
         inputs, x = _inputs(spec, input_tensor)
@@ -360,7 +358,7 @@ def _load_weights(model: keras.Model, spec: ModelSpec, weights: str,
 
 def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
            overrides: dict) -> keras.Model:
-    spec = presets.with_residual(as_spec(spec), residual)
+    spec = presets._as_kind(as_spec(spec), residual)
     spec = _resolve(spec, input_tensor, overrides)
     app = _check_weights(spec, weights)
     model = None
@@ -491,36 +489,12 @@ def build_plain(
     return _build(spec, False, input_tensor, weights, {k: args[k] for k in OVERRIDABLE})
 
 
-def residual_of(model_or_spec: Any) -> bool:
-    """Deprecated: read ``ModelSpec.residual`` (``kr.spec_of(model).residual``).
-
-    Args:
-        model_or_spec: A Keras model, or anything :func:`build` accepts.
-
-    Returns:
-        The spec's ``residual`` (the model's spec's; True for a model not
-        built by this package).
-    """
-    warnings.warn("kr.residual_of(x) is deprecated: plain or residual is "
-                  "ModelSpec.residual (kr.as_spec(x).residual, "
-                  "kr.spec_of(model).residual)", DeprecationWarning, stacklevel=2)
-    if isinstance(model_or_spec, keras.Model):
-        try:
-            return spec_of(model_or_spec).residual
-        except TypeError:
-            return True
-    return as_spec(model_or_spec).residual
-
-
-def build(spec: Any, residual: bool | None = None, **kwargs: Any) -> keras.Model:
+def build(spec: Any, **kwargs: Any) -> keras.Model:
     """Builds the network a spec describes: residual or plain as ``spec.residual`` says.
 
     Args:
         spec: Anything :func:`build_resnet` accepts (a plain preset name such
             as ``"cifar_plain20"`` gives a spec with ``residual=False``).
-        residual: Deprecated override of ``spec.residual``; prefer
-            :func:`build_resnet` / :func:`build_plain` or
-            ``spec.replace(residual=...)``.
         **kwargs: Arguments of :func:`build_resnet`.
 
     Returns:
@@ -533,14 +507,9 @@ def build(spec: Any, residual: bool | None = None, **kwargs: Any) -> keras.Model
     kr.build(kr.presets.get("cifar_resnet20").replace(residual=False))  # its twin
     ```
     """
-    if residual is not None:
-        warnings.warn("kr.build(spec, residual=...) is deprecated: set "
-                      "ModelSpec.residual, or call build_resnet/build_plain",
-                      DeprecationWarning, stacklevel=2)
-        C.check_bool("residual", residual)
-        spec = presets.with_residual(as_spec(spec), residual)
-    else:
-        spec = as_spec(spec)
+    if "residual" in kwargs:
+        raise C.InvalidInputType(_NO_RESIDUAL.format("kr.build(spec, residual=...)"))
+    spec = as_spec(spec)
     return (build_resnet if spec.residual else build_plain)(spec, **kwargs)
 
 

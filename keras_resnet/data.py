@@ -21,7 +21,10 @@ data = kr.load_data("photos/", image_size=(64, 64), validation_split=0.2)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import pickle
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +110,59 @@ class Data:
         return cls(name, splits[0], splits[1] if len(splits) > 1 else None,
                    tuple(splits[0][0].shape[1:]), classes, [str(i) for i in range(classes)])
 
+    def to_ref(self, folder: str) -> dict:
+        """How another process gets this data: its :func:`load_data` arguments, or
+        a pickle of its arrays written into ``folder`` (the one way data reaches
+        a worker of ``kr.compare`` or ``kr.tune``).
+
+        Args:
+            folder: A folder that lives as long as the workers need the data.
+
+        Returns:
+            A small JSON-ready dict for :meth:`from_ref`.
+        """
+        if self.load_args is not None:
+            return {"load_args": self.load_args}
+        if not self.is_numpy:
+            raise C.InvalidInput(
+                "data built by hand from tf.data datasets cannot be sent to worker "
+                "processes: pass a source (e.g. a folder) or NumPy arrays. Received: "
+                f"data={self!r}")
+        path = os.path.join(folder, f"data-{id(self):x}.pkl")
+        with open(path, "wb") as fh:
+            pickle.dump(self, fh)
+        return {"pickle": path}
+
+    @staticmethod
+    def from_ref(ref: dict) -> Data:
+        """The data :meth:`to_ref` described (loaded once per process)."""
+        key = json.dumps(ref, sort_keys=True)
+        if key not in _LOADED:
+            if "load_args" in ref:
+                _LOADED[key] = load_data(**ref["load_args"])
+            else:
+                with open(ref["pickle"], "rb") as fh:
+                    _LOADED[key] = pickle.load(fh)
+        return _LOADED[key]
+
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the training arrays (dtype, shape and bytes); None for tf.data."""
+        if not self.is_numpy:
+            return None
+        sha = hashlib.sha256()
+        for array in self.train:
+            array = np.ascontiguousarray(array)
+            sha.update(f"{array.dtype.str}{array.shape}".encode())
+            sha.update(array.tobytes())
+        return sha.hexdigest()
+
+    def identity(self) -> dict:
+        """What a run folder records of the data: how to load it again
+        (``load_args``), a hash of the training arrays, the input shape and the
+        classes (a run resumes only on the same data)."""
+        return {"load_args": self.load_args, "fingerprint": self.fingerprint(),
+                "input_shape": list(self.input_shape), "classes": int(self.classes)}
+
     @property
     def is_numpy(self) -> bool:
         """Whether ``train`` is a pair of NumPy arrays."""
@@ -127,6 +183,35 @@ class Data:
         warnings.warn("Data.num_classes is deprecated; use Data.classes",
                       DeprecationWarning, stacklevel=2)
         return self.classes
+
+
+_LOADED: dict = {}  # Data.from_ref's cache: one load per process
+
+
+def as_data(data: Any, y: Any = None, validation_data: Any = None, **load_args: Any) -> Data:
+    """A :class:`Data` from what users pass where data is expected.
+
+    Args:
+        data: A ``Data``, a source for :func:`load_data` (``"digits"``, a
+            folder...), or training inputs (NumPy arrays, with ``y``).
+        y: Integer labels, with array ``data`` (as ``model.fit``'s ``y``).
+        validation_data: ``(x_val, y_val)``, with array ``data``.
+        **load_args: Arguments of :func:`load_data` for a source.
+
+    Returns:
+        The data.
+    """
+    if isinstance(data, Data):
+        if y is not None or validation_data is not None:
+            C.fail("y", "must be None when the data is a keras_resnet Data (it holds the "
+                   "labels and the validation split)", y, TypeError)
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        if y is not None or validation_data is not None:
+            C.fail("y", "must be None when the data is a source name or folder", y,
+                   TypeError)
+        return load_data(os.fspath(data), **load_args)
+    return Data.from_arrays(data, y, validation_data)
 
 
 def _split(x: np.ndarray, y: np.ndarray, validation_split: float, seed: int) -> tuple:
@@ -283,30 +368,10 @@ def load_data(
     )
 
 
-def cifar_augmentation(input_shape: tuple, pad: int = 4, flip: bool = True,
-                       seed: int | None = None) -> Any:
-    """The paper's CIFAR augmentation as Keras preprocessing layers.
-
-    A random shift of up to ``pad`` pixels with zero fill, which is padding by
-    ``pad`` on each side and cropping the original size at random, plus a random
-    horizontal flip (He et al. 2015, §4.2). Active only with ``training=True``;
-    at inference it returns its input unchanged.
-
-    Args:
-        input_shape: ``(height, width, channels)`` of the images.
-        pad: Largest shift in pixels (4 at 32x32, as the paper).
-        flip: Also flip horizontally at random.
-        seed: Seed of the random layers.
-
-    Returns:
-        A ``keras.Sequential`` to apply to training batches.
-    """
-    import keras
-
-    h, w = input_shape[0], input_shape[1]
-    layers = [keras.layers.RandomTranslation(pad / h, pad / w, fill_mode="constant",
-                                             fill_value=0.0, interpolation="nearest",
-                                             seed=seed, name="augment_shift")]
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="augment_flip"))
-    return keras.Sequential(layers, name="cifar_augmentation")
+def __getattr__(name: str) -> Any:
+    if name == "cifar_augmentation":  # 0.2's Keras-layer augmentation
+        raise AttributeError(
+            "keras_resnet.data.cifar_augmentation was removed in 0.3: augmentation has one "
+            "implementation, keras_resnet.training.pipeline.augment_batch(x, seed, epoch, "
+            "batch, pad), which kr.train applies with augment=True to arrays and folders")
+    raise AttributeError(f"module 'keras_resnet.data' has no attribute {name!r}")

@@ -100,3 +100,29 @@ def flops(model_or_spec: Any, input_shape: tuple | None = None) -> int:
             spec = as_spec(model_or_spec)
         model = build(spec, input_shape=input_shape) if input_shape else build(spec)
     return sum(layer_flops(model).values())
+
+
+#: Forward multiply-adds per batch at or below which a training step counts as
+#: small: per-step overhead (Python, dispatch, callbacks) then costs more than
+#: the arithmetic on a CPU, so ``steps_per_execution`` and one process per core
+#: pay (CIFAR ResNet-56 on 8x8 digits, batch 32: 0.25 G; ResNet-50 at 64x64,
+#: batch 32: 10.7 G). A property of the work, not of a host's timing.
+SMALL_STEP_MACS = 2e9
+
+
+def is_small_step(model_or_spec: Any, batch_size: int) -> bool:
+    """Whether a training step of ``batch_size`` examples is small (see
+    :data:`SMALL_STEP_MACS`); False when the input size is not fixed.
+
+    Args:
+        model_or_spec: A Keras model, or anything :func:`~keras_resnet.build`
+            accepts (built for its own input shape).
+        batch_size: Examples per step.
+
+    Returns:
+        Whether the step's forward multiply-adds are at most ``SMALL_STEP_MACS``.
+    """
+    try:
+        return flops(model_or_spec) * batch_size <= SMALL_STEP_MACS
+    except (ValueError, AttributeError, TypeError):
+        return False

@@ -121,24 +121,33 @@ def _spec(model_or_spec: Any) -> Any:
     return as_spec(model_or_spec)
 
 
-def plot(model_or_spec: Any, path: str | os.PathLike, *, backend: str = "blocks",
-         overwrite: bool = True, title: str | None = None, dpi: int = 110) -> str:
-    """Draws the architecture to a PNG file.
+@C.renamed(path="filepath")
+def plot(model_or_spec: Any, filepath: str | os.PathLike, *, backend: str = "blocks",
+         overwrite: bool = False, title: str | None = None, dpi: int = 110) -> str:
+    """Draws the architecture to an image file.
 
     Args:
         model_or_spec: A model built by this package, or a spec / preset name /
             spec file (the network it describes is drawn, plain or residual
             as ``spec.residual`` says).
-        path: Output file (``.png``; ``.svg``/``.pdf`` work too with matplotlib).
+        filepath: Output file (``.png``; ``.svg``/``.pdf`` work too with matplotlib).
         backend: ``"blocks"`` (matplotlib, one box per block) or ``"graphviz"``
             (every layer, through ``keras.utils.plot_model``).
-        overwrite: Replace an existing file.
+        overwrite: Replace an existing file (without it an existing file is a
+            ``FileExistsError`` and stays as it is).
         title: Figure title (default: the model's name).
         dpi: Resolution.
 
     Returns:
         The path written.
+
+    Example:
+
+    ```python
+    kr.plot("cifar_resnet20", "r20.png", overwrite=True)
+    ```
     """
+    path = filepath
     C.check_choice("backend", backend, ("blocks", "graphviz"))
     path = os.fspath(path)
     if backend == "graphviz":

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import dataclasses
 import warnings
 from typing import Any
 
@@ -213,13 +214,6 @@ def names() -> builtins.list[str]:
     return sorted(TABLE)
 
 
-def list() -> builtins.list[str]:  # noqa: A001 - deprecated alias
-    """Deprecated alias of :func:`names` (it shadowed the builtin ``list``)."""
-    warnings.warn("keras_resnet.presets.list() is deprecated; use presets.names()",
-                  DeprecationWarning, stacklevel=2)
-    return names()
-
-
 def get(name: str) -> ModelSpec:
     """Returns the spec of a preset.
 
@@ -231,13 +225,6 @@ def get(name: str) -> ModelSpec:
         The ``ModelSpec`` (edit it with ``dataclasses.replace``/``spec.replace``).
     """
     return ModelSpec.from_dict(to_dict(name))
-
-
-def is_residual(name: str) -> bool:
-    """Deprecated: ``presets.get(name).residual`` (the row's ``residual`` field)."""
-    warnings.warn("presets.is_residual(name) is deprecated; use "
-                  "presets.get(name).residual", DeprecationWarning, stacklevel=2)
-    return _row_of(name)["residual"]
 
 
 def twin(name: str) -> str | None:
@@ -252,7 +239,15 @@ def twin(name: str) -> str | None:
 
 
 def with_residual(spec: ModelSpec, residual: bool) -> ModelSpec:
-    """``spec`` as the residual network or its plain twin.
+    """Deprecated: ``kr.build_plain(spec)``, or ``spec.replace(residual=False)``."""
+    warnings.warn("presets.with_residual(spec, residual) is deprecated; use "
+                  "kr.build_plain(spec) / kr.build_resnet(spec), or "
+                  "spec.replace(residual=...)", DeprecationWarning, stacklevel=2)
+    return _as_kind(spec, residual)
+
+
+def _as_kind(spec: ModelSpec, residual: bool) -> ModelSpec:
+    """``spec`` as the residual network or its plain twin (what the builders use).
 
     A preset turned into the other kind takes its twin's name (the plain
     twin of ``"resnet34"`` is ``"plain34"``), so models and files say what
@@ -339,3 +334,73 @@ def port_weights(source: Any, target: Any) -> Any:
             )
     target.set_weights(source.get_weights())
     return target
+
+
+def depth_of(spec: ModelSpec) -> int:
+    """The depth of a spec: the largest ``repeat`` of its block entries (3 for
+    ``cifar_resnet20``, 6 for ``resnet50``), what :func:`with_depth` sets."""
+    repeats = [b.repeat for b in spec.blocks if b.type != "pool"]
+    if not repeats:
+        C.fail("blocks", "must hold at least one block entry (not only pool entries)",
+               len(spec.blocks))
+    return max(repeats)
+
+
+def with_depth(spec: ModelSpec, depth: int) -> ModelSpec:
+    """The same network with ``depth`` blocks in its deepest stage, the others in
+    proportion: the one depth rule (the experiment, the tuner and the CIFAR
+    presets use it).
+
+    Each block entry's repeat becomes ``max(1, round(repeat * depth /
+    deepest))``, rounding half up: for the CIFAR nets (three stages of n) the
+    depth is the paper's n, and the net has ``6n + 2`` layers.
+
+    Args:
+        spec: A ``ModelSpec``.
+        depth: Blocks in the deepest stage.
+
+    Returns:
+        The spec with its block entries' repeats changed (pool entries stay).
+
+    Example:
+
+    ```python
+    spec = kr.presets.with_depth(kr.presets.get("cifar_resnet20"), 9)  # ResNet-56
+    ```
+    """
+    depth = C.check_int("depth", depth, minimum=1, maximum=10000)
+    deepest = depth_of(spec)
+    blocks = tuple(b if b.type == "pool" else dataclasses.replace(
+        b, repeat=max(1, (2 * b.repeat * depth + deepest) // (2 * deepest)))
+        for b in spec.blocks)
+    return spec if blocks == tuple(spec.blocks) else spec.replace(blocks=blocks)
+
+
+def cifar(layers: int, shortcut: str = "A", residual: bool = True) -> ModelSpec:
+    """The paper's CIFAR network with ``layers = 6n + 2`` layers (He et al. 2015, §4.2).
+
+    Args:
+        layers: 8, 14, 20, 32, 44, 56, 110, ... (``6n + 2``, n >= 1).
+        shortcut: The shortcut option (``"A"``: plain and residual twins have
+            the same parameters).
+        residual: False for the plain twin.
+
+    Returns:
+        The spec, named ``"cifar<layers>"``.
+    """
+    layers = C.check_int("depths[]", layers, minimum=8, maximum=60002)
+    if (layers - 2) % 6:
+        C.fail("depths[]", "must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110...)", layers)
+    spec = with_depth(get("cifar_resnet20"), (layers - 2) // 6)
+    return spec.replace(shortcut=shortcut, residual=residual, name=f"cifar{layers}")
+
+
+#: 0.1 names removed in 0.3: name -> what to use instead.
+_REMOVED = {"list": "presets.names()", "is_residual": "presets.get(name).residual"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REMOVED:
+        raise AttributeError(f"keras_resnet.presets.{name} was removed in 0.3; use "
+                             f"{_REMOVED[name]}")
+    raise AttributeError(f"module 'keras_resnet.presets' has no attribute {name!r}")

@@ -89,7 +89,25 @@ def stage_rows(model_or_spec: Any) -> list:
 
 
 def stage_table(model_or_spec: Any) -> str:
-    """The rows of :func:`stage_rows` as a text table with a total line."""
+    """A per-stage table of a network: output shape, shortcuts, parameters, FLOPs.
+
+    What ``keras-resnet summary`` prints: one row per stem, stage and head
+    (:func:`stage_rows`), then a line with the trainable parameters and the
+    multiply-adds of one image.
+
+    Args:
+        model_or_spec: A model built by this package, or anything
+            :func:`~keras_resnet.as_spec` accepts.
+
+    Returns:
+        The table as text.
+
+    Example:
+
+    ```python
+    print(kr.stage_table("cifar_resnet20"))
+    ```
+    """
     rows = stage_rows(model_or_spec)
     model = model_or_spec if hasattr(model_or_spec, "layers") else None
     header = ("stage", "type", "blocks", "output shape", "shortcuts", "params", "MFLOPs")

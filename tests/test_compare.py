@@ -117,8 +117,9 @@ def test_results_repeat_bit_for_bit_whatever_jobs(tmp_path, capsys):
 
 
 def test_jobs_rule():
-    from keras_resnet.experiment import _cifar_spec, plan_jobs
     from keras_resnet.workers import thread_env, usable_cores
+
+    from keras_resnet.experiment import _cifar_spec, plan_jobs
 
     data = kr.load_data("digits", seed=0)
     cores = usable_cores()

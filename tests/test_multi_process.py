@@ -16,12 +16,12 @@ import time
 import keras
 import numpy as np
 import pytest
+from keras_resnet.training.run import weights_digest
+from keras_resnet.workers import thread_env
 
 import keras_resnet as kr
 from keras_resnet.training import MultiProcess
 from keras_resnet.training.pipeline import EpochFeed, shard_epoch
-from keras_resnet.training.run import weights_digest
-from keras_resnet.workers import thread_env
 
 JAX_SUITE = pytest.mark.skipif(keras.backend.backend() != "jax",
                                reason="starts JAX processes; run in the JAX suite")

@@ -16,11 +16,11 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+from keras_resnet.workers import run_tasks, usable_cores
 
 import keras_resnet as kr
 from keras_resnet import tuning
 from keras_resnet.cli import main
-from keras_resnet.workers import run_tasks, usable_cores
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -126,7 +126,7 @@ def make_card(existing: dict | None, folder: str, name: str, model: dict,
             exports[other] = old
     exports[name] = dict(entry, weights_sha256=model["weights_sha256"])
     return {"card_format": CARD_FORMAT,
-            "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            "updated": datetime.datetime.now(datetime.UTC).isoformat(
                 timespec="seconds"),
             "model": model, "training": training, "environment": environment(),
             "exports": dict(sorted(exports.items()))}

@@ -1,23 +1,29 @@
-"""Training: one recipe, a crash-safe backup, a run folder.
+"""Training: one recipe, a crash-safe backup, a run folder, a placement.
 
 - ``recipe``: :class:`Recipe`, the one owner of optimizer, loss, schedule and
   warm-up, augmentation, batch order and the standard callbacks (shared by
-  ``kr.train``, ``kr.compare`` and the tuner);
+  ``kr.train``, ``kr.compare`` and the tuner), and the one way to build,
+  compile and fit with it;
 - ``pipeline``: the batches (the ``(seed, epoch)`` order, augmentation);
-- ``contexts``: distribution and precision;
+- ``contexts``: :class:`Placement` (distribution and precision);
 - ``backup``: :class:`EpochBackup`, the per-epoch backup callback;
-- ``run``: the run folder (files, ``run.json``, the resume check);
-- ``train``: :func:`train`, which puts them together.
+- ``trainer``: :func:`train`, the keyword layer, and :func:`run`, the sequence.
+
+The run folder's files belong to :class:`keras_resnet.RunFolder`.
 """
 
 from keras_resnet.training.backup import EpochBackup
 from keras_resnet.training.contexts import (
     Distribution,
     MultiProcess,
+    Placement,
+    ProcessGroupError,
     distribution,
+    exit_on_error,
     precision,
 )
 from keras_resnet.training.recipe import (
+    DEFAULT_LEARNING_RATES,
     OPTIMIZERS,
     SCHEDULES,
     Recipe,
@@ -25,20 +31,26 @@ from keras_resnet.training.recipe import (
     learning_rate_at,
     prepare,
 )
-from keras_resnet.training.train import TrainResult, train
+from keras_resnet.training.trainer import TrainResult, run, train, weights_digest
 
 __all__ = [
+    "DEFAULT_LEARNING_RATES",
     "OPTIMIZERS",
     "SCHEDULES",
     "Distribution",
     "EpochBackup",
     "MultiProcess",
+    "Placement",
+    "ProcessGroupError",
     "Recipe",
     "TrainResult",
     "TrainingDiverged",
     "distribution",
+    "exit_on_error",
     "learning_rate_at",
     "precision",
     "prepare",
+    "run",
     "train",
+    "weights_digest",
 ]

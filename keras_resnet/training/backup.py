@@ -13,10 +13,11 @@ import shutil
 import keras
 import numpy as np
 
+from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.runfolder import BACKUP_STATE as STATE
+from keras_resnet.runfolder import read_backup_state
 from keras_resnet.training.recipe import first_bad_loss
-
-STATE = "state.json"
 
 
 class EpochBackup(keras.callbacks.Callback):
@@ -88,11 +89,7 @@ class EpochBackup(keras.callbacks.Callback):
     @staticmethod
     def read_state(folder: str) -> dict | None:
         """The backup's ``{"epoch", "weights"}``, or None if there is none."""
-        path = os.path.join(os.fspath(folder), STATE)
-        if not os.path.exists(path):
-            return None
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        return read_backup_state(folder)
 
     @classmethod
     def last_epoch(cls, folder: str) -> int:
@@ -126,7 +123,7 @@ class EpochBackup(keras.callbacks.Callback):
             arrays = [saved[f"arr_{i}"] for i in range(len(paths))]
         if len(arrays) != len(variables) or any(
                 tuple(a.shape) != tuple(v.shape) for a, v in zip(arrays, variables)):
-            raise ValueError(
+            raise C.InvalidInput(
                 f"the backup {path!r} holds {len(arrays)} variables that do not match this "
                 f"model's {len(variables)} (built from another spec or optimizer?); first "
                 f"saved: {paths[:3]}, first here: {[v.path for v in variables[:3]]}")
@@ -143,7 +140,7 @@ class EpochBackup(keras.callbacks.Callback):
             return
         self._checked = True
         if epoch != self.restored_epoch:
-            raise ValueError(
+            raise C.InvalidInput(
                 f"the backup in {self.folder!r} holds {self.restored_epoch} finished "
                 f"epoch(s) but fit starts at epoch {epoch}; pass initial_epoch="
                 f"EpochBackup.last_epoch(folder) to fit. Received: initial_epoch={epoch}")

@@ -5,11 +5,18 @@
 several processes); :func:`precision` sets the Keras dtype policy. Both
 restore what was there before.
 
-Several processes (``"multi_process"``, JAX only) join through Keras' own
-``keras.distribution.initialize``; one ``DataParallel`` then spans every
-process's devices. A process of such a job that meets any error ends at once
-(see :func:`end_process`): JAX's distributed runtime cannot go on without a
-member, and its peers then fail fast too instead of waiting for it.
+Several processes (``"multi_process"``, JAX only) join through JAX's
+``jax.distributed.initialize`` (what ``keras.distribution.initialize`` calls,
+given the connect timeout); one ``DataParallel`` then spans every process's
+devices. An error in a process of such a job is raised as
+:class:`ProcessGroupError`, naming the process and the coordinator. Library
+code never ends the process; a program that wants the whole job to stop at
+once (JAX's distributed runtime cannot go on without a member, and a normal
+exit waits up to 100 s for the dead peer in JAX's shutdown barrier) opts in
+with :func:`exit_on_error`, as ``keras-resnet train`` does.
+
+:class:`Placement` is the setting a training run takes: the distribution and
+the precision, checked before any work.
 """
 
 from __future__ import annotations
@@ -20,10 +27,9 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import keras
 import numpy as np
@@ -130,7 +136,7 @@ _SCRATCH: list = []
 
 def scratch_dir(index: int) -> str:
     """A private temporary folder for process ``index`` of a multi-process job
-    (removed by :func:`remove_scratch`, at exit, or by :func:`end_process`)."""
+    (removed by :func:`remove_scratch`, at exit, or by :func:`exit_on_error`)."""
     path = tempfile.mkdtemp(prefix=f"keras-resnet-process{index}-")
     _SCRATCH.append(path)
     atexit.register(shutil.rmtree, path, True)
@@ -144,19 +150,38 @@ def remove_scratch(path: str) -> None:
         _SCRATCH.remove(path)
 
 
-def end_process(message: str, code: int = 1) -> NoReturn:
-    """Ends a process of a multi-process job now, with one line on stderr.
+class ProcessGroupError(RuntimeError):
+    """An error in one process of a multi-process job (the message names the
+    process and the coordinator). Its peers cannot go on without it: see
+    :func:`exit_on_error`."""
+
+
+@contextlib.contextmanager
+def exit_on_error(code: int = 1) -> Iterator[None]:
+    """Ends the process at once, with one line on stderr, when a multi-process
+    job's block raises :class:`ProcessGroupError` (opt-in; the command line uses it).
 
     ``os._exit``, not ``sys.exit``: a normal exit runs JAX's shutdown barrier,
-    which waits for the dead peer until the coordination service's heartbeat
-    timeout (100 s) and then aborts.
+    which waits for a dead peer until the coordination service's heartbeat
+    timeout (100 s) and then aborts. The process's scratch folders are removed
+    first.
+
+    Example:
+
+    ```python
+    with kr.training.exit_on_error():
+        kr.train(spec, data, distribute="multi_process", out_dir="/shared/run")
+    ```
     """
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    for path in list(_SCRATCH):
-        remove_scratch(path)
-    sys.stdout.flush()
-    print(f"keras-resnet: error: {line}", file=sys.stderr, flush=True)
-    os._exit(code)
+    try:
+        yield
+    except ProcessGroupError as e:
+        line = " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+        for path in list(_SCRATCH):
+            remove_scratch(path)
+        sys.stdout.flush()
+        print(f"keras-resnet: error: {line}", file=sys.stderr, flush=True)
+        os._exit(code)
 
 
 def check_multi_process_backend() -> None:
@@ -178,17 +203,19 @@ def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
         # Collectives between CPU devices of several processes need gloo (on GPU
         # or TPU machines this only concerns the host's CPU devices).
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        watchdog = threading.Timer(config.connect_timeout, end_process, args=(
-            f"{where}: the job did not form within {config.connect_timeout:g} s; is "
-            f"process 0 running at that address, and were all {config.num_processes} "
-            "processes started with the same address and count?",))
-        watchdog.daemon = True
-        watchdog.start()
         try:
-            keras.distribution.initialize(config.job_addresses, config.num_processes,
-                                          config.process_id)
-        finally:
-            watchdog.cancel()
+            # What keras.distribution.initialize does, with the connect timeout
+            # (Keras passes none: JAX would wait 300 s). The random state Keras
+            # would agree on across processes is set by the run's seed instead.
+            jax.distributed.initialize(
+                str(config.job_addresses).split(",")[0].strip(), config.num_processes,
+                config.process_id, initialization_timeout=int(config.connect_timeout))
+        except Exception as e:  # noqa: BLE001 - JAX's runtime errors name no address
+            raise ProcessGroupError(
+                f"{where}: the job did not form within {config.connect_timeout:g} s ({e}); "
+                f"is process 0 running at that address, and were all "
+                f"{config.num_processes} processes started with the same address and "
+                "count?") from e
     devices = keras.distribution.list_devices()
     previous = keras.distribution.distribution()
     # Each process feeds its own shard (pipeline.shard_epoch), so no auto-sharding.
@@ -200,9 +227,11 @@ def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
                            f"{jax.process_index()})", len(devices), divisible_batches=True,
                            process_index=jax.process_index(),
                            process_count=jax.process_count())
-    except BaseException as e:  # noqa: BLE001 - any error ends the whole job
-        end_process(f"{where}: {type(e).__name__}: {e}" if not isinstance(e, ValueError)
-                    else f"{where}: {e}")
+    except Exception as e:  # noqa: BLE001 - named for the job
+        if isinstance(e, ProcessGroupError):
+            raise
+        raise ProcessGroupError(f"{where}: {type(e).__name__}: {e}"
+                                if not isinstance(e, ValueError) else f"{where}: {e}") from e
     finally:
         keras.distribution.set_distribution(previous)
 
@@ -294,3 +323,47 @@ def precision(policy: str | None) -> Iterator[None]:
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and in which precision a model trains: the distribution and the
+    dtype policy, checked when made (before any work).
+
+    Attributes:
+        distribute: See :func:`distribution` (None: one device).
+        mixed_precision: None, ``"mixed_float16"`` or ``"mixed_bfloat16"``.
+
+    Example:
+
+    ```python
+    placement = kr.training.Placement("data_parallel", "mixed_bfloat16")
+    ```
+    """
+
+    distribute: Any = None
+    mixed_precision: str | None = None
+
+    def __post_init__(self) -> None:
+        C.check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        d = self.distribute
+        if isinstance(d, str) or d is None:
+            C.check_choice("distribute", d, DISTRIBUTE)
+
+    @property
+    def multi_process(self) -> bool:
+        """Whether this is a job over several processes."""
+        return is_multi_process(self.distribute)
+
+    @property
+    def rebuilds(self) -> bool:
+        """Whether a model must be built under the placement (a strategy or a dtype
+        policy must be in force while its layers are created)."""
+        return self.distribute is not None or self.mixed_precision is not None
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[Distribution | None]:
+        """Puts the distribution and the precision in force; yields the
+        :class:`Distribution` (None on one device)."""
+        with distribution(self.distribute) as strategy, precision(self.mixed_precision):
+            yield strategy

@@ -1,10 +1,10 @@
 """Training batches: the per-epoch order and augmentation, fed cheaply.
 
 NumPy data is cut into batches whose order in epoch ``e`` depends only on
-``(seed, e)`` (:func:`epoch_order`); with augmentation, each example's shift
-and flip in epoch ``e`` also depend only on ``(seed, e)`` (:func:`shift_flip`,
-vectorised NumPy over the whole epoch). :class:`EpochFeed` makes one epoch's
-contiguous arrays at a time, and the backend takes them:
+``(seed, e)`` (:func:`epoch_order`); with augmentation, the shifts and flips
+of batch ``b`` of epoch ``e`` depend only on ``(seed, e, b)``
+(:func:`augment_batch`, vectorised NumPy). :class:`EpochFeed` makes one
+epoch's contiguous arrays at a time, and the backend takes them:
 
 - TensorFlow: a ``tf.data`` pipeline (:func:`tf_dataset`) whose epoch arrays
   are made once per epoch in its own thread and prefetched, so ``fit`` runs
@@ -15,8 +15,9 @@ contiguous arrays at a time, and the backend takes them:
 
 Either way a resumed run sees the batches (and augmentations) an
 uninterrupted one would have. ``tf.data`` data (image folders) comes batched
-and shuffled by ``image_dataset_from_directory`` and is augmented in the
-pipeline by Keras' preprocessing layers. :func:`batches` picks for a recipe.
+and shuffled by ``image_dataset_from_directory`` and is augmented batch by
+batch by the same :func:`augment_batch` (:func:`augment_folder`), so arrays
+and folders draw alike. :func:`batches` picks for a recipe.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import keras
 import numpy as np
 
 from keras_resnet import _checks as C
-from keras_resnet.data import Data, cifar_augmentation
+from keras_resnet.data import Data
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
@@ -37,17 +38,31 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarr
     return np.random.RandomState([seed, epoch]).permutation(n)
 
 
-def shift_flip(x: np.ndarray, seed: int, epoch: int, pad: int, flip: bool = True,
-               channels_first: bool = False) -> np.ndarray:
-    """The paper's CIFAR augmentation of a batch of images, in NumPy.
+def augment_batch(x: np.ndarray, seed: int, epoch: int, batch: int, pad: int,
+                  flip: bool = True, channels_first: bool = False) -> np.ndarray:
+    """The paper's CIFAR augmentation of one batch of images, in NumPy.
 
-    Each image is shifted by a whole number of pixels drawn from
-    ``[-pad, pad]`` in each direction with zero fill (pad ``pad`` and crop the
-    original size at random) and, if ``flip``, flipped horizontally with
-    probability 1/2. The draws depend only on ``(seed, epoch)`` and the
-    image's position in ``x``.
+    The one implementation of augmentation: NumPy arrays and image folders
+    both go through it, so a batch draws the same way from ``(seed, epoch,
+    batch)`` whatever the data came from. Each image is shifted by a whole
+    number of pixels drawn from ``[-pad, pad]`` in each direction with zero
+    fill (pad ``pad`` and crop the original size at random) and, if ``flip``,
+    flipped horizontally with probability 1/2. The draws depend only on
+    ``(seed, epoch, batch)`` and the image's position in the batch.
+
+    Args:
+        x: Images ``(n, h, w, c)`` (``(n, c, h, w)`` with ``channels_first``).
+        seed: The recipe's seed.
+        epoch: The epoch (0-based).
+        batch: The batch's index in the epoch.
+        pad: Largest shift in pixels (4 at 32x32, as the paper).
+        flip: Also flip horizontally at random.
+        channels_first: The images' layout.
+
+    Returns:
+        The augmented images (a new array of the same shape and type).
     """
-    rng = np.random.RandomState([seed, epoch, 1])
+    rng = np.random.RandomState([seed, epoch, batch, 1])
     n = len(x)
     dy, dx = rng.randint(-pad, pad + 1, size=(2, n))
     flips = rng.rand(n) < 0.5 if flip else np.zeros(n, bool)
@@ -57,12 +72,9 @@ def shift_flip(x: np.ndarray, seed: int, epoch: int, pad: int, flip: bool = True
     rows = (pad - dy)[:, None] + np.arange(h)  # output row i reads input row i - dy
     cols = (pad - dx)[:, None] + np.arange(w)
     cols = np.where(flips[:, None], cols[:, ::-1], cols)
-    out = np.empty_like(x)
-    step = 4096  # bounded memory for big data
-    for s in range(0, n, step):
-        padded = np.pad(x[s:s + step], ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        k = np.arange(len(padded))[:, None, None]
-        out[s:s + step] = padded[k, rows[s:s + step, :, None], cols[s:s + step, None, :]]
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    k = np.arange(n)[:, None, None]
+    out = padded[k, rows[:, :, None], cols[:, None, :]]
     return np.moveaxis(out, -1, 1) if channels_first else out
 
 
@@ -120,7 +132,14 @@ def shard_batches(dataset: Any, index: int, count: int, multiple: int) -> Any:
     return dataset.map(local).filter(lambda x, y: tf.shape(x)[0] > 0)
 
 
-class EpochFeed:
+class EpochCounter:
+    """The epoch the training loop is in (:class:`FeedEpoch` sets it as epochs begin)."""
+
+    def __init__(self, epoch: int = 0) -> None:
+        self.epoch = epoch
+
+
+class EpochFeed(EpochCounter):
     """One epoch's training arrays at a time: shuffled, augmented, cut.
 
     ``multiple``: every batch is cut to a multiple of it (JAX data parallelism
@@ -134,8 +153,9 @@ class EpochFeed:
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, *,
                  pad: int = 0, shuffle: bool = True, multiple: int = 1,
                  epoch: int = 0, shard: tuple = (0, 1)) -> None:
+        super().__init__(epoch)
         self.x, self.y, self.seed, self.pad, self.shuffle = x, y, seed, pad, shuffle
-        self.multiple, self.epoch = multiple, epoch
+        self.multiple = multiple
         # Cutting each batch to a multiple keeps batches of the same size but the last.
         self.batch_size = batch_size - batch_size % multiple if batch_size >= multiple \
             else batch_size
@@ -146,25 +166,31 @@ class EpochFeed:
         self.shard, self.global_batch_size = shard, self.batch_size
         self.batch_size //= shard[1]
 
+    def batch_indices(self, epoch: int) -> list:
+        """The example indices of each batch of an epoch (cut to ``multiple``)."""
+        order = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
+        bs, cut = self._per_batch, self.multiple
+        parts = [order[i * bs:(i + 1) * bs] for i in range(self.num_batches)]
+        return [p[:len(p) - len(p) % cut] for p in parts] if cut > 1 else parts
+
     def indices(self, epoch: int) -> np.ndarray:
         """The example indices of an epoch, batch after batch (cut batches)."""
-        order = epoch_order(len(self.x), self.seed, epoch, self.shuffle)
-        if self.multiple == 1:
-            return order
-        bs = self._per_batch
-        parts = [order[i * bs:(i + 1) * bs] for i in range(self.num_batches)]
-        return np.concatenate([p[:len(p) - len(p) % self.multiple] for p in parts])
+        parts = self.batch_indices(epoch)
+        return np.concatenate(parts) if parts else np.zeros(0, int)
 
     def arrays(self, epoch: int | None = None) -> tuple:
         """``(x, y)`` of an epoch (default: the current one), contiguous."""
         epoch = self.epoch if epoch is None else epoch
         if self._cache[0] != epoch:
-            idx = self.indices(epoch)
-            xe = self.x[idx]
+            parts = self.batch_indices(epoch)
+            idx = np.concatenate(parts) if parts else np.zeros(0, int)
             if self.pad:
-                xe = shift_flip(xe, self.seed, epoch, self.pad,
-                                channels_first=keras.config.image_data_format()
-                                == "channels_first")
+                first = keras.config.image_data_format() == "channels_first"
+                xe = np.concatenate([augment_batch(self.x[p], self.seed, epoch, b, self.pad,
+                                                   channels_first=first)
+                                     for b, p in enumerate(parts)])
+            else:
+                xe = self.x[idx]
             ye = self.y[idx]
             if self.shard[1] > 1:
                 xe, ye = shard_epoch((xe, ye), self.global_batch_size, *self.shard)
@@ -198,7 +224,7 @@ class EpochBatches(keras.utils.PyDataset):
 
 
 class FeedEpoch(keras.callbacks.Callback):
-    """Sets an :class:`EpochFeed`'s epoch as each epoch begins.
+    """Sets an :class:`EpochCounter`'s (an :class:`EpochFeed`'s) epoch as each epoch begins.
 
     Keras makes a new iterator over the data at the start of every epoch,
     after the callbacks' ``on_epoch_begin``; the ``tf.data`` pipeline and
@@ -207,7 +233,7 @@ class FeedEpoch(keras.callbacks.Callback):
 
     async_safe = True
 
-    def __init__(self, feed: EpochFeed) -> None:
+    def __init__(self, feed: EpochCounter) -> None:
         super().__init__()
         self.feed = feed
 
@@ -256,9 +282,23 @@ def augment_pad(data: Data) -> int:
     return max(1, data.input_shape[0] // 8)
 
 
-def augmenter(data: Data) -> Any:
-    """The paper's CIFAR augmentation sized for the data's images (Keras layers)."""
-    return cifar_augmentation(data.input_shape, pad=augment_pad(data))
+def augment_folder(dataset: Any, seed: int, pad: int, feed: EpochCounter) -> Any:
+    """:func:`augment_batch` on a batched ``tf.data`` dataset (image folders): batch
+    ``i`` of the epoch ``feed.epoch`` draws as batch ``i`` of NumPy data would."""
+    import tensorflow as tf  # a tf.data dataset: TensorFlow is loaded already
+
+    first = keras.config.image_data_format() == "channels_first"
+
+    def numpy_augment(x: np.ndarray, batch: np.int64) -> np.ndarray:
+        return augment_batch(x, seed, feed.epoch, int(batch), pad, channels_first=first)
+
+    def augment(batch: Any, xy: tuple) -> tuple:
+        x, y = xy
+        out = tf.numpy_function(numpy_augment, [x, batch], x.dtype, stateful=True)
+        out.set_shape(x.shape)
+        return out, y
+
+    return dataset.enumerate().map(augment)
 
 
 def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 1,
@@ -302,14 +342,7 @@ def batches(data: Data, recipe: Any, *, initial_epoch: int = 0, multiple: int = 
         if validation is not None:
             validation = shard_batches(validation, shard[0], shard[1], multiple)
     if recipe.augment:
-        # Layer by layer: each preprocessing layer runs on TensorFlow inside
-        # tf.data whatever the Keras backend (a Sequential would not switch).
-        layers = augmenter(data).layers
-
-        def augment_batch(xb: Any, yb: Any) -> tuple:
-            for layer in layers:
-                xb = layer(xb, training=True)
-            return xb, yb
-
-        train = train.map(augment_batch)
+        counter = EpochCounter(initial_epoch)
+        return (augment_folder(train, recipe.seed or 0, augment_pad(data), counter),
+                validation, [FeedEpoch(counter)])
     return train, validation, []

@@ -13,7 +13,7 @@ does):
 
 ```python
 recipe = kr.Recipe(epochs=10, learning_rate=0.05, warmup_epochs=1)
-model = prepare("cifar_resnet20", data, recipe)   # seed, then build for the data
+model = recipe.build("cifar_resnet20", data)   # seed, then build for the data
 recipe.compile(model)
 history = recipe.fit(model, data, callbacks=[...])
 ```
@@ -23,10 +23,12 @@ Imports Keras, never TensorFlow.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -35,15 +37,27 @@ import numpy as np
 from keras_resnet import _checks as C
 from keras_resnet.builders import as_spec, build, outputs_logits
 from keras_resnet.data import Data
-from keras_resnet.flops import layer_flops
+from keras_resnet.flops import is_small_step
 from keras_resnet.training.pipeline import batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("step", "cosine", "constant")
+#: The learning rate of each named optimizer when the recipe gives none.
+DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; nothing was saved over earlier results."""
+
+
+def _keras_config(value: Any, kind: str) -> Any:
+    """A Keras optimizer or metric object as its serialized config (JSON-ready),
+    so a recipe holding one still compares, prints and writes to ``run.json``."""
+    if isinstance(value, (keras.optimizers.Optimizer, keras.metrics.Metric)):
+        return keras.saving.serialize_keras_object(value)
+    if isinstance(value, dict) and "class_name" in value:
+        return value
+    C.fail(kind, "must be a name or a Keras object", value, TypeError)
 
 
 @dataclass(frozen=True)
@@ -52,16 +66,20 @@ class Recipe:
 
     SGD with momentum 0.9, learning rate 0.1 divided by 10 at 50% and 75% of
     training (the paper's 32k and 48k of 64k iterations), batch 128; weight
-    decay comes from the spec's ``l2``. The field names are the keyword
-    arguments of :func:`keras_resnet.train`, so
-    ``kr.train(spec, data, **recipe.to_dict())`` trains with the recipe.
+    decay comes from the spec's ``l2``. ``kr.train``, ``kr.compare`` and
+    every tuning trial train through a recipe, in the same sequence
+    (:meth:`build`, :meth:`compile`, :meth:`fit`), so a result found by one
+    reproduces in the others. Its fields are also keyword arguments of
+    ``kr.train``, ``kr.compare`` and ``kr.tune``.
 
     Attributes:
         epochs: Epochs in total.
         batch_size: Batch size (NumPy data; folders are batched when loaded).
         optimizer: ``"sgd"`` (with momentum, the paper's), ``"adam"``,
-            ``"adamw"`` or ``"rmsprop"``.
-        learning_rate: Initial learning rate.
+            ``"adamw"``, ``"rmsprop"``, or a ``keras.optimizers.Optimizer``
+            (kept as its config; a fresh copy is made for every model).
+        learning_rate: Initial learning rate; None: 0.1 for SGD, 1e-3 for the
+            others, a Keras optimizer's own rate.
         momentum: Momentum of SGD and RMSprop (Adam and AdamW ignore it).
         schedule: ``"step"`` (/10 at 50% and 75% of the epochs), ``"cosine"``
             (to 0) or ``"constant"``.
@@ -70,10 +88,13 @@ class Recipe:
         label_smoothing: Label smoothing of the loss (0 disables it).
         augment: The paper's CIFAR augmentation (random shift of 1/8 of the
             size with zero fill, i.e. pad 4 and crop at 32x32, plus a random
-            horizontal flip) on training batches.
+            horizontal flip) on training batches; the draws depend only on
+            the seed, the epoch and the batch.
+        metrics: Metrics to report: names (``"accuracy"``) or
+            ``keras.metrics.Metric`` objects (kept as their config).
         seed: Seed of ``keras.utils.set_random_seed`` before the model is built
-            (see :func:`prepare`) and of the batch order; None leaves the
-            random state as it is (the batch order then uses 0).
+            and of the batch order; None leaves the random state as it is (the
+            batch order then uses 0).
 
     Example:
 
@@ -81,27 +102,51 @@ class Recipe:
     recipe = kr.Recipe(epochs=20, batch_size=32, learning_rate=0.05)
     recipe.learning_rate_at(15)        # 0.005
     recipe.replace(augment=True).to_dict()
+    kr.Recipe(optimizer=keras.optimizers.AdamW(3e-4, weight_decay=0.05))
     ```
     """
 
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    schedule: str = "step"
-    warmup_epochs: int = 0
-    label_smoothing: float = 0.0
-    augment: bool = False
-    seed: int | None = 0
+    epochs: int = field(default=30, metadata={"help": "epochs in total"})
+    batch_size: int = field(default=128, metadata={"help": "examples per training step"})
+    optimizer: Any = field(default="sgd", metadata={
+        "help": "sgd (momentum), adam, adamw or rmsprop", "choices": OPTIMIZERS})
+    learning_rate: float | None = field(default=None, metadata={
+        "help": "initial learning rate (default: 0.1 for sgd, 1e-3 for the others)"})
+    momentum: float = field(default=0.9, metadata={"help": "momentum of sgd and rmsprop"})
+    schedule: str = field(default="step", metadata={
+        "help": "step (/10 at 50% and 75% of the epochs), cosine or constant",
+        "choices": SCHEDULES})
+    warmup_epochs: int = field(default=0, metadata={
+        "help": "epochs at a tenth of the learning rate first"})
+    label_smoothing: float = field(default=0.0, metadata={
+        "help": "label smoothing of the loss (0: none)"})
+    augment: bool = field(default=False, metadata={
+        "help": "the paper's CIFAR augmentation (random shifts of 1/8 of the size, "
+                "horizontal flips)"})
+    metrics: tuple = field(default=("accuracy",), metadata={
+        "help": "metrics to report (Keras names)"})
+    seed: int | None = field(default=0, metadata={
+        "help": "seed of the initial weights and of the batch order"})
 
     def __post_init__(self) -> None:
+        optimizer = self.optimizer
+        if isinstance(optimizer, str) or optimizer is None:
+            optimizer = C.check_choice("optimizer", optimizer, OPTIMIZERS)
+        else:
+            optimizer = _keras_config(optimizer, "optimizer")
+        rate = self.learning_rate
+        if rate is None:
+            rate = (DEFAULT_LEARNING_RATES[optimizer] if isinstance(optimizer, str)
+                    else optimizer["config"].get("learning_rate"))
+        if not isinstance(self.metrics, (list, tuple)):
+            C.fail("metrics", "must be a list of names or Keras metrics", self.metrics,
+                   TypeError)
         checked = dict(
             epochs=C.check_int("epochs", self.epochs, minimum=1, maximum=100000),
             batch_size=C.check_int("batch_size", self.batch_size, minimum=1,
                                    maximum=1 << 20),
-            optimizer=C.check_choice("optimizer", self.optimizer, OPTIMIZERS),
-            learning_rate=C.check_float("learning_rate", self.learning_rate, minimum=0.0),
+            optimizer=optimizer,
+            learning_rate=C.check_float("learning_rate", rate, minimum=0.0),
             momentum=C.check_float("momentum", self.momentum, minimum=0.0, maximum=1.0,
                                    exclusive_maximum=True),
             schedule=C.check_choice("schedule", self.schedule, SCHEDULES),
@@ -109,6 +154,8 @@ class Recipe:
                                           minimum=0.0, maximum=1.0,
                                           exclusive_maximum=True),
             augment=C.check_bool("augment", self.augment),
+            metrics=tuple(m if isinstance(m, str) else _keras_config(m, "metrics[]")
+                          for m in self.metrics),
             seed=None if self.seed is None else C.check_int("seed", self.seed, minimum=0),
         )
         checked["warmup_epochs"] = C.check_int("warmup_epochs", self.warmup_epochs,
@@ -116,16 +163,42 @@ class Recipe:
         for name, value in checked.items():  # ints as int, numbers as float
             object.__setattr__(self, name, value)
 
+    @classmethod
+    def of(cls, recipe: Recipe | Mapping | None = None, **fields: Any) -> Recipe:
+        """A recipe from what a user passes: a ``Recipe``, its dict or None
+        (the defaults), with ``fields`` changed.
+
+        Args:
+            recipe: The base recipe.
+            **fields: Recipe fields to change (unknown names are an error).
+
+        Returns:
+            The recipe.
+        """
+        if recipe is None:
+            base = cls()
+        elif isinstance(recipe, Recipe):
+            base = recipe
+        elif isinstance(recipe, Mapping):
+            base = cls.from_dict(dict(recipe))
+        else:
+            C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe,
+                   TypeError)
+        return base.replace(**fields) if fields else base
+
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict (the keyword arguments of ``kr.train``)."""
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["metrics"] = list(self.metrics)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> Recipe:
         """A recipe from :meth:`to_dict`'s dict; unknown keys are an error.
 
         Args:
-            d: Some or all of the fields (missing ones take their defaults).
+            d: Some or all of the fields (missing ones take their defaults); the
+                ``recipe`` of a run folder's ``run.json`` works too.
 
         Returns:
             The recipe.
@@ -136,18 +209,28 @@ class Recipe:
         return cls(**d)
 
     def replace(self, **changes: Any) -> Recipe:
-        """A copy with some fields changed (and checked again)."""
+        """A copy with some fields changed (and checked again).
+
+        A new ``optimizer`` without a ``learning_rate`` takes that optimizer's
+        default rate.
+        """
         C.check_keys("recipe", changes, [f.name for f in dataclasses.fields(self)])
+        if "optimizer" in changes and "learning_rate" not in changes:
+            changes["learning_rate"] = None
         return dataclasses.replace(self, **changes)
 
     def learning_rate_at(self, epoch: int) -> float:
         """Learning rate of an epoch (0-based); see :func:`learning_rate_at`."""
-        return learning_rate_at(epoch, self.epochs, self.learning_rate, self.schedule,
-                                self.warmup_epochs)
+        return learning_rate_at(epoch, self.epochs, float(self.learning_rate or 0.0),
+                                self.schedule, self.warmup_epochs)
 
     def make_optimizer(self) -> keras.optimizers.Optimizer:
         """A fresh optimizer (weight decay comes from the model's L2 terms)."""
         lr, momentum = self.learning_rate, self.momentum
+        if isinstance(self.optimizer, dict):
+            optimizer = keras.saving.deserialize_keras_object(copy.deepcopy(self.optimizer))
+            optimizer.learning_rate = lr
+            return optimizer
         if self.optimizer == "sgd":
             return keras.optimizers.SGD(lr, momentum=momentum)
         if self.optimizer == "adam":
@@ -163,9 +246,46 @@ class Recipe:
             return _SmoothedSparseCE(self.label_smoothing, from_logits=logits)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
 
+    def make_metrics(self) -> list:
+        """Fresh metric objects (``"accuracy"`` is sparse categorical accuracy)."""
+        out = []
+        for metric in self.metrics:
+            if metric == "accuracy":
+                out.append(keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
+            elif isinstance(metric, dict):
+                out.append(keras.saving.deserialize_keras_object(copy.deepcopy(metric)))
+            else:
+                out.append(metric)
+        return out
+
+    def build(self, model_or_spec: Any, data: Data) -> keras.Model:
+        """Seeds the random state, then builds the model for the data.
+
+        The first step of every training run: ``keras.utils.set_random_seed(
+        seed)`` (unless the seed is None), then a spec (or preset name or
+        spec file) is built with the data's input shape and classes. A Keras
+        model is returned as it is (after seeding).
+
+        Args:
+            model_or_spec: A spec, preset name, spec file or Keras model.
+            data: The data the model is for.
+
+        Returns:
+            The model, not yet compiled.
+        """
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed)
+        if isinstance(model_or_spec, keras.Model):
+            return model_or_spec
+        spec = as_spec(model_or_spec)  # plain or residual as spec.residual says
+        return build(spec.replace(input_shape=tuple(data.input_shape), classes=data.classes))
+
     def compile(self, model: keras.Model, *,
                 steps_per_execution: int | str = "auto") -> keras.Model:
-        """Compiles a classifier: optimizer, loss (integer labels) and accuracy.
+        """Compiles a classifier: optimizer, loss (integer labels) and metrics.
+
+        The one way this package compiles: ``kr.train``, ``kr.compare`` and the
+        tuner's trials call it.
 
         Args:
             model: A classifier (softmax output, or logits when its last layer
@@ -185,8 +305,7 @@ class Recipe:
         steps_per_execution = C.check_int("steps_per_execution", steps_per_execution,
                                           minimum=1, maximum=100000)
         model.compile(optimizer=self.make_optimizer(), loss=self.make_loss(model),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                      steps_per_execution=steps_per_execution)
+                      metrics=self.make_metrics(), steps_per_execution=steps_per_execution)
         if keras.backend.backend() == "tensorflow" and model.built:
             # Keras' TensorFlow trainer leaves the optimizer's variables to the first
             # traced step when no tf.distribute strategy is set, so TensorFlow traces the
@@ -264,27 +383,13 @@ class Recipe:
         return history
 
 
-#: Forward multiply-adds per batch at or below which a training step counts as
-#: small: per-step overhead (Python, dispatch, callbacks) then costs more than
-#: the arithmetic on a CPU, so ``steps_per_execution`` and one process per core
-#: pay (CIFAR ResNet-56 on 8x8 digits, batch 32: 0.25 G; ResNet-50 at 64x64,
-#: batch 32: 10.7 G). A property of the work, not of a host's timing.
-SMALL_STEP_MACS = 2e9
 #: What ``steps_per_execution="auto"`` chooses for small steps.
 AUTO_STEPS_PER_EXECUTION = 16
 
 
-def step_macs(model: keras.Model, batch_size: int) -> float | None:
-    """Forward multiply-adds of one batch (None when the input size is not fixed)."""
-    try:
-        return float(sum(layer_flops(model).values())) * batch_size
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def auto_steps_per_execution(model: keras.Model, batch_size: int) -> int:
     """:data:`AUTO_STEPS_PER_EXECUTION` when a step is small (see
-    :data:`SMALL_STEP_MACS`), else 1; on every backend.
+    :data:`keras_resnet.flops.SMALL_STEP_MACS`), else 1; on every backend.
 
     A rule on the size of the work, not on a host's timing. TensorFlow runs
     the k steps in one graph call (one dispatch and one ``tf.data`` hand-over
@@ -294,8 +399,7 @@ def auto_steps_per_execution(model: keras.Model, batch_size: int) -> int:
     whose step is all overhead: about 300 down to 150 microseconds per step);
     it changes nothing else, so it never costs.
     """
-    macs = step_macs(model, batch_size)
-    return AUTO_STEPS_PER_EXECUTION if macs is not None and macs <= SMALL_STEP_MACS else 1
+    return AUTO_STEPS_PER_EXECUTION if is_small_step(model, batch_size) else 1
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -315,65 +419,18 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 def prepare(model_or_spec: Any, data: Data, recipe: Recipe) -> keras.Model:
-    """Seeds the random state, then builds the model for the data.
-
-    The first step of every training run: ``keras.utils.set_random_seed(
-    recipe.seed)`` (unless the seed is None), then a spec (or preset name or
-    spec file) is built with the data's input shape and number of classes. A
-    Keras model is returned as it is (after seeding).
-
-    Args:
-        model_or_spec: A spec, preset name, spec file or Keras model.
-        data: The data the model is for.
-        recipe: The recipe (its seed).
-
-    Returns:
-        The model, not yet compiled.
-    """
-    if recipe.seed is not None:
-        keras.utils.set_random_seed(recipe.seed)
-    if isinstance(model_or_spec, keras.Model):
-        return model_or_spec
-
-    spec = as_spec(model_or_spec)  # plain or residual as spec.residual says
-    return build(spec.replace(input_shape=tuple(data.input_shape), classes=data.classes))
-
-
-def make_optimizer(name: str = "sgd", learning_rate: float = 0.1,
-                   momentum: float = 0.9) -> keras.optimizers.Optimizer:
-    """An optimizer by name, as :meth:`Recipe.make_optimizer` makes it.
-
-    Args:
-        name: ``"sgd"`` (with momentum, the paper's), ``"adam"``, ``"adamw"`` or
-            ``"rmsprop"``.
-        learning_rate: Initial learning rate (a schedule may change it).
-        momentum: Momentum of SGD and RMSprop.
-
-    Returns:
-        A Keras optimizer.
-    """
-    return Recipe(optimizer=name, learning_rate=learning_rate,
-                  momentum=momentum).make_optimizer()
+    """Deprecated: ``recipe.build(model_or_spec, data)``."""
+    warnings.warn("keras_resnet.training.prepare(model, data, recipe) is deprecated; use "
+                  "recipe.build(model, data)", DeprecationWarning, stacklevel=2)
+    return recipe.build(model_or_spec, data)
 
 
 def compile_model(model: keras.Model, optimizer: str = "sgd", learning_rate: float = 0.1,
                   momentum: float = 0.9, label_smoothing: float = 0.0) -> keras.Model:
-    """Compiles a classifier the way :func:`keras_resnet.train` does.
-
-    Shorthand for ``Recipe(optimizer=..., ...).compile(model)``: integer
-    labels, cross-entropy on the model's softmax (or logits when its
-    classifier has no activation), and accuracy.
-
-    Args:
-        model: A classifier.
-        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"`` or ``"rmsprop"``.
-        learning_rate: Initial learning rate.
-        momentum: Momentum of SGD and RMSprop.
-        label_smoothing: Label smoothing (0 disables it).
-
-    Returns:
-        The same model, compiled.
-    """
+    """Deprecated: ``kr.Recipe(optimizer=..., ...).compile(model)``."""
+    warnings.warn("kr.compile_model(model, ...) is deprecated; use "
+                  "kr.Recipe(optimizer=..., learning_rate=...).compile(model)",
+                  DeprecationWarning, stacklevel=2)
     return Recipe(optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
                   label_smoothing=label_smoothing).compile(model)
 

@@ -2,9 +2,9 @@
 
 :mod:`~keras_resnet.tuning.space`: the search space, :func:`spec_for` and the
 HyperModel; :mod:`~keras_resnet.tuning.search`: :func:`tune`, its trials and
-results; :mod:`~keras_resnet.tuning.state`: the ledger, lock and claims on
-disk; :mod:`~keras_resnet.tuning.cli`: the ``tune`` command. Importing this
-package loads neither Keras nor KerasTuner; the names below do, when first used.
+its :class:`TuneResult`; :mod:`~keras_resnet.tuning.ledger`: the ledger, lock
+and claims on disk. Importing this package loads neither Keras nor KerasTuner;
+the names below do, when first used.
 """
 
 from __future__ import annotations
@@ -12,16 +12,23 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from keras_resnet.tuning.cli import add_tune_parser, cmd_tune
+#: The search algorithms (KerasTuner's oracles).
+ALGORITHMS = ("hyperband", "random", "bayesian", "grid")
+#: What a trial can score (its best epoch).
+OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
+#: Hyperparameter names, in the order they are declared.
+HP_NAMES = ("depth", "use_l2", "l2", "width", "shortcut", "block_type",
+            "learning_rate", "optimizer", "batch_size", "epochs", "schedule", "augment")
+#: The ones that change the recipe, not the network.
+RECIPE_HPS = HP_NAMES[6:]
 
 _LAZY = {
-    "HP_NAMES": "space", "RECIPE_HPS": "space", "ResNetHyperModel": "space",
-    "as_data": "space", "base_depth": "space", "default_depths": "space",
-    "spec_for": "space", "ALGORITHMS": "search", "Search": "search",
+    "ResNetHyperModel": "space", "base_depth": "space", "default_depths": "space",
+    "spec_for": "space", "Search": "search", "TuneResult": "search",
     "results_table": "search", "tune": "search",
 }
 
-__all__ = ["add_tune_parser", "cmd_tune", *_LAZY]
+__all__ = ["ALGORITHMS", "HP_NAMES", "OBJECTIVES", "RECIPE_HPS", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """The search space: hyperparameters, :func:`spec_for` and the KerasTuner HyperModel.
 
-A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, then what
-``kr.train`` does, so the winner trained again with ``kr.train`` scores the same.
+A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, trained by
+``kr.train``, so the winner trained again with ``kr.train`` scores the same.
 
 | name | meaning | searched by default (True: the range) |
 |---|---|---|
@@ -16,12 +16,15 @@ A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, then what
 | ``batch_size``, ``epochs`` | the recipe's | no (32, 64, 128; epochs: none) |
 | ``schedule``, ``augment`` | the recipe's | no (step, cosine; off, on) |
 
-Each argument of that name takes None (the default above), True (the range
-above), False (not searched), a value (``Fixed``), a list (``Choice``) or, for
-numbers, a dict ``{"min", "max", "step", "sampling", "default"}``
-(``Int``/``Float``). A log range cannot reach 0, so with
+The space is a ``keras_tuner.HyperParameters``: pass your own as
+``hyperparameters=`` (its names from the table), or use the keyword
+shortcuts, which declare into it: None (the default above), True (the range
+above), False (not searched), a value (``hp.Fixed``), a list (``hp.Choice``)
+or, for numbers, a dict ``{"min", "max", "step", "sampling", "default"}``
+(``hp.Int``/``hp.Float``). A log range cannot reach 0, so with
 ``allow_zero_l2=True`` an ``l2`` range gets a Boolean ``use_l2`` with ``l2``
-in its conditional scope.
+in its conditional scope. Only the declared hyperparameters are searched (as
+KerasTuner's ``tune_new_entries=False``).
 """
 
 from __future__ import annotations
@@ -36,26 +39,22 @@ import keras
 import keras_tuner as kt
 
 from keras_resnet import _checks as C
+from keras_resnet import presets
 from keras_resnet.builders import as_spec, build
-from keras_resnet.data import Data, load_data
+from keras_resnet.data import Data, as_data
 from keras_resnet.spec import MAX_FILTERS, MAX_REPEAT, SHORTCUTS, BlockSpec, ModelSpec
-from keras_resnet.training.recipe import OPTIMIZERS, SCHEDULES, Recipe
+from keras_resnet.training import Recipe, train
+from keras_resnet.training.recipe import OPTIMIZERS, SCHEDULES
+from keras_resnet.tuning import HP_NAMES, RECIPE_HPS
 
-#: Hyperparameter names, in the order ``build`` declares them.
-HP_NAMES = ("depth", "use_l2", "l2", "width", "shortcut", "block_type",
-            "learning_rate", "optimizer", "batch_size", "epochs", "schedule", "augment")
-#: The ones that change the recipe, not the network.
-RECIPE_HPS = HP_NAMES[6:]
 CONV_BLOCKS = ("basic", "preact_basic", "bottleneck", "preact_bottleneck")
 _TWIN = dict(zip(CONV_BLOCKS, ("preact_basic", "basic", "preact_bottleneck", "bottleneck")))
-#: Learning rate per optimizer when the optimizer is searched and the rate is not.
-DEFAULT_LEARNING_RATES = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 #: Allowed values: (minimum, maximum) of numbers, or the choices.
 _LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20),
                  "epochs": (1, 1 << 20), "l2": (0.0, 1.0), "width": (0.0, 64.0),
                  "learning_rate": (0.0, 10.0), "shortcut": SHORTCUTS,
                  "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS,
-                 "schedule": SCHEDULES, "augment": (False, True)}
+                 "schedule": SCHEDULES, "augment": (False, True), "use_l2": (False, True)}
 _INT_HPS = ("depth", "batch_size", "epochs")
 #: What True means, where it does not depend on the base.
 _TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0, 2.0],
@@ -64,20 +63,10 @@ _TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0
          "schedule": ["step", "cosine"], "augment": [False, True]}
 
 
-def _entries(spec: ModelSpec) -> list:
-    return [b for b in spec.blocks if isinstance(b, BlockSpec)]
-
-
 def base_depth(spec: Any) -> int:
-    """The ``depth`` of a spec: the largest ``repeat`` of its ``BlockSpec`` entries.
-
-    Args:
-        spec: Anything :func:`~keras_resnet.as_spec` accepts.
-
-    Returns:
-        The depth (3 for ``cifar_resnet20``, 6 for ``resnet50``).
-    """
-    return max(b.repeat for b in _entries(as_spec(spec)))
+    """The ``depth`` of a spec (``keras_resnet.presets.depth_of``): 3 for
+    ``cifar_resnet20``, 6 for ``resnet50``."""
+    return presets.depth_of(as_spec(spec))
 
 
 def default_depths(depth: int) -> list:
@@ -95,25 +84,16 @@ def default_depths(depth: int) -> list:
                   | {depth})
 
 
-def _swap_block(b: BlockSpec, target: str) -> BlockSpec:
-    if b.type not in CONV_BLOCKS or b.type == target:
-        return b
-    extra: dict = {} if "bottleneck" in target else {"bottleneck_ratio": None,
-                                                     "stride_1x1": False}
-    return _dc_replace(b, type=target, **extra)
-
-
 def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
     """Applies hyperparameter values to a base spec (the one place that does).
 
     Absent keys keep the base's value; training hyperparameters and
     KerasTuner's ``tuner/...`` entries are ignored; unknown keys are an error.
-    ``depth`` sets every ``BlockSpec`` entry's repeat to ``max(1, round(repeat
-    * depth / deepest))`` (half up: the paper's n for the CIFAR ResNets);
-    ``width`` multiplies every block's and the stem's filters; ``shortcut`` is
-    the model-wide option (block overrides stay); ``block_type`` swaps every
-    conv block (bottleneck-only options dropped for basic types); ``l2`` is the
-    L2 strength, and ``use_l2=False`` sets it to 0.
+    ``depth`` is ``keras_resnet.presets.with_depth`` (the paper's n for the
+    CIFAR ResNets); ``width`` multiplies every block's and the stem's filters;
+    ``shortcut`` is the model-wide option (block overrides stay); ``block_type``
+    swaps every conv block (bottleneck-only options dropped for basic types);
+    ``l2`` is the L2 strength, and ``use_l2=False`` sets it to 0.
 
     Args:
         base_spec: Anything :func:`~keras_resnet.as_spec` accepts.
@@ -128,51 +108,53 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
     spec = kr.tuning.spec_for("cifar_resnet20", {"depth": 5, "l2": 1e-4})  # ResNet-32
     ```
     """
-    base = as_spec(base_spec)
+    spec = as_spec(base_spec)
     if not isinstance(values, Mapping):
         C.fail("values", "must be a dict of hyperparameter values", values, TypeError)
     C.check_keys("values", {k: v for k, v in values.items()
                             if not (isinstance(k, str) and k.startswith("tuner/"))}, HP_NAMES)
-    v = {k: _check_value(k, values[k], True) for k in ("depth", "width", "block_type",
-                                                       "shortcut", "l2")
+    v = {k: check_value(k, values[k], True) for k in ("depth", "width", "block_type",
+                                                      "shortcut", "l2")
          if values.get(k) is not None}
-    blocks, stem, changes = list(base.blocks), base.stem, {}
     if "depth" in v:
-        deepest = base_depth(base)
-        blocks = [_dc_replace(b, repeat=max(1, (2 * b.repeat * v["depth"] + deepest)
-                                            // (2 * deepest)))
-                  if isinstance(b, BlockSpec) else b for b in blocks]
+        spec = presets.with_depth(spec, v["depth"])
+    blocks, changes = list(spec.blocks), dict[str, Any]()
     if "width" in v:
         def scale(f: int) -> int:
             return max(1, min(MAX_FILTERS, int(math.floor(f * v["width"] + 0.5))))
 
         blocks = [_dc_replace(b, filters=scale(b.filters)) if isinstance(b, BlockSpec)
                   else b for b in blocks]
-        stem = stem and _dc_replace(stem, filters=scale(stem.filters))
+        if spec.stem is not None:
+            changes["stem"] = _dc_replace(spec.stem, filters=scale(spec.stem.filters))
     if "block_type" in v:
-        if not any(b.type in CONV_BLOCKS for b in _entries(base)):
+        if not any(b.type in CONV_BLOCKS for b in blocks):
             C.fail("block_type", f"needs a base with {'/'.join(CONV_BLOCKS)} blocks; "
-                   f"this one has {sorted({b.type for b in _entries(base)})}",
-                   v["block_type"])
-        blocks = [_swap_block(b, v["block_type"]) if isinstance(b, BlockSpec) else b
-                  for b in blocks]
+                   f"this one has {sorted({b.type for b in blocks})}", v["block_type"])
+        blocks = [_swap_block(b, v["block_type"]) for b in blocks]
     if "shortcut" in v:
         changes["shortcut"] = v["shortcut"]
     if "use_l2" in values and not C.check_bool("use_l2", values["use_l2"]):
         changes["l2"] = 0.0
     elif "l2" in v:
         changes["l2"] = v["l2"]
-    if blocks != list(base.blocks):
+    if blocks != list(spec.blocks):
         changes["blocks"] = tuple(blocks)
-    if stem != base.stem:
-        changes["stem"] = stem
-    return base.replace(**changes) if changes else base
+    return spec.replace(**changes) if changes else spec
 
 
-def _check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
-    """One value of a hyperparameter, checked against ``_LIMITS`` and normalised."""
+def _swap_block(b: Any, target: str) -> Any:
+    if b.type not in CONV_BLOCKS or b.type == target:
+        return b
+    extra: dict = {} if "bottleneck" in target else {"bottleneck_ratio": None,
+                                                     "stride_1x1": False}
+    return _dc_replace(b, type=target, **extra)
+
+
+def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
+    """One value of a hyperparameter, checked against its limits and normalised."""
     limits = _LIMITS[name]
-    if name == "augment":
+    if name in ("augment", "use_l2"):
         return C.check_bool(name, v)
     if isinstance(limits[0], str):
         return C.check_choice(name, v, limits)
@@ -188,86 +170,82 @@ def _check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
     return v
 
 
-def _setting(name: str, value: Any, allow_zero_l2: bool) -> dict | None:
-    """A hyperparameter argument as ``{"kind": "fixed" | "choice" | "range", ...}``."""
+def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
+            allow_zero_l2: bool = False) -> None:
+    """Declares one hyperparameter from a keyword shortcut (see the module's table).
+
+    Args:
+        hp: Where to declare it.
+        name: A name of :data:`HP_NAMES`.
+        value: A value (``Fixed``), a list (``Choice``; ``Boolean`` for
+            ``augment``), a range dict (``Int``/``Float``), or False (nothing
+            declared).
+        default: The default of a choice or range, where it is one of its values.
+        allow_zero_l2: Allow ``l2 = 0``; an ``l2`` range then lives in the
+            conditional scope of a ``use_l2`` switch (declared first).
+    """
     if value is False:
-        return None
-    if isinstance(value, Mapping):
-        if isinstance(_LIMITS[name][0], (str, bool)):
-            C.fail(name, "takes a value or a list of choices, not a range", value,
-                   TypeError)
-        C.check_keys(name, value, ("min", "max", "step", "sampling", "default"))
-        if "min" not in value or "max" not in value:
-            C.fail(name, "range needs 'min' and 'max'", dict(value))
-        out = {"kind": "range", "step": None, "sampling": C.check_choice(
-            f"{name}.sampling", value.get("sampling", "linear"), ("linear", "log"))}
-        for key in ("min", "max", "default"):
-            if value.get(key) is not None:
-                out[key] = _check_value(name, value[key], allow_zero_l2)
-        if out["min"] >= out["max"]:
-            C.fail(name, "range needs min < max", dict(value))
-        if out["sampling"] == "log" and out["min"] <= 0:
-            C.fail(name, "log-uniform range needs min > 0; to allow l2=0 pass "
-                   "allow_zero_l2=True (a use_l2 switch)", dict(value))
-        if value.get("step") is not None:
-            step = C.check_float(f"{name}.step", value["step"], minimum=0.0)
-            out["step"] = (C.check_int(f"{name}.step", int(step) if step.is_integer()
-                                       else step, minimum=1) if name in _INT_HPS else step)
-        if not out["min"] <= out.get("default", out["min"]) <= out["max"]:
-            C.fail(name, "default must lie in [min, max]", dict(value))
-        return out
+        return
     if isinstance(value, (list, tuple)):
-        values = [_check_value(name, v, allow_zero_l2) for v in value]
+        values = [check_value(name, v, allow_zero_l2) for v in value]
         if not values or len(set(values)) != len(values):
             C.fail(name, "choices must not be empty" if not values else
                    "choices must be distinct", list(value))
-        return ({"kind": "choice", "values": values} if len(values) > 1
-                else {"kind": "fixed", "value": values[0]})
-    if isinstance(value, (str, bool, numbers.Real)):
-        return {"kind": "fixed", "value": _check_value(name, value, allow_zero_l2)}
-    C.fail(name, "must be None, True, False, a value, a list of choices or a "
-           "{'min', 'max'} range", value, TypeError)
+        if len(values) == 1:
+            hp.Fixed(name, values[0])
+        elif name == "augment":
+            hp.Boolean(name, default=False)
+        else:
+            hp.Choice(name, values, default=default if default in values else values[0])
+    elif isinstance(value, Mapping):
+        _declare_range(hp, name, value, default, allow_zero_l2)
+    elif isinstance(value, (str, bool, numbers.Real)):
+        hp.Fixed(name, check_value(name, value, allow_zero_l2))
+    else:
+        C.fail(name, "must be None, True, False, a value, a list of choices or a "
+               "{'min', 'max'} range", value, TypeError)
 
 
-def _points(setting: dict | None) -> list:
-    """Values worth checking for validity: every choice, or a range's ends."""
-    if setting is None or setting["kind"] == "fixed":
-        return [setting and setting["value"]]
-    return list(setting.get("values") or (setting["min"], setting["max"]))
-
-
-def _declare(hp: kt.HyperParameters, name: str, s: dict, default: Any) -> Any:
-    if s["kind"] == "fixed":
-        return hp.Fixed(name, s["value"])
-    if name == "augment":
-        return hp.Boolean(name, default=False)
-    if s["kind"] == "choice":
-        return hp.Choice(name, s["values"],
-                         default=default if default in s["values"] else s["values"][0])
-    dflt = s.get("default", default if s["min"] <= default <= s["max"] else None)
+def _declare_range(hp: kt.HyperParameters, name: str, value: Mapping, default: Any,
+                   allow_zero_l2: bool) -> None:
+    if isinstance(_LIMITS[name][0], (str, bool)):
+        C.fail(name, "takes a value or a list of choices, not a range", value, TypeError)
+    C.check_keys(name, value, ("min", "max", "step", "sampling", "default"))
+    if "min" not in value or "max" not in value:
+        C.fail(name, "range needs 'min' and 'max'", dict(value))
+    lo, hi = (check_value(name, value[k], allow_zero_l2) for k in ("min", "max"))
+    sampling = C.check_choice(f"{name}.sampling", value.get("sampling", "linear"),
+                              ("linear", "log"))
+    if lo >= hi:
+        C.fail(name, "range needs min < max", dict(value))
+    if sampling == "log" and lo <= 0:
+        C.fail(name, "log-uniform range needs min > 0; to allow l2=0 pass "
+               "allow_zero_l2=True (a use_l2 switch)", dict(value))
+    step = value.get("step")
+    if step is not None:
+        step = C.check_float(f"{name}.step", step, minimum=0.0)
+        step = C.check_int(f"{name}.step", int(step), minimum=1) if name in _INT_HPS else step
+    default = value.get("default", default if lo <= default <= hi else None)
+    if default is not None and not lo <= check_value(name, default, True) <= hi:
+        C.fail(name, "default must lie in [min, max]", dict(value))
     kind = hp.Int if name in _INT_HPS else hp.Float
-    return kind(name, s["min"], s["max"], step=s["step"], sampling=s["sampling"],
-                default=dflt)
+    if name == "l2" and allow_zero_l2:
+        with hp.conditional_scope("use_l2", [True]):
+            kind(name, lo, hi, step=step, sampling=sampling, default=default)
+    else:
+        kind(name, lo, hi, step=step, sampling=sampling, default=default)
 
 
-def as_data(x: Any, y: Any = None, validation_data: Any = None) -> Data:
-    """A :class:`~keras_resnet.data.Data` from what a KerasTuner user passes to ``search``.
-
-    Args:
-        x: A ``Data``, a data source name (``"digits"``) or training inputs.
-        y: Integer labels, with array ``x``.
-        validation_data: ``(x_val, y_val)``, with array ``x``.
-
-    Returns:
-        The data (arrays: :meth:`Data.from_arrays <keras_resnet.data.Data.from_arrays>`).
-    """
-    x = load_data(x) if isinstance(x, str) else x
-    if not isinstance(x, Data):
-        return Data.from_arrays(x, y, validation_data)
-    if y is not None or validation_data is not None:
-        C.fail("y", "must be None when x is a Data object (it holds the labels and "
-               "the validation split)", y, TypeError)
-    return x
+def points(h: Any) -> list:
+    """Values of a declared hyperparameter worth checking: every choice, a range's ends."""
+    kinds = kt.engine.hyperparameters
+    if isinstance(h, kinds.Fixed):
+        return [h.value]
+    if isinstance(h, kinds.Boolean):
+        return [False, True]
+    if isinstance(h, kinds.Choice):
+        return list(h.values)
+    return [h.min_value, h.max_value]
 
 
 class ResNetHyperModel(kt.HyperModel):
@@ -275,19 +253,20 @@ class ResNetHyperModel(kt.HyperModel):
 
     ``build(hp)`` seeds, builds :func:`spec_for`'s network and compiles it with
     the trial's recipe; ``fit`` trains it with :meth:`Recipe.fit
-    <keras_resnet.training.recipe.Recipe.fit>`: the steps of ``kr.train``. It
-    works with every stock KerasTuner tuner; :func:`~keras_resnet.tuning.tune`
-    adds resume, several processes and trials side by side.
+    <keras_resnet.Recipe.fit>`: the steps of ``kr.train``. It works with every
+    stock KerasTuner tuner; :func:`~keras_resnet.tuning.tune` adds resume,
+    several processes and trials side by side.
 
     Args:
-        base: The base spec: a ``ModelSpec``, its dict, a spec file or a
+        model: The base spec: a ``ModelSpec``, its dict, a spec file or a
             preset name. What the hyperparameters do not change is kept.
         recipe: The base training recipe (a ``Recipe`` or its dict; default
             ``Recipe()``); searched training hyperparameters replace its fields.
+        hyperparameters: A ``keras_tuner.HyperParameters`` with the space (names
+            from the module's table); the keyword shortcuts declare into it.
         depth, l2, width, shortcut, block_type, learning_rate, optimizer,
             batch_size, epochs, schedule, augment: See the module's table.
         allow_zero_l2: Allow ``l2 = 0``: a range gets a Boolean ``use_l2``.
-        residual: False for the plain twin; None follows the base.
         input_shape: Override the base's input shape (e.g. ``(8, 8, 1)``).
         classes: Override the base's number of classes.
         name: Name of the HyperModel.
@@ -304,26 +283,23 @@ class ResNetHyperModel(kt.HyperModel):
 
     def __init__(
         self,
-        base: Any,
+        model: Any,
         *,
         recipe: Recipe | Mapping | None = None,
+        hyperparameters: kt.HyperParameters | None = None,
         depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
         block_type: Any = None, learning_rate: Any = None, optimizer: Any = None,
         batch_size: Any = None, epochs: Any = None, schedule: Any = None,
         augment: Any = None,
         allow_zero_l2: bool = False,
-        residual: bool | None = None,
         input_shape: Sequence | None = None,
         classes: int | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         self.allow_zero_l2 = C.check_bool("allow_zero_l2", allow_zero_l2)
-        self.recipe = _as_recipe(recipe)
-        spec = as_spec(base)
-        self.residual = C.check_bool("residual", spec.residual if residual is None
-                                     else residual)
-        changes: dict = {"residual": self.residual}
+        self.recipe = Recipe.of(recipe)
+        changes: dict = {}
         if input_shape is not None:
             if not isinstance(input_shape, (list, tuple)):
                 C.fail("input_shape", "must be a tuple such as (8, 8, 1)", input_shape,
@@ -331,52 +307,16 @@ class ResNetHyperModel(kt.HyperModel):
             changes["input_shape"] = tuple(input_shape)
         if classes is not None:
             changes["classes"] = C.check_int("classes", classes, minimum=1)
-        self.base = spec.replace(**changes)
-        types = [b.type for b in _entries(self.base) if b.type in CONV_BLOCKS]
-        own = max(set(types), key=types.count) if types else None
-        true = dict(_TRUE, depth=default_depths(base_depth(self.base)),
-                    shortcut=[s for s in SHORTCUTS if _valid(self.base, {"shortcut": s})],
-                    block_type=own and [own, _TWIN[own]])
-        given = dict(depth=depth, l2=l2, width=width, shortcut=shortcut,
-                     block_type=block_type, learning_rate=learning_rate,
-                     optimizer=optimizer, batch_size=batch_size, epochs=epochs,
-                     schedule=schedule, augment=augment)
-        self.settings: dict = {}
-        for hp_name, value in given.items():
-            value = hp_name in ("depth", "l2") if value is None else value
-            if value is True and not true.get(hp_name):
-                C.fail(hp_name, f"needs a base with {'/'.join(CONV_BLOCKS)} blocks"
-                       if hp_name == "block_type" else
-                       "has no default range: give a value or a list of choices", True,
-                       ValueError if hp_name == "block_type" else TypeError)
-            self.settings[hp_name] = _setting(hp_name, true[hp_name] if value is True
-                                              else value, allow_zero_l2)
-        l2s = self.settings["l2"]
-        self.zero_switch = bool(allow_zero_l2 and l2s and l2s["kind"] == "range")
-        _check_space(self.base, self.settings)
-
-    def declare_values(self, hp: kt.HyperParameters) -> dict:
-        """Declares the hyperparameters on ``hp`` and returns their active values."""
-        values: dict = {}
-        defaults = {"depth": base_depth(self.base), "l2": self.base.l2 or 1e-4,
-                    "shortcut": self.base.shortcut, "width": 1.0}
-        for hp_name, setting in self.settings.items():
-            if setting is None:
-                continue
-            default = defaults.get(hp_name, getattr(self.recipe, hp_name, None))
-            if hp_name == "l2" and self.zero_switch:
-                values["use_l2"] = use = hp.Boolean("use_l2", default=True)
-                with hp.conditional_scope("use_l2", [True]):
-                    value = _declare(hp, "l2", setting, default)
-                if use:
-                    values["l2"] = value
-            else:
-                values[hp_name] = _declare(hp, hp_name, setting, default)
-        return values
+        self.base = as_spec(model).replace(**changes) if changes else as_spec(model)
+        self.hyperparameters = make_space(self.base, self.recipe, hyperparameters, dict(
+            depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
+            learning_rate=learning_rate, optimizer=optimizer, batch_size=batch_size,
+            epochs=epochs, schedule=schedule, augment=augment), self.allow_zero_l2)
+        check_space(self.base, self.hyperparameters, self.allow_zero_l2)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        """Declares the search space without building a model (KerasTuner hook)."""
-        self.declare_values(hp)
+        """Declares the search space on ``hp`` (KerasTuner hook)."""
+        hp.merge(self.hyperparameters)
 
     def spec(self, values: Mapping) -> ModelSpec:
         """The spec for hyperparameter ``values`` (:func:`spec_for` on this base)."""
@@ -392,29 +332,18 @@ class ResNetHyperModel(kt.HyperModel):
         changes = {k: values[k] for k in RECIPE_HPS if values.get(k) is not None}
         if values.get("tuner/epochs") is not None:
             changes["epochs"] = int(values["tuner/epochs"])
-        if "optimizer" in changes and "learning_rate" not in changes:
-            changes["learning_rate"] = DEFAULT_LEARNING_RATES[changes["optimizer"]]
         if "epochs" in changes:
             changes["warmup_epochs"] = min(self.recipe.warmup_epochs, changes["epochs"])
         return self.recipe.replace(**changes) if changes else self.recipe
 
-    def build_values(self, values: Mapping) -> keras.Model:
-        """Seeds, builds and compiles the network of ``values`` (as ``kr.train`` does)."""
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        """Seeds, builds and compiles the network for the values in ``hp``."""
+        self.declare_hyperparameters(hp)
+        values = {h.name: hp.get(h.name) for h in hp.space if hp.is_active(h)}
         recipe = self.recipe_for(values)
         if recipe.seed is not None:
             keras.utils.set_random_seed(recipe.seed)
         return recipe.compile(build(self.spec(values)))
-
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        """Builds and compiles the network for the values in ``hp``."""
-        self.declare_values(hp)
-        return self.build_values(hp.values)
-
-    def fit_values(self, model: keras.Model, values: Mapping, data: Data,
-                   callbacks: Sequence = (), verbose: Any = 0) -> Any:
-        """Trains ``model`` with the recipe of ``values`` (``Recipe.fit``)."""
-        return self.recipe_for(values).fit(model, data, callbacks=callbacks,
-                                           verbose=verbose)
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x: Any = None,
             y: Any = None, validation_data: Any = None, callbacks: Sequence = (),
@@ -426,41 +355,89 @@ class ResNetHyperModel(kt.HyperModel):
         recipe, and other ``fit`` arguments a tuner passes are ignored.
         Returns the ``History``.
         """
-        return self.fit_values(model, hp.values, as_data(x, y, validation_data),
-                               callbacks=callbacks, verbose=verbose)
+        return self.recipe_for(hp.values).fit(model, as_data(x, y, validation_data),
+                                              callbacks=callbacks, verbose=verbose)
+
+    def train_trial(self, values: Mapping, data: Data, out_dir: str | None) -> dict:
+        """Trains one trial as ``kr.train`` does (its run folder is ``out_dir``, so a
+        killed trial resumes from its last epoch); returns its history."""
+        return train(self.spec(values), data, recipe=self.recipe_for(values),
+                     out_dir=out_dir, verbose=0).history
 
     def get_config(self) -> dict:
-        """What defines the search: base spec, recipe, settings."""
-        return {"base": self.base.to_dict(), "residual": self.residual,
-                "recipe": self.recipe.to_dict(), "settings": self.settings,
+        """What defines the search: base spec, recipe, space."""
+        return {"base": self.base.to_dict(), "recipe": self.recipe.to_dict(),
+                "hyperparameters": self.hyperparameters.get_config(),
                 "allow_zero_l2": self.allow_zero_l2}
 
     def describe(self, values: Mapping) -> dict:
         """Effective values of a trial: depth, blocks, l2 and every searched one."""
         spec, recipe = self.spec(values), self.recipe_for(values).to_dict()
         out = {"depth": base_depth(spec),
-               "blocks": "-".join(str(b.repeat) for b in _entries(spec)), "l2": spec.l2}
-        for hp_name in HP_NAMES[3:]:
-            if self.settings[hp_name] is not None or (
-                    hp_name == "epochs" and "tuner/epochs" in values):
-                out[hp_name] = recipe.get(hp_name, values.get(hp_name))
+               "blocks": "-".join(str(b.repeat) for b in spec.blocks if b.type != "pool"),
+               "l2": spec.l2}
+        declared = {h.name for h in self.hyperparameters.space}
+        for name in HP_NAMES[3:]:
+            if name in declared or (name == "epochs" and "tuner/epochs" in values):
+                out[name] = recipe.get(name, values.get(name))
         return out
 
 
-def _check_space(base: ModelSpec, settings: dict) -> None:
-    """Every discrete combination (and each range's ends) gives a valid spec."""
+def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None,
+               shortcuts: dict, allow_zero_l2: bool) -> kt.HyperParameters:
+    """The search space: ``given`` (a ``keras_tuner.HyperParameters``) plus what the
+    keyword shortcuts declare (see the module's table)."""
+    if given is not None and not isinstance(given, kt.HyperParameters):
+        C.fail("hyperparameters", "must be a keras_tuner.HyperParameters", given, TypeError)
+    hp = kt.HyperParameters()
+    if given is not None:
+        hp.merge(given)
+    types = [b.type for b in base.blocks if b.type in CONV_BLOCKS]
+    own = max(set(types), key=types.count) if types else None
+    true = dict(_TRUE, depth=default_depths(base_depth(base)),
+                shortcut=[s for s in SHORTCUTS if _valid(base, {"shortcut": s})],
+                block_type=own and [own, _TWIN[own]])
+    defaults = {"depth": base_depth(base), "l2": base.l2 or 1e-4, "shortcut": base.shortcut,
+                "width": 1.0, **recipe.to_dict()}
+    declared = {h.name for h in hp.space}
+    for name, value in shortcuts.items():
+        if value is None and (name not in ("depth", "l2") or name in declared):
+            continue
+        value = True if value is None else value
+        if name in declared:
+            C.fail(name, "is declared in hyperparameters= already; give it once", value)
+        if value is True and not true.get(name):
+            C.fail(name, f"needs a base with {'/'.join(CONV_BLOCKS)} blocks"
+                   if name == "block_type" else
+                   "has no default range: give a value or a list of choices", True,
+                   ValueError if name == "block_type" else TypeError)
+        value = true[name] if value is True else value
+        if name == "l2" and allow_zero_l2 and isinstance(value, Mapping):
+            hp.Boolean("use_l2", default=True)
+        declare(hp, name, value, defaults.get(name), allow_zero_l2)
+    C.check_keys("hyperparameters", {h.name: 0 for h in hp.space}, HP_NAMES)
+    return hp
+
+
+def check_space(base: ModelSpec, hp: kt.HyperParameters, allow_zero_l2: bool) -> None:
+    """Every value is allowed, and every discrete combination (and each range's
+    ends) gives a valid spec; else a ``ValueError`` naming the combination."""
+    space = {h.name: h for h in hp.space}
+    for h in space.values():
+        for v in points(h):
+            check_value(h.name, v, allow_zero_l2 or h.name == "use_l2")
     combos: list = [{}]
     for name in ("depth", "width", "shortcut", "block_type"):
-        combos = [{**c, name: v} for c in combos for v in _points(settings[name])]
+        if name in space:
+            combos = [{**c, name: v} for c in combos for v in points(space[name])]
         if len(combos) > 2000:
             return  # too many to check up front; build() reports a bad one clearly
     for values in combos:
-        values = {k: v for k, v in values.items() if v is not None}
         try:
             spec_for(base, values)
         except (ValueError, TypeError) as e:
             shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
-            raise ValueError(
+            raise C.InvalidInput(
                 f"the search space holds an invalid network ({shown}): {e}. "
                 "Restrict the choices of depth/width/shortcut/block_type") from None
 
@@ -471,12 +448,3 @@ def _valid(base: ModelSpec, values: dict) -> bool:
     except (ValueError, TypeError):
         return False
     return True
-
-
-def _as_recipe(recipe: Recipe | Mapping | None) -> Recipe:
-    """A ``Recipe`` from None (the default), a ``Recipe`` or its dict."""
-    if recipe is None or isinstance(recipe, Recipe):
-        return recipe or Recipe()
-    if isinstance(recipe, Mapping):
-        return Recipe.from_dict(dict(recipe))
-    C.fail("recipe", "must be a keras_resnet Recipe or its dict", recipe, TypeError)

@@ -2,18 +2,18 @@
 
 In the project folder, shared by any number of processes (one machine or a
 shared disk): ``ledger.jsonl``, one JSON record per line, appended and
-fsynced under ``lock`` (``flock``): the search's description, then a
-``created`` and a ``finished`` record per trial (a line torn by a kill is no
-record, and is cut off before the next append); ``claims/<trial id>.json``:
-who runs a trial (host, pid, process start time), its mtime a heartbeat. An
-unfinished trial whose claimant is gone (its process dead, or on another host
-no heartbeat for :data:`STALE_S`) is run again by whoever notices first.
+fsynced under ``lock`` (``filelock``: the operating system's lock, released
+when its process dies): the search's description, then a ``created`` and a
+``finished`` record per trial (a line torn by a kill is no record, and is cut
+off before the next append); ``claims/<trial id>.json``: who runs a trial
+(host, pid, process start time, read with ``psutil``), its mtime a heartbeat.
+An unfinished trial whose claimant is gone (its process dead, or on another
+host no heartbeat for :data:`STALE_S`) is taken over by whoever notices first.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -21,27 +21,30 @@ import threading
 import time
 from collections.abc import Collection, Iterator
 
-from keras_resnet._io import _pid_alive
+import filelock
+import psutil
+
+from keras_resnet import _checks as C
 
 LEDGER = "ledger.jsonl"
-#: Version of the ledger format, in its first record (0.2.0: 3; 1 and 2 were unreleased).
-FORMAT = 3
+#: Version of the ledger format, in its first record (0.3: 4; 0.2.0: 3).
+FORMAT = 4
 STALE_S = 120.0  # a claim without a heartbeat for this long belongs to a dead process
 HOST = socket.gethostname()
-OURS = {LEDGER, "lock", "claims", "best_spec.json", "best_hyperparameters.json",
+TRIALS = "trials"  # one run folder per trial
+OURS = {LEDGER, "lock", "claims", TRIALS, "best_spec.json", "best_hyperparameters.json",
         "best_recipe.json"}
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (tells a reused pid apart), or None."""
+def _started(pid: int) -> float | None:
+    """When a process started (tells a reused pid apart), or None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
 
 
-class Project:
+class Ledger:
     """One search's folder (created when missing): its ledger, lock and claims."""
 
     def __init__(self, path: str) -> None:
@@ -49,16 +52,13 @@ class Project:
         self.claims = os.path.join(path, "claims")
         os.makedirs(self.claims, exist_ok=True)
         self.offset = 0  # bytes of the ledger this process has read
+        self._lock = filelock.FileLock(os.path.join(path, "lock"))
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Holds the project's lock (the kernel releases it if the process dies)."""
-        fd = os.open(os.path.join(self.path, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        """Holds the project's lock (the operating system releases it if the process dies)."""
+        with self._lock:
             yield
-        finally:
-            os.close(fd)
 
     def read(self, start: int | None = None) -> list:
         """Whole records from ``start`` (default: where the last read ended)."""
@@ -105,10 +105,10 @@ class Project:
                 check_format(self.path, records[0])
                 differ = sorted(k for k in set(records[0]) | set(config)
                                 if records[0].get(k) != config.get(k))
-                raise ValueError(
+                raise C.InvalidInput(
                     f"{self.path!r} holds a search with a different {', '.join(differ)}; "
                     "resume it with the same arguments, or pass overwrite=True or another "
-                    "project_name")
+                    "out_dir")
             return sum(r["event"] == "finished" for r in records)
 
     def _claim(self, trial_id: str) -> str:
@@ -118,8 +118,8 @@ class Project:
         """Marks a trial as run by this process (lock held)."""
         tmp = f"{self._claim(trial_id)}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"host": HOST, "pid": os.getpid(),
-                       "started": _start_time(os.getpid())}, fh)
+            json.dump({"host": HOST, "pid": os.getpid(), "started": _started(os.getpid())},
+                      fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._claim(trial_id))
@@ -138,8 +138,7 @@ class Project:
             return True  # killed before (or while) writing its claim
         if claim["host"] != HOST:
             return age > STALE_S
-        return not (_pid_alive(claim["pid"])
-                    and _start_time(claim["pid"]) in (None, claim["started"]))
+        return _started(claim["pid"]) != claim["started"]
 
     @contextlib.contextmanager
     def heartbeat(self, trial_ids: Collection, every_s: float = 10.0) -> Iterator[None]:
@@ -171,26 +170,26 @@ def check_folder(path: str) -> None:
     if not os.path.exists(path):
         return
     if not os.path.isdir(path):
-        raise ValueError(f"the tuner project {path!r} exists and is not a folder")
+        raise C.InvalidInput(f"the tuner project {path!r} exists and is not a folder")
     entries = set(os.listdir(path))
     if LEDGER not in entries and ("oracle.json" in entries or any(
             e.startswith("trial_") for e in entries)):
-        raise ValueError(
+        raise C.InvalidInput(
             f"{path!r} holds a search written by keras_resnet 0.1 (KerasTuner's own "
             "state files, no ledger.jsonl); this version cannot resume it. Pass "
-            "overwrite=True (--overwrite) to start it again, or another project_name")
+            "overwrite=True (--overwrite) to start it again, or another out_dir")
     for entry in sorted(entries - OURS):
         if not entry.startswith("."):
-            raise ValueError(
+            raise C.InvalidInput(
                 f"{path!r} holds {entry!r}, which a search does not write: it is not a "
                 "tuner project, so it is neither resumed nor deleted. Choose another "
-                "directory or project_name")
+                "out_dir")
 
 
 def check_format(path: str, first: dict) -> None:
-    """Refuses a ledger of another format (an unreleased earlier version wrote it)."""
+    """Refuses a ledger of another format (an earlier version wrote it)."""
     if first.get("format") != FORMAT:
-        raise ValueError(
+        raise C.InvalidInput(
             f"{path!r} holds a search in ledger format {first.get('format')!r}, written "
-            f"by an earlier development version; this one reads format {FORMAT}. Pass "
-            "overwrite=True (--overwrite) to start it again, or another project_name")
+            f"by an earlier version; this one reads format {FORMAT}. Pass "
+            "overwrite=True (--overwrite) to start it again, or another out_dir")

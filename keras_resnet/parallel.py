@@ -41,7 +41,6 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -132,12 +131,9 @@ def _init_worker(threads: int, events: Any, parent: int) -> None:
     _EVENTS = events
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # TensorFlow and XLA read these when their runtime starts (the first op), not when
+    # they are imported: the script that spawned this worker may have imported them.
     os.environ.update(thread_env(threads))
-    if "tensorflow" in sys.modules:  # imported with the parent's script: set it too
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
     import threadpoolctl
 
     threadpoolctl.threadpool_limits(threads)  # NumPy's BLAS, loaded before this ran

@@ -29,14 +29,11 @@ Tricks"). The layers are made by :func:`keras_resnet.shortcuts.make_shortcut`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from keras_resnet import _checks as C
 from keras_resnet._runtime import DATA_FORMATS, image_data_format
 from keras_resnet.registry import get_block_type
-
-if TYPE_CHECKING:  # pragma: no cover
-    from keras_resnet.spec import ModelSpec
 
 
 def resolve_shortcut(
@@ -180,7 +177,7 @@ def from_hwc(shape: tuple, data_format: str) -> tuple:
     return tuple(shape)
 
 
-def make_plan(spec: ModelSpec, data_format: str | None = None) -> Plan:
+def make_plan(spec: Any, data_format: str | None = None) -> Plan:
     """Walks ``spec``, resolving shapes and shortcuts.
 
     Args:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from keras_resnet import _checks as C
-from keras_resnet.imagecheck import MAX_IMAGE_PIXELS
+from keras_resnet.imagecheck import CHANNELS, MAX_IMAGE_PIXELS, check_image_folder
 
 BUILTIN = ("digits",)
 KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")
@@ -232,8 +232,6 @@ def _folder(path: str, validation_split: float, seed: int, image_size: tuple,
             batch_size: int, color_mode: str, skip_bad_files: bool,
             check_cache: str | None, max_image_pixels: int) -> Data:
     import keras
-
-    from keras_resnet.imagecheck import CHANNELS, check_image_folder
 
     folder = check_image_folder(path, color_mode=color_mode, skip_bad_files=skip_bad_files,
                                 max_image_pixels=max_image_pixels, cache=check_cache)

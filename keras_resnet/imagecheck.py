@@ -28,6 +28,7 @@ import errno
 import json
 import os
 import string
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -541,8 +542,6 @@ def check_image_folder(
     checked = ImageFolder(directory, folder.class_names, [folder.files[i] for i in good],
                           [folder.labels[i] for i in good], bad)
     if bad:
-        import warnings
-
         warnings.warn(f"left out {len(bad)} of {len(paths)} image files of {directory!r} "
                       f"that cannot be decoded (skip_bad_files=True); the first: "
                       f"{bad[0].path}: {bad[0].reason}", UserWarning, stacklevel=2)

@@ -7,7 +7,7 @@ folders), plus what a model needs to know (input shape, classes).
 | source | what | needs |
 |---|---|---|
 | ``"digits"`` | scikit-learn's 1,797 8x8 grey digits | nothing more |
-| a folder | one sub-folder per class (``image_dataset_from_directory``) | TensorFlow |
+| a folder | one sub-folder per class, every image checked first | TensorFlow |
 | ``"cifar10"``, ``"cifar100"``, ``"mnist"``, ``"fashion_mnist"`` | ``keras.datasets`` | network |
 
 Example:
@@ -26,12 +26,13 @@ import json
 import os
 import pickle
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from keras_resnet import _checks as C
+from keras_resnet.imagecheck import CHANNELS, MAX_IMAGE_PIXELS, check_image_folder
 
 BUILTIN = ("digits",)
 KERAS_DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")
@@ -52,6 +53,11 @@ class Data:
         load_args: The keyword arguments of :func:`load_data` that load the
             same data again (JSON-ready; None for data made by hand):
             ``kr.load_data(**data.load_args)``.
+        bad_files: Image files left out by ``skip_bad_files=True``
+            (:class:`~keras_resnet.imagecheck.BadFile` items: ``path`` relative
+            to the folder, ``reason``); empty otherwise.
+            :func:`~keras_resnet.imagecheck.write_bad_files` writes them to a
+            run folder.
     """
 
     name: str
@@ -61,6 +67,7 @@ class Data:
     classes: int
     class_names: list
     load_args: dict | None = None
+    bad_files: list = field(default_factory=list)
 
     @classmethod
     def from_arrays(cls, x: Any, y: Any, validation_data: tuple | None = None,
@@ -273,34 +280,73 @@ def _keras_dataset(name: str, validation_split: float, seed: int, flatten: bool)
                 [str(i) for i in range(classes)])
 
 
+def _image_dataset(paths: list, labels: list, image_size: tuple, channels: int,
+                   batch_size: int, seed: int) -> Any:
+    """A batched ``tf.data`` dataset of images and labels, as Keras' loader makes it.
+
+    The same steps as ``keras.utils.image_dataset_from_directory``: a shuffle
+    buffer of 8 batches seeded with ``seed``, ``tf.io.read_file``,
+    ``tf.image.decode_image`` (the decoder the image check ran), bilinear
+    ``tf.image.resize``, batches, prefetch.
+    """
+    import keras
+    import tensorflow as tf
+
+    size = tuple(image_size)
+    channels_first = keras.config.image_data_format() == "channels_first"
+
+    def load(path: Any) -> Any:
+        img = tf.image.decode_image(tf.io.read_file(path), channels=channels,
+                                    expand_animations=False)
+        img = tf.image.resize(img, size, method="bilinear")
+        if channels_first:
+            img = tf.transpose(img, (2, 0, 1))
+            img.set_shape((channels,) + size)
+        else:
+            img.set_shape(size + (channels,))
+        return img
+
+    ds = tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(paths),
+                              tf.data.Dataset.from_tensor_slices(np.asarray(labels, "int32"))))
+    ds = ds.shuffle(buffer_size=batch_size * 8, seed=seed)
+    ds = ds.map(lambda x, y: (load(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def _folder(path: str, validation_split: float, seed: int, image_size: tuple,
-            batch_size: int, color_mode: str) -> Data:
+            batch_size: int, color_mode: str, skip_bad_files: bool,
+            check_cache: str | None, max_image_pixels: int) -> Data:
     import keras
 
-    classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
-    if len(classes) < 2:
+    folder = check_image_folder(path, color_mode=color_mode, skip_bad_files=skip_bad_files,
+                                max_image_pixels=max_image_pixels, cache=check_cache)
+    # The order and split of image_dataset_from_directory(seed=seed): one global
+    # shuffle, then the last `validation_split` share is the validation data.
+    paths, labels = folder.paths(), list(folder.labels)
+    np.random.RandomState(seed).shuffle(paths)
+    np.random.RandomState(seed).shuffle(labels)
+    n_val = int(validation_split * len(paths))
+    if validation_split > 0 and (n_val == 0 or n_val == len(paths)):
         raise ValueError(
-            f"image folder {path!r} must hold one sub-folder per class (at least 2). "
-            f"Received: {len(classes)} sub-folder(s)"
-        )
-    common = dict(labels="inferred", label_mode="int", image_size=tuple(image_size),
-                  batch_size=batch_size, seed=seed, color_mode=color_mode)
-    if validation_split > 0:
-        train = keras.utils.image_dataset_from_directory(
-            path, validation_split=validation_split, subset="training", **common)
-        val = keras.utils.image_dataset_from_directory(
-            path, validation_split=validation_split, subset="validation", **common)
-    else:
-        train = keras.utils.image_dataset_from_directory(path, **common)
-        val = None
-    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
+            f"validation_split={validation_split} of the {len(paths)} images of {path!r} "
+            f"leaves {'no validation' if n_val == 0 else 'no training'} image. "
+            f"Received: validation_split={validation_split}")
+    print(f"Found {len(paths)} files belonging to {len(folder.class_names)} classes"
+          + (f" ({len(folder.bad_files)} left out)" if folder.bad_files else "")
+          + (f"; {len(paths) - n_val} for training, {n_val} for validation." if n_val
+             else "."))
+    channels = CHANNELS[color_mode]
     scale = keras.layers.Rescaling(1 / 255.0)
 
-    def rescale(ds: Any) -> Any:
-        return None if ds is None else ds.map(lambda x, y: (scale(x), y))
+    def dataset(part: slice) -> Any:
+        ds = _image_dataset(paths[part], labels[part], image_size, channels, batch_size, seed)
+        return ds.map(lambda x, y: (scale(x), y))
 
-    return Data(path, rescale(train), rescale(val), tuple(image_size) + (channels,),
-                len(train.class_names), list(train.class_names))
+    train = dataset(slice(0, len(paths) - n_val))
+    val = dataset(slice(len(paths) - n_val, None)) if n_val else None
+    return Data(path, train, val, tuple(image_size) + (channels,),
+                len(folder.class_names), list(folder.class_names),
+                bad_files=list(folder.bad_files))
 
 
 def _with_args(data: Data, args: dict) -> Data:
@@ -317,6 +363,9 @@ def load_data(
     image_size: tuple = (32, 32),
     batch_size: int = 32,
     color_mode: str = "rgb",
+    skip_bad_files: bool = False,
+    check_cache: str | None = None,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> Data:
     """Loads training and validation data.
 
@@ -334,9 +383,26 @@ def load_data(
         image_size: Folders only: images are resized to this size.
         batch_size: Folders only: batch size of the ``tf.data`` datasets.
         color_mode: Folders only: ``"rgb"``, ``"grayscale"`` or ``"rgba"``.
+        skip_bad_files: Folders only. Every image is decoded once before
+            anything else (:func:`~keras_resnet.imagecheck.check_image_folder`):
+            by default a file that cannot be decoded raises
+            :class:`~keras_resnet.imagecheck.BadImageFilesError` naming the
+            first ten bad files and why; True leaves them out instead, warns
+            with their count, and lists them in ``Data.bad_files``.
+        check_cache: Folders only: a JSON file where the image check keeps
+            its verdicts (by relative path, size and modification time), so
+            loading the same folder again decodes only new or changed files;
+            e.g. in the run folder. None: no cache.
+        max_image_pixels: Folders only: images whose header declares more
+            pixels (width x height) are bad files, refused before decoding.
+            Default: Pillow's decompression-bomb limit.
 
     Returns:
         A :class:`Data`. Pixel values are scaled to ``[0, 1]``.
+
+    Raises:
+        BadImageFilesError: A folder holds images that cannot be decoded
+            (a ``ValueError``), unless ``skip_bad_files``.
     """
     C.check_str("source", source)
     validation_split = C.check_float("validation_split", validation_split, minimum=0.0,
@@ -353,10 +419,22 @@ def load_data(
         if flatten:
             raise ValueError("flatten=True is not supported for image folders. "
                              "Received: flatten=True")
+        if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                           for v in image_size)):
+            C.fail("image_size", "must be (height, width), two integers >= 1", image_size)
+        C.check_int("batch_size", batch_size, minimum=1)
+        C.check_bool("skip_bad_files", skip_bad_files)
+        C.check_int("max_image_pixels", max_image_pixels, minimum=1)
+        if check_cache is not None:
+            check_cache = os.path.abspath(C.check_str("check_cache", os.fspath(check_cache)))
         args.update(source=os.path.abspath(source), image_size=list(image_size),
-                    batch_size=batch_size, color_mode=color_mode)
+                    batch_size=batch_size, color_mode=color_mode,
+                    skip_bad_files=skip_bad_files, check_cache=check_cache,
+                    max_image_pixels=max_image_pixels)
         return _with_args(_folder(source, validation_split, seed, image_size, batch_size,
-                                  color_mode), args)
+                                  color_mode, skip_bad_files, check_cache,
+                                  max_image_pixels), args)
     if os.path.exists(source):
         raise ValueError(f"data source {source!r} is a file; a folder of images (one "
                          "sub-folder per class) is expected. Received: source="

@@ -72,7 +72,7 @@ def as_spec(spec: Any) -> ModelSpec:
             return presets.get(text)
         if os.path.exists(text) or text.lower().endswith((".json", ".yaml", ".yml")):
             return ModelSpec.load(text)
-        raise ValueError(
+        raise C.InvalidInput(
             f"spec {text!r} is neither a spec file nor a preset name"
             f"{C.close_matches(text, presets.TABLE)}. Presets: "
             f"{', '.join(presets.names())}. Received: spec={text!r}"
@@ -231,7 +231,7 @@ def _block(x: Any, step: Step, spec: ModelSpec) -> Any:
         shortcut = make_shortcut(src, step.shortcut, ctx, in_channels=step.in_channels,
                                  preact=btype.preact)
     if btype.build is None:
-        raise ValueError(f"block type {step.type!r} has no branch function; register one with "
+        raise C.InvalidInput(f"block type {step.type!r} has no branch function; register one with "
                          f"kr.register_block. Received: type={step.type!r}")
     y = btype.build(pre, ctx)
     got = tuple(y.shape[1:])
@@ -239,7 +239,7 @@ def _block(x: Any, step: Step, spec: ModelSpec) -> Any:
     if len(got) != len(step.out_shape) or got[channels] != step.out_shape[channels] or any(
             a is not None and b is not None and a != b
             for a, b in zip(got, step.out_shape)):
-        raise ValueError(
+        raise C.InvalidInput(
             f"blocks[{step.index}] ({step.type!r}) built a branch of shape {got}, but "
             f"the shape walk expects {step.out_shape}: a block function must output "
             f"ctx.out_channels channels and downsample by ctx.strides exactly once"
@@ -320,7 +320,7 @@ def _check_weights(spec: ModelSpec, weights: Any) -> str | None:
         app = presets.keras_application_of(spec)
         if app is None:
             mirrors = [n for n in presets.names() if presets.keras_application(n)]
-            raise ValueError(
+            raise C.InvalidInput(
                 "weights='imagenet' is available for the presets that mirror "
                 f"keras.applications ({', '.join(mirrors)}), unchanged but for their "
                 f"head. Received: weights='imagenet' for spec {spec.name!r}"
@@ -535,7 +535,7 @@ def spec_of(model: keras.Model) -> ModelSpec:
                 return spec_of(layer)
             except TypeError:
                 continue
-    raise TypeError(
+    raise C.InvalidInputType(
         f"model {getattr(model, 'name', model)!r} was not built by keras_resnet "
         f"(no spec found). Received: model of type {type(model).__name__}"
     )

@@ -153,6 +153,9 @@ def _data_options(p: argparse.ArgumentParser, required: bool = False) -> None:
          help="share held out for validation (digits, folders)")
     _opt(g, "--color-mode", choices=("rgb", "grayscale", "rgba"), shown="rgb",
          help="image folders: channels")
+    g.add_argument("--skip-bad-files", action="store_true",
+                   help="image folders: leave out files that cannot be decoded (listed in "
+                   "OUT/bad_files.json) instead of stopping before training")
 
 
 def _run_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -164,13 +167,15 @@ def _run_options(p: argparse.ArgumentParser, what: str) -> None:
          "changes float results, --jobs does not")
 
 
-def _common(p: argparse.ArgumentParser, out: str | None, out_help: str) -> None:
+def _common(p: argparse.ArgumentParser, out: str | None, out_help: str,
+            verbose: bool = True) -> None:
     _opt(p, "--out", default=out, required=out is None and out_help.endswith("!"),
          help=out_help.rstrip("!"), metavar="PATH")
     p.add_argument("--overwrite", action="store_true",
                    help="replace what --out holds (a finished run, an export)")
-    _opt(p, "--verbose", type=_verbose, default="auto",
-         help="0 silent; auto, 1, 2: progress (Keras' meaning)")
+    if verbose:
+        _opt(p, "--verbose", type=_verbose, default="auto",
+             help="0 silent; auto, 1, 2: progress (Keras' meaning)")
 
 
 # ---------------------------------------------------------------- the parser
@@ -188,9 +193,12 @@ def make_parser() -> argparse.ArgumentParser:
         description="Plain and residual Keras networks from a spec.")
     parser.add_argument("--version", action="version", version=f"keras-resnet {kr.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    #: The command parsers, by name (what a --config file sets defaults of).
+    parser.commands = {}  # type: ignore[attr-defined]
     for add in (_summary_parser, _presets_parser, _train_parser, _compare_parser,
                 _tune_parser, _export_parser, _predict_parser):
-        add(sub, common)
+        p = add(sub, common)
+        parser.commands[p.prog.split()[-1]] = p  # type: ignore[attr-defined]
     return parser
 
 
@@ -251,7 +259,7 @@ def _train_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argumen
          help="multi_process: give up when the job has not formed by then")
     _opt(g, "--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"),
          help="compute in half precision (variables and softmax stay float32)")
-    _deprecated(p, "--preset", "--spec", into="model", replacement="the MODEL argument")
+    _deprecated(p, "--preset", "--spec", into="old_model", replacement="the MODEL argument")
     return p
 
 def _compare_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -298,7 +306,7 @@ def _tune_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argument
     p.add_argument("--no-isolate", dest="isolate", action="store_false",
                    help="train the trials in this process, one at a time")
     _opt(p, "--top", type=int, default=10, help="rows of the final table")
-    _deprecated(p, "--base", into="model", replacement="the MODEL argument")
+    _deprecated(p, "--base", into="old_model", replacement="the MODEL argument")
     _deprecated(p, "--directory", into="old_directory", replacement="--out DIR/PROJECT")
     _deprecated(p, "--project-name", into="old_project", replacement="--out DIR/PROJECT")
     return p
@@ -323,7 +331,8 @@ def _export_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argume
     _opt(p, "--latency-runs", type=int, default=20, help="timed batch-1 runs (0: none)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the fresh-process check")
-    _common(p, None, "target file (.keras, .tflite, .onnx) or folder (SavedModel)")
+    _common(p, None, "target file (.keras, .tflite, .onnx) or folder (SavedModel)",
+            verbose=False)
     return p
 
 def _predict_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -345,13 +354,14 @@ def _deprecated(p: argparse.ArgumentParser, *flags: str, into: str,
                   file=sys.stderr)
             setattr(ns, into, value)
 
-    p.add_argument(*flags, action=Deprecated, help=argparse.SUPPRESS, default=None)
+    p.add_argument(*flags, action=Deprecated, help=argparse.SUPPRESS, dest=into,
+                   default=argparse.SUPPRESS)
 
 
 # ---------------------------------------------------------------- what MODEL means
 def _model(args: argparse.Namespace, can: tuple, command: str) -> Any:
     """The MODEL argument as a spec (``"spec"``) or a trained model's path (``"model"``)."""
-    text = args.model
+    text = args.model or getattr(args, "old_model", None)
     if text is None:
         raise UsageError(f"{command} needs a MODEL: " + (
             "a preset name or a spec file" if "model" not in can else
@@ -399,11 +409,17 @@ def _recipe_given(args: argparse.Namespace) -> dict:
 
 
 def _data(args: argparse.Namespace, recipe: Any = None) -> Any:
-    """``--data`` as a source with its load options (loaded by the library)."""
+    """``--data`` as a source (the library loads it) or, with load options, as the
+    data it names; an image folder's check keeps its cache in ``--out``."""
     if args.data is None:
         return None
     options = {k: getattr(args, k) for k in ("image_size", "validation_split", "color_mode")
                if getattr(args, k, None) is not None}
+    if os.path.isdir(args.data):
+        if getattr(args, "skip_bad_files", False):
+            options["skip_bad_files"] = True
+        if args.command == "train":  # a resumed run does not check the folder again
+            options["check_cache"] = os.path.join(args.out, kr.RunFolder.IMAGE_CHECK)
     if not options:
         return args.data
     if recipe is not None:
@@ -507,8 +523,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     recipe = _recipe_file(args, kr.Recipe()).replace(
         **{k: v for k, v in given.items() if k not in searched})
     out = args.out
-    if out is None and (args.old_directory or args.old_project):  # 0.2's spelling
-        out = os.path.join(args.old_directory or "tuner", args.old_project
+    old_dir, old_project = (getattr(args, k, None) for k in ("old_directory", "old_project"))
+    if out is None and (old_dir or old_project):  # 0.2's spelling
+        out = os.path.join(old_dir or "tuner", old_project
                            or f"{spec.name or 'resnet'}_{args.algorithm}")
     result = kr.tune(
         spec, _data(args, recipe) or "digits", recipe=recipe,
@@ -591,9 +608,9 @@ def _with_config(parser: argparse.ArgumentParser, argv: list) -> argparse.Namesp
     if unknown:
         raise UsageError(f"--config {path!r}: {', '.join(unknown)} are not options of "
                          f"{args.command}")
-    line = parser.parse_args(argv, namespace=argparse.Namespace(**{
-        k.replace("-", "_"): v for k, v in values.items()}))
-    return line
+    command = parser.commands[args.command]  # type: ignore[attr-defined]
+    command.set_defaults(**{k.replace("-", "_"): v for k, v in values.items()})
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

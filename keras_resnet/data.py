@@ -104,14 +104,14 @@ class Data:
             splits.append((np.asarray(validation_data[0]), np.asarray(validation_data[1])))
         for (xs, ys), (xn, yn) in zip(splits, (("x", "y"), ("x_val", "y_val"))):
             if xs.ndim < 2 or ys.ndim != 1 or len(xs) != len(ys) or len(xs) == 0:
-                raise ValueError(f"{xn} and {yn} must hold the same number (> 0) of "
+                raise C.InvalidInput(f"{xn} and {yn} must hold the same number (> 0) of "
                                  f"examples, {yn} one label each. Received: {xn}.shape="
                                  f"{xs.shape}, {yn}.shape={ys.shape}")
             if not np.issubdtype(ys.dtype, np.integer) or ys.min() < 0:
-                raise ValueError(f"{yn} must hold integer class labels >= 0. Received: "
+                raise C.InvalidInput(f"{yn} must hold integer class labels >= 0. Received: "
                                  f"dtype={ys.dtype}, min={ys.min()}")
             if xs.shape[1:] != splits[0][0].shape[1:]:
-                raise ValueError(f"{xn} must hold examples of the shape of x's, "
+                raise C.InvalidInput(f"{xn} must hold examples of the shape of x's, "
                                  f"{splits[0][0].shape[1:]}. Received: {xn}.shape={xs.shape}")
         classes = int(max(ys.max() for _, ys in splits)) + 1
         return cls(name, splits[0], splits[1] if len(splits) > 1 else None,
@@ -217,7 +217,11 @@ def as_data(data: Any, y: Any = None, validation_data: Any = None, **load_args: 
         if y is not None or validation_data is not None:
             C.fail("y", "must be None when the data is a source name or folder", y,
                    TypeError)
-        return load_data(os.fspath(data), **load_args)
+        source = os.fspath(data)
+        if not os.path.isdir(source):  # only image folders take these
+            load_args = {k: v for k, v in load_args.items()
+                         if k not in ("batch_size", "check_cache")}
+        return load_data(source, **load_args)
     return Data.from_arrays(data, y, validation_data)
 
 
@@ -327,7 +331,7 @@ def _folder(path: str, validation_split: float, seed: int, image_size: tuple,
     np.random.RandomState(seed).shuffle(labels)
     n_val = int(validation_split * len(paths))
     if validation_split > 0 and (n_val == 0 or n_val == len(paths)):
-        raise ValueError(
+        raise C.InvalidInput(
             f"validation_split={validation_split} of the {len(paths)} images of {path!r} "
             f"leaves {'no validation' if n_val == 0 else 'no training'} image. "
             f"Received: validation_split={validation_split}")
@@ -417,7 +421,7 @@ def load_data(
     if os.path.isdir(source):
         C.check_choice("color_mode", color_mode, ("rgb", "grayscale", "rgba"))
         if flatten:
-            raise ValueError("flatten=True is not supported for image folders. "
+            raise C.InvalidInput("flatten=True is not supported for image folders. "
                              "Received: flatten=True")
         if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
@@ -436,10 +440,10 @@ def load_data(
                                   color_mode, skip_bad_files, check_cache,
                                   max_image_pixels), args)
     if os.path.exists(source):
-        raise ValueError(f"data source {source!r} is a file; a folder of images (one "
+        raise C.InvalidInput(f"data source {source!r} is a file; a folder of images (one "
                          "sub-folder per class) is expected. Received: source="
                          f"{source!r}")
-    raise ValueError(
+    raise C.InvalidInput(
         f"data source must be 'digits', one of {', '.join(KERAS_DATASETS)}, or an "
         f"existing folder of images{C.close_matches(source, BUILTIN + KERAS_DATASETS)}. "
         f"Received: source={source!r}"

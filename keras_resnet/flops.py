@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from keras_resnet import _checks as C
 from keras_resnet.builders import as_spec, build, spec_of
 
 
@@ -43,7 +44,7 @@ def layer_flops(model: keras.Model) -> dict:
     """
     shape = model.inputs[0].shape[1:]
     if any(d is None for d in shape):
-        raise ValueError(
+        raise C.InvalidInput(
             "flops need a fixed input size; pass input_shape=, e.g. "
             f"kr.flops(spec, input_shape=(224, 224, 3)). Received: input_shape={shape}"
         )
@@ -94,7 +95,7 @@ def flops(model_or_spec: Any, input_shape: tuple | None = None) -> int:
             try:
                 spec = spec_of(model_or_spec)
             except TypeError:
-                raise ValueError("input_shape= can only be changed for models built by "
+                raise C.InvalidInput("input_shape= can only be changed for models built by "
                                  "keras_resnet") from None
         else:
             spec = as_spec(model_or_spec)

@@ -62,8 +62,9 @@ class BadFile:
     reason: str
 
 
-class BadImageFilesError(ValueError):
-    """Image files that would stop training; raised before training starts.
+class BadImageFilesError(C.InvalidInput):
+    """Image files that would stop training; raised before training starts (a
+    ``ValueError``; the command line exits with 2).
 
     Attributes:
         bad_files: Every bad file (:class:`BadFile`), not only the ones the
@@ -121,12 +122,12 @@ def list_image_folder(directory: str) -> ImageFolder:
     """
     C.check_str("directory", directory)
     if not os.path.isdir(directory):
-        raise ValueError(f"image folder {directory!r} is not a folder. "
+        raise C.InvalidInput(f"image folder {directory!r} is not a folder. "
                          f"Received: directory={directory!r}")
     classes = [d for d in sorted(os.listdir(directory))
                if not d.startswith(".") and os.path.isdir(os.path.join(directory, d))]
     if len(classes) < 2:
-        raise ValueError(
+        raise C.InvalidInput(
             f"image folder {directory!r} must hold one sub-folder per class (at least 2). "
             f"Received: {len(classes)} sub-folder(s)"
             + (f" ({', '.join(map(repr, classes))})" if classes else ""))
@@ -151,7 +152,7 @@ def _check_classes(folder: ImageFolder, skipped: int) -> None:
     empty = [n for n, c in zip(folder.class_names, counts) if c == 0]
     if empty:
         after = f" once its {skipped} bad file(s) are left out" if skipped else ""
-        raise ValueError(
+        raise C.InvalidInput(
             f"image folder {folder.directory!r} has class folder(s) with no images{after}: "
             f"{', '.join(map(repr, empty))}. The model gets one output per class folder, "
             f"and a class without images is never learned: add images (files ending "

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_resnet import _checks as C
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ZeroPadShortcut(keras.layers.Layer):
@@ -39,12 +41,12 @@ class ZeroPadShortcut(keras.layers.Layer):
         self.extra_channels = int(extra_channels)
         self.data_format = data_format or keras.config.image_data_format()
         if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError("data_format must be 'channels_last' or 'channels_first'. "
+            raise C.InvalidInput("data_format must be 'channels_last' or 'channels_first'. "
                              f"Received: data_format={data_format!r}")
         if self.strides < 1:
-            raise ValueError(f"strides must be >= 1. Received: strides={strides}")
+            raise C.InvalidInput(f"strides must be >= 1. Received: strides={strides}")
         if self.extra_channels < 0:
-            raise ValueError(
+            raise C.InvalidInput(
                 f"extra_channels must be >= 0. Received: extra_channels={extra_channels}"
             )
 

@@ -69,7 +69,7 @@ def resolve_shortcut(
         return "identity"
     if option == "A":
         if out_channels < in_channels:
-            raise ValueError(
+            raise C.InvalidInput(
                 f"{where}.shortcut 'A' (zero-padding) cannot reduce the channels "
                 f"from {in_channels} to {out_channels}; use shortcut 'B', 'C' or 'D' "
                 f"for this block. Received: shortcut='A'"
@@ -205,12 +205,12 @@ def make_plan(spec: Any, data_format: str | None = None) -> Plan:
     stem = spec.stem
     if stem is not None:
         if rank == 1 and stem.type != "dense":
-            raise ValueError(
+            raise C.InvalidInput(
                 f"stem.type must be 'dense' (or stem=None) for a 1-D "
                 f"input_shape={tuple(spec.input_shape)}. Received: type={stem.type!r}"
             )
         if rank == 3 and stem.type == "dense":
-            raise ValueError(
+            raise C.InvalidInput(
                 f"stem.type 'dense' needs a 1-D input_shape; this one is "
                 f"{tuple(spec.input_shape)}: use 'conv' or 'deep'. Received: type='dense'"
             )
@@ -232,7 +232,7 @@ def make_plan(spec: Any, data_format: str | None = None) -> Plan:
         where = f"blocks[{i}]"
         if entry.type == "pool":
             if len(shape) != 3:
-                raise ValueError(
+                raise C.InvalidInput(
                     f"{where} is a 'pool' entry, which needs a (height, width, "
                     f"channels) input; its input is {from_hwc(shape, fmt)}. "
                     f"Received: type='pool'"
@@ -250,7 +250,7 @@ def make_plan(spec: Any, data_format: str | None = None) -> Plan:
         if btype.input_rank != len(shape):
             need = "(units,) vectors" if btype.input_rank == 1 else (
                 "(height, width, channels) feature maps")
-            raise ValueError(
+            raise C.InvalidInput(
                 f"{where} is a {entry.type!r} block, which takes {need}, but its "
                 f"input has shape {from_hwc(shape, fmt)}. Received: type={entry.type!r}"
             )
@@ -288,7 +288,7 @@ def _check_size(input_shape: tuple, hwc: tuple, downs: list, total: int) -> None
             if size < s:
                 smallest = _min_size(downs)
                 route = ", ".join(f"{w} /{st}" for w, st in downs)
-                raise ValueError(
+                raise C.InvalidInput(
                     f"input_shape is too small for this network: it downsamples "
                     f"{total}x ({route}) and {where} would get a {axis} of {size}, "
                     f"smaller than its stride {s}. The smallest input that works is "

@@ -202,7 +202,7 @@ def _row_of(name: Any) -> dict:
     """The table row of a preset; an unknown name is a ValueError with close matches."""
     C.check_str("name", name)
     if name not in TABLE:
-        raise ValueError(
+        raise C.InvalidInput(
             f"name must be a preset{C.close_matches(name, TABLE)}. Presets: "
             f"{', '.join(names())}. Received: name={name!r}"
         )
@@ -322,13 +322,13 @@ def port_weights(source: Any, target: Any) -> Any:
     """
     src, dst = source.weights, target.weights
     if len(src) != len(dst):
-        raise ValueError(
+        raise C.InvalidInput(
             f"cannot port weights: {source.name!r} has {len(src)} weight tensors and "
             f"{target.name!r} has {len(dst)}; the architectures differ"
         )
     for a, b in zip(src, dst):
         if tuple(a.shape) != tuple(b.shape):
-            raise ValueError(
+            raise C.InvalidInput(
                 f"cannot port weights: {a.path} has shape {tuple(a.shape)} but "
                 f"{b.path} has shape {tuple(b.shape)}; the architectures differ"
             )

@@ -189,7 +189,7 @@ def register_block(
             C.fail("build", "must be a callable fn(x, ctx)", fn, TypeError)
         current = REGISTRY.get(name)
         if current is not None and current.build is not None and not overwrite:
-            raise ValueError(
+            raise C.InvalidInput(
                 f"block type {name!r} is already registered; pass overwrite=True "
                 "to replace it"
             )
@@ -218,7 +218,7 @@ def get_block_type(name: str, path: str = "type") -> BlockType:
     """Looks a block type up; an unknown name lists the known ones."""
     if name not in REGISTRY:
         known = ", ".join(repr(k) for k in sorted(REGISTRY))
-        raise ValueError(
+        raise C.InvalidInput(
             f"{path} must be a registered block type{C.close_matches(name, REGISTRY)}."
             f" Known types: {known}, and 'pool' for a transition entry."
             f" Received: type={name!r}"

@@ -43,6 +43,7 @@ from typing import Any
 
 import filelock
 
+from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
 from keras_resnet._version import __version__
 
@@ -52,8 +53,12 @@ FORMAT = 1
 BACKUP_STATE = "state.json"
 
 
-class FolderBusyError(RuntimeError):
+class FolderBusyError(C.InputError, RuntimeError):
     """Another live process holds the run folder (its host and pid are named)."""
+
+
+class NotWritableError(C.InputError, PermissionError):
+    """The output folder cannot be written (found before any work)."""
 
 
 def read_backup_state(folder: str) -> dict | None:
@@ -233,8 +238,8 @@ class RunFolder:
         while not os.path.exists(parent):
             parent = os.path.dirname(os.path.abspath(parent))
         if not os.access(parent, os.W_OK | os.X_OK):
-            raise PermissionError(f"the output folder {self.path!r} is not writable "
-                                  f"({parent!r} refuses writes)")
+            raise NotWritableError(f"the output folder {self.path!r} is not writable "
+                                   f"({parent!r} refuses writes)")
 
     def start(self, run: dict, *, overwrite: bool) -> int:
         """Checks the folder against a run about to start, readies it, writes
@@ -261,7 +266,7 @@ class RunFolder:
             old = self.run()
             diff = [] if old is None else differences(_comparable(old), _comparable(run))
             if diff:
-                raise ValueError(
+                raise C.InvalidInput(
                     f"out_dir {self.path!r} holds an unfinished run with other settings: "
                     + ", ".join(d.removeprefix("recipe.") for d in diff)
                     + "; pass overwrite=True (--overwrite) to start over")

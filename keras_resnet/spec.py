@@ -161,7 +161,7 @@ class BlockSpec:
         C.check_keys(path, data, [f.name for f in fields(cls)])
         for required in ("type", "filters"):
             if required not in data:
-                raise ValueError(f"{path}.{required} is required. Received: {data!r}")
+                raise C.InvalidInput(f"{path}.{required} is required. Received: {data!r}")
         return cls(**data)
 
 
@@ -201,7 +201,7 @@ class _Options(dict):
         return hash(tuple(sorted(self.items())))
 
     def _read_only(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError("a BlockSpec's options are read-only; use "
+        raise C.InvalidInputType("a BlockSpec's options are read-only; use "
                         "dataclasses.replace(block, options={...})")
 
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _read_only  # type: ignore[assignment]
@@ -339,7 +339,7 @@ class ModelSpec:
             C.fail("spec", "must be a dict", data, TypeError)
         C.check_keys("", data, [f.name for f in fields(cls)])
         if "blocks" not in data:
-            raise ValueError(
+            raise C.InvalidInput(
                 "blocks is required: a list of block entries such as "
                 "{'type': 'basic', 'filters': 64}. Received: no 'blocks' key"
             )
@@ -368,7 +368,7 @@ class ModelSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"spec is not valid JSON: {e}") from None
+            raise C.InvalidInput(f"spec is not valid JSON: {e}") from None
         return cls.from_dict(data)
 
     def to_yaml(self, compact: bool = False) -> str:
@@ -386,7 +386,7 @@ class ModelSpec:
             mark = getattr(e, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
             problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise ValueError(f"spec is not valid YAML: {problem}{where}") from None
+            raise C.InvalidInput(f"spec is not valid YAML: {problem}{where}") from None
         return cls.from_dict(data)
 
     # ------------------------------------------------------------------ files
@@ -402,14 +402,14 @@ class ModelSpec:
         """
         path = os.fspath(path)
         if os.path.isdir(path):
-            raise ValueError(f"spec file {path!r} is a directory, not a file")
+            raise C.InvalidInput(f"spec file {path!r} is a directory, not a file")
         if not os.path.exists(path):
             raise FileNotFoundError(f"spec file {path!r} does not exist")
         try:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
         except UnicodeDecodeError:
-            raise ValueError(f"spec file {path!r} is not a text file") from None
+            raise C.InvalidInput(f"spec file {path!r} is not a text file") from None
         try:
             if path.lower().endswith((".yaml", ".yml")):
                 return cls.from_yaml(text)
@@ -554,7 +554,7 @@ def _validate_options(options: Any, btype: Any, path: str) -> _Options:
     for key, value in options.items():
         if not isinstance(key, str) or key not in allowed:
             known = ", ".join(sorted(allowed)) or "no options of their own"
-            raise ValueError(
+            raise C.InvalidInput(
                 f"{path}.{key} is not an option of {btype.name!r} blocks"
                 f"{C.close_matches(key, allowed)} (they take: {known}). "
                 f"Received: {key}={value!r}"

@@ -104,7 +104,7 @@ class MultiProcess:
         for (name, value), var in zip(list(values.items()), ENV_VARS):
             if value is None:
                 if not os.environ.get(var):
-                    raise ValueError(f"{name} is needed for a multi-process run: pass it, "
+                    raise C.InvalidInput(f"{name} is needed for a multi-process run: pass it, "
                                      f"or set {var} in every process. Received: {name}=None")
                 values[name] = os.environ[var]
         address = C.check_str("job_addresses", values["job_addresses"])
@@ -188,7 +188,7 @@ def check_multi_process_backend() -> None:
     """``ValueError`` unless the backend is JAX (see :data:`TF_MULTI_WORKER`)."""
     backend = keras.backend.backend()
     if backend != "jax":
-        raise ValueError(TF_MULTI_WORKER.replace("'tensorflow'", repr(backend)))
+        raise C.InvalidInput(TF_MULTI_WORKER.replace("'tensorflow'", repr(backend)))
 
 
 @contextlib.contextmanager
@@ -242,7 +242,7 @@ def same_on_every_process(value: int, what: str) -> int:
 
     values = np.asarray(multihost_utils.process_allgather(np.int64(value))).reshape(-1)
     if len(set(values.tolist())) > 1:
-        raise ValueError(f"the processes disagree on {what}: "
+        raise RuntimeError(f"the processes disagree on {what}: "
                          + ", ".join(f"process {i}: {v}" for i, v in enumerate(values)))
     return value
 
@@ -305,7 +305,7 @@ def distribution(distribute: Any) -> Iterator[Distribution | None]:
         with strategy.scope():
             yield Distribution(f"MirroredStrategy over {len(devices)} devices", len(devices))
         return
-    raise ValueError(f"distribute={distribute!r} is not available on the {backend} backend "
+    raise C.InvalidInput(f"distribute={distribute!r} is not available on the {backend} backend "
                      "('mirrored' needs TensorFlow, 'data_parallel' JAX; 'auto' picks). "
                      f"Received: distribute={distribute!r}")
 

@@ -82,7 +82,7 @@ def check_share(batch_size: int, count: int) -> None:
     """``ValueError`` unless ``count`` processes can share every batch equally."""
     C.check_int("count", count, minimum=1)
     if batch_size % count:
-        raise ValueError(f"batch_size must be a multiple of the number of processes "
+        raise C.InvalidInput(f"batch_size must be a multiple of the number of processes "
                          f"({count}): each process trains on an equal share of every "
                          f"batch. Received: batch_size={batch_size}")
 
@@ -277,7 +277,7 @@ def tf_dataset(feed: EpochFeed) -> Any:
 def augment_pad(data: Data) -> int:
     """The shift of the paper's augmentation for the data's images (4 at 32x32)."""
     if len(data.input_shape) != 3:
-        raise ValueError("augment=True needs image data; these are vectors. "
+        raise C.InvalidInput("augment=True needs image data; these are vectors. "
                          f"Received: input_shape={data.input_shape}")
     return max(1, data.input_shape[0] // 8)
 

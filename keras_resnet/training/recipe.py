@@ -366,7 +366,7 @@ class Recipe:
             C.fail("data", f"must be a keras_resnet Data (see kr.load_data; got "
                    f"{C.type_name(data)})", data, TypeError)
         if getattr(model, "optimizer", None) is None:
-            raise ValueError("the model must be compiled first (recipe.compile(model)). "
+            raise C.InvalidInput("the model must be compiled first (recipe.compile(model)). "
                              f"Received: model={model.name!r}, not compiled")
         initial_epoch = C.check_int("initial_epoch", initial_epoch, minimum=0)
         train_data, validation, feed = batches(data, self, initial_epoch=initial_epoch,

@@ -33,6 +33,7 @@ import numpy as np
 from keras_resnet import _checks as C
 from keras_resnet.builders import ResNetModel, as_spec, build
 from keras_resnet.data import Data, as_data
+from keras_resnet.imagecheck import write_bad_files
 from keras_resnet.runfolder import RunFolder, describe
 from keras_resnet.training.backup import EpochBackup
 from keras_resnet.training.contexts import (
@@ -172,8 +173,9 @@ def train(
     held = folder.lock() if folder is not None and not placement.multi_process \
         else contextlib.nullcontext()
     with held:
+        cache = {} if folder is None else {"check_cache": folder.file(folder.IMAGE_CHECK)}
         data = as_data(data, y, validation_data, seed=recipe.seed or 0,
-                       flatten=_wants_vectors(model))
+                       flatten=_wants_vectors(model), batch_size=recipe.batch_size, **cache)
         return run(model, data, recipe, folder, placement, overwrite=overwrite,
                    callbacks=list(callbacks or ()), verbose=verbose,
                    steps_per_execution=steps_per_execution, tensorboard=tensorboard)
@@ -261,6 +263,8 @@ class _Job:
         run = describe(None if spec is None else spec.to_dict(), recipe.to_dict(),
                        data.identity())
         epoch = self.own.start(run, overwrite=overwrite)
+        if data.bad_files:  # image files the check left out (skip_bad_files=True)
+            write_bad_files(self.own.path, data.bad_files, overwrite=True)
         if self.own is not self.folder:  # the others resume from process 0's backup
             epoch = 0 if overwrite else self.folder.backup_epoch()
         if self.count > 1:

@@ -3,10 +3,47 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+
+#: The errors a full disk (or a full quota) gives.
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """The disk (or the quota) is full: the message says where a write failed.
+
+    What was there before stays intact (every write goes to a temporary path
+    first); free space and run the same command again to resume.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def disk_full(error: BaseException) -> OSError | None:
+    """The full-disk error an error is (or was raised from), or None."""
+    seen: set = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in FULL:
+            return error
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return None
+
+
+def raise_disk_full(error: BaseException, where: str) -> None:
+    """Raises :class:`DiskFullError` naming the file (``where`` when the error names
+    none) if ``error`` is a full disk."""
+    full = disk_full(error)
+    if full is not None and not isinstance(error, DiskFullError):
+        where = full.filename if isinstance(full.filename, str) else where
+        raise DiskFullError(errno.ENOSPC, f"the disk is full: could not write {where!r} "
+                            "(free some space, then run the same command again to "
+                            "resume)") from error
 
 
 def check_target(path: str, overwrite: bool) -> None:
@@ -56,11 +93,16 @@ def atomic_path(path: str, overwrite: bool = False, suffix: str = "") -> Iterato
     try:
         tmp_dir = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-", dir=parent)
     except OSError as e:
+        raise_disk_full(e, path)
         raise OSError(e.errno, f"cannot write {path!r}: {e.strerror} (in {parent!r})") \
             from None
     tmp = os.path.join(tmp_dir, base + suffix if suffix else base)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except Exception as e:  # noqa: BLE001 - named when the disk is full, else as it is
+            raise_disk_full(e, path)
+            raise
         if os.path.isdir(tmp) and os.path.isdir(path):
             # A folder cannot be renamed over a non-empty folder: move the old one
             # aside first, then drop it only once the new one is in place.
@@ -70,6 +112,9 @@ def atomic_path(path: str, overwrite: bool = False, suffix: str = "") -> Iterato
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except OSError as e:
+        raise_disk_full(e, path)
+        raise
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 

@@ -270,6 +270,7 @@ class RunFolder:
                     f"out_dir {self.path!r} holds an unfinished run with other settings: "
                     + ", ".join(d.removeprefix("recipe.") for d in diff)
                     + "; pass overwrite=True (--overwrite) to start over")
+            self._trim_csv(done)
         else:
             done = 0
             shutil.rmtree(self.file(self.BACKUP), ignore_errors=True)
@@ -279,6 +280,26 @@ class RunFolder:
         atomic_write_text(self.file(self.RUN), json.dumps(run, indent=2) + "\n",
                           overwrite=True)
         return done
+
+    def _trim_csv(self, epochs: int) -> None:
+        """Keeps the complete rows of the first ``epochs`` epochs of ``history.csv``:
+        a row torn by a kill or a full disk, and rows of epochs to be run again, go."""
+        path = self.file(self.HISTORY_CSV)
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                lines = fh.read().split("\n")
+        except FileNotFoundError:
+            return
+        if len(lines) < 2:  # not even the header is whole: CSVLogger writes it again
+            os.remove(path)
+            return
+        header, kept = lines[0], []
+        for line in lines[1:-1]:  # the last piece has no newline: torn, or empty
+            epoch = line.split(",", 1)[0]
+            if epoch.isdigit() and int(epoch) < epochs and line.count(",") == \
+                    header.count(","):
+                kept.append(line)
+        atomic_write_text(path, "\n".join([header, *kept]) + "\n", overwrite=True)
 
     def snapshot(self) -> dict | None:
         """``{name: text}`` of a finished run's ``run.json`` and ``history.json`` (None

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from keras_resnet import _checks as C
+from keras_resnet._io import raise_disk_full
 from keras_resnet.builders import ResNetModel, as_spec, build
 from keras_resnet.data import Data, as_data
 from keras_resnet.imagecheck import write_bad_files
@@ -228,6 +229,9 @@ def run(model: Any, data: Data, recipe: Recipe, folder: RunFolder | None = None,
                 job.put_back(previous)
                 raise TrainingDiverged(f"{e}. Nothing was saved" + (
                     f" over {folder.path}" if folder else "")) from None
+            except OSError as e:  # the CSV log: the backup and finished files are intact
+                raise_disk_full(e, folder.path if folder else "?")
+                raise
             history = job.finish(model, spec, fit, data.class_names)
     return TrainResult(model, history, None if folder is None else folder.path, spec, recipe,
                        job.index, job.count)

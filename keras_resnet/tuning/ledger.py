@@ -25,6 +25,7 @@ import filelock
 import psutil
 
 from keras_resnet import _checks as C
+from keras_resnet._io import raise_disk_full
 
 LEDGER = "ledger.jsonl"
 #: Version of the ledger format, in its first record (0.3: 4; 0.2.0: 3).
@@ -76,7 +77,8 @@ class Ledger:
     def append(self, record: dict) -> None:
         """Appends a record durably (lock held, ledger read to its end first)."""
         line = memoryview((json.dumps(record, sort_keys=True) + "\n").encode())
-        fd = os.open(os.path.join(self.path, LEDGER), os.O_RDWR | os.O_CREAT, 0o644)
+        path = os.path.join(self.path, LEDGER)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             os.ftruncate(fd, self.offset)  # a torn line a killed process left
             os.lseek(fd, self.offset, os.SEEK_SET)
@@ -84,6 +86,9 @@ class Ledger:
                 line = line[os.write(fd, line):]
             os.fsync(fd)
             self.offset = os.lseek(fd, 0, os.SEEK_CUR)
+        except OSError as e:  # a torn line is no record: the next append cuts it off
+            raise_disk_full(e, path)
+            raise
         finally:
             os.close(fd)
 

@@ -246,7 +246,9 @@ class Search:
                     for trial_id, values in self._each():
                         self.record(trial_id, run_trial(setup, values,
                                                         self.trial_dir(trial_id)))
-        finally:
+        finally:  # trials this process will not finish are free for anyone (or a rerun)
+            for trial_id in list(self._running):
+                self.ledger.release(trial_id)
             if self._scratch:
                 shutil.rmtree(self._scratch, ignore_errors=True)
                 self._scratch = None

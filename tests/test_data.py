@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet.data import cifar_augmentation
 
 
 def test_digits_split_is_stratified_and_scaled():
@@ -128,18 +127,31 @@ def test_keras_datasets_shapes(monkeypatch):
     assert data.validation[0].shape == (4, 28, 28, 1)
 
 
-def test_cifar_augmentation():
-    aug = cifar_augmentation((32, 32, 3), seed=1)
+def test_classes_is_the_name_and_num_classes_warns():
+    """0.3: Data.classes, as keras.applications and ModelSpec say it; num_classes works
+    for one release with a DeprecationWarning."""
+    data = kr.load_data("digits")
+    assert data.classes == 10
+    with pytest.warns(DeprecationWarning, match=r"num_classes is deprecated.*classes"):
+        assert data.num_classes == 10
+    assert data.identity()["classes"] == 10 and "num_classes" not in data.identity()
+
+
+def test_augmentation_has_one_implementation():
+    """0.2's Keras-layer cifar_augmentation is gone; its error names augment_batch,
+    which draws from (seed, epoch, batch) (see test_train.py for its draws)."""
+    import keras_resnet.data
+    from keras_resnet.training.pipeline import augment_batch
+
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.data\.cifar_augmentation was "
+                       r"removed in 0\.3: .*augment_batch\(x, seed, epoch, batch, pad\)"):
+        keras_resnet.data.cifar_augmentation  # noqa: B018
     x = np.random.RandomState(0).rand(8, 32, 32, 3).astype("float32")
-    train = keras.ops.convert_to_numpy(aug(x, training=True))
+    train = augment_batch(x, seed=1, epoch=0, batch=0, pad=4)
     assert train.shape == x.shape and not np.allclose(train, x)
-    test = keras.ops.convert_to_numpy(aug(x, training=False))
-    np.testing.assert_allclose(test, x)  # inactive at inference
-    names = [layer.name for layer in aug.layers]
-    assert names == ["augment_shift", "augment_flip"]
-    # a shift keeps whole pixels: every augmented image is a shifted/flipped copy,
-    # so most of its non-zero values come from the original image
+    # a shift keeps whole pixels: every value of an augmented image is one of its
+    # original's, or the zero fill
     img = np.arange(1, 65, dtype="float32").reshape(1, 8, 8, 1) / 64
-    shifted = keras.ops.convert_to_numpy(cifar_augmentation((8, 8, 1), pad=1, seed=3)(
-        img, training=True))
+    shifted = augment_batch(img.repeat(16, 0), seed=3, epoch=0, batch=0, pad=1)
     assert set(np.round(shifted[shifted > 0] * 64).astype(int)) <= set(range(1, 65))
+    assert (shifted == 0).any()  # some image moved

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import keras_resnet as kr
-from keras_resnet.training.recipe import learning_rate_at, prepare
+from keras_resnet.training.recipe import learning_rate_at
 
 SMALL = kr.ModelSpec(input_shape=(8, 8, 1), stem=kr.StemSpec(8, 3, 1, pool=None),
                      blocks=[kr.BlockSpec("basic", 8), kr.BlockSpec("basic", 16, strides=2)],
@@ -62,7 +62,7 @@ def test_train_is_the_recipe_sequence():
     kr.train give the same numbers, with the recipe as keywords or as an object."""
     data = kr.load_data("digits")
     recipe = kr.Recipe(epochs=2, batch_size=64, learning_rate=0.05, seed=3)
-    model = prepare(SMALL, data, recipe)
+    model = recipe.build(SMALL, data)
     recipe.compile(model)
     manual = recipe.fit(model, data, verbose=0).history["val_accuracy"]
     keras.backend.clear_session()
@@ -77,6 +77,37 @@ def test_train_is_the_recipe_sequence():
     assert kr.train(SMALL, data, recipe=recipe, epochs=1, verbose=0).recipe.epochs == 1
 
 
+def test_deprecated_prepare_and_compile_model_warn_and_do_what_the_recipe_does():
+    """0.2's training.prepare and kr.compile_model work for one release, with a
+    DeprecationWarning naming recipe.build / Recipe.compile, and give their models."""
+    from keras_resnet.training import prepare
+
+    data = kr.load_data("digits")
+    recipe = kr.Recipe(learning_rate=0.05, seed=3)
+    with pytest.warns(DeprecationWarning, match=r"^keras_resnet\.training\.prepare\(model, "
+                      r"data, recipe\) is deprecated; use recipe\.build\(model, data\)$"):
+        old = prepare(SMALL, data, recipe)
+    new = recipe.build(SMALL, data)
+    assert kr.spec_of(old) == kr.spec_of(new) == SMALL
+    for a, b in zip(old.get_weights(), new.get_weights()):  # seeded alike
+        np.testing.assert_array_equal(a, b)
+    with pytest.warns(DeprecationWarning, match=r"^kr\.compile_model\(model, \.\.\.\) is "
+                      r"deprecated; use kr\.Recipe\(optimizer=\.\.\., learning_rate=\.\.\.\)"
+                      r"\.compile\(model\)$"):
+        compiled = kr.compile_model(old, optimizer="sgd", learning_rate=0.05, momentum=0.8)
+    assert compiled is old
+    recipe.replace(momentum=0.8).compile(new)
+    for model in (old, new):
+        assert isinstance(model.optimizer, keras.optimizers.SGD)
+        assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
+        assert float(model.optimizer.momentum) == pytest.approx(0.8)
+        assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+    assert old.steps_per_execution == new.steps_per_execution == 16  # a small step
+    x, y = data.train
+    assert old.evaluate(x[:128], y[:128], verbose=0) == new.evaluate(x[:128], y[:128],
+                                                                     verbose=0)
+
+
 def test_train_writes_run_and_loss_goes_down(tmp_path):
     out = tmp_path / "run"
     result = kr.train(SMALL, "digits", epochs=4, batch_size=64, out_dir=str(out),
@@ -84,13 +115,17 @@ def test_train_writes_run_and_loss_goes_down(tmp_path):
     loss = result.history["loss"]
     assert len(loss) == 4 and loss[-1] < 0.5 * loss[0]
     assert result.history["learning_rate"] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+    # run.lock: filelock's file, left in place (deleting it on release would race with a
+    # second process); run.owner.json, written while a process holds the folder, is gone.
     assert sorted(os.listdir(out)) == ["history.csv", "history.json", "labels.json",
-                                       "model.keras", "run.json", "spec.json"]
+                                       "model.keras", "run.json", "run.lock", "spec.json"]
+    assert kr.RunFolder(out).status() == "finished"
     run = json.loads((out / "run.json").read_text())
     assert run["format"] == 1 and run["keras_resnet"] == kr.__version__
     assert run["recipe"] == kr.Recipe(epochs=4, batch_size=64).to_dict()
     assert kr.ModelSpec.from_dict(run["spec"]) == SMALL
-    assert run["data"]["input_shape"] == [8, 8, 1] and run["data"]["num_classes"] == 10
+    assert run["data"]["input_shape"] == [8, 8, 1] and run["data"]["classes"] == 10
+    assert "num_classes" not in run["data"]
     assert len(run["data"]["fingerprint"]) == 64
     assert json.loads((out / "history.json").read_text()) == result.history
     assert json.loads((out / "labels.json").read_text()) == [str(i) for i in range(10)]
@@ -109,9 +144,14 @@ def test_spec_is_fitted_to_the_data():
     result = kr.train("cifar_resnet20", "digits", epochs=1, verbose=0)
     spec = result.spec
     assert spec.input_shape == (8, 8, 1) and spec.classes == 10
-    with pytest.warns(DeprecationWarning, match=r"train\(residual=...\) is deprecated"):
-        plain = kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
-    assert not plain.model.residual
+    # residual= was removed in 0.3: the error names the replacement, before any work
+    with pytest.raises(TypeError, match=r"^train\(\) got residual=, removed in 0\.3: .*"
+                                        r"kr\.build_plain\(spec\) or "
+                                        r"spec\.replace\(residual=False\)"):
+        kr.train(SMALL, kr.load_data("digits"), epochs=1, residual=False, verbose=0)
+    plain = kr.train(SMALL.replace(residual=False), kr.load_data("digits"), epochs=1,
+                     verbose=0)
+    assert not plain.model.residual and plain.spec.residual is False
 
 
 def test_mlp_spec_gets_flat_digits():
@@ -289,11 +329,12 @@ def test_resume_with_other_settings_names_each_difference(tmp_path, capsys):
     assert (out / "run.json").read_text() == before  # nothing changed by a refusal
     spec_file = tmp_path / "small.json"
     SMALL.save(spec_file)
-    assert main(["train", "--spec", str(spec_file), "--out", str(out), "--epochs", "2"]) == 2
+    assert main(["train", str(spec_file), "--out", str(out), "--epochs", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"keras-resnet: error: out_dir '{out}' holds an unfinished run with other "
                    "settings: batch_size 64 → 128; pass overwrite=True (--overwrite) to "
                    "start over"]
+    assert (out / "run.json").read_text() == before
     # the same settings resume; overwrite=True starts from scratch
     resumed = kr.train(SMALL, "digits", out_dir=str(out), epochs=2, batch_size=64, verbose=0)
     assert csv_epochs(out / "history.csv") == [0, 1] and len(resumed.history["loss"]) == 2
@@ -309,7 +350,7 @@ def test_backup_of_0_2_0_loads_and_a_backup_of_another_model_is_refused(tmp_path
     def fresh(spec=SMALL):
         keras.backend.clear_session()
         keras.utils.set_random_seed(0)
-        model = kr.compile_model(kr.build_resnet(spec), learning_rate=0.05)
+        model = kr.Recipe(learning_rate=0.05).compile(kr.build_resnet(spec))
         model.optimizer.build(model.trainable_variables)
         return model
 
@@ -352,7 +393,7 @@ def test_epoch_backup_with_plain_fit(tmp_path):
         keras.backend.clear_session()
         keras.utils.set_random_seed(0)
         model = kr.build_resnet(SMALL)
-        return kr.compile_model(model, learning_rate=0.05)
+        return kr.Recipe(learning_rate=0.05).compile(model)
 
     straight = fresh()
     straight.fit(x, y, epochs=3, batch_size=128, shuffle=False, verbose=0)
@@ -380,14 +421,14 @@ def test_cli_train_with_a_run_json_recipe_reproduces_the_run(tmp_path, capsys):
 
     first = kr.train(SMALL, "digits", epochs=2, batch_size=64, learning_rate=0.05,
                      schedule="cosine", seed=4, out_dir=str(tmp_path / "a"), verbose=0)
-    assert main(["train", "--spec", str(tmp_path / "a" / "spec.json"), "--recipe",
+    assert main(["train", str(tmp_path / "a" / "spec.json"), "--recipe",
                  str(tmp_path / "a" / "run.json"), "--out", str(tmp_path / "b")]) == 0
     assert "run.json" in capsys.readouterr().out
     run = json.loads((tmp_path / "b" / "run.json").read_text())
     assert run["recipe"] == first.recipe.to_dict()
     assert json.loads((tmp_path / "b" / "history.json").read_text()) == first.history
     # flags change the recipe they start from
-    assert main(["train", "--spec", str(tmp_path / "a" / "spec.json"), "--recipe",
+    assert main(["train", str(tmp_path / "a" / "spec.json"), "--recipe",
                  str(tmp_path / "a" / "run.json"), "--epochs", "1", "--no-augment",
                  "--out", str(tmp_path / "c")]) == 0
     assert json.loads((tmp_path / "c" / "run.json").read_text())["recipe"] == {
@@ -403,8 +444,8 @@ def _digits_subset(n=200, val=60):
 
 @pytest.mark.parametrize("augment", [False, True])
 def test_fast_feed_gives_each_epoch_its_seed_epoch_batches(augment):
-    """What fit sees: epoch e's batches are the (seed, e) order, augmented by draws of
-    (seed, e) only, the same whichever epoch a run starts at."""
+    """What fit sees: epoch e's batches are the (seed, e) order, batch b augmented by
+    draws of (seed, e, b) only, the same whichever epoch a run starts at."""
     from keras_resnet.training import pipeline
 
     data = _digits_subset(70)
@@ -424,14 +465,99 @@ def test_fast_feed_gives_each_epoch_its_seed_epoch_batches(augment):
             assert [len(b) for _, b in got] == [32, 32, 6]
             order = np.random.RandomState([3, epoch]).permutation(70)
             np.testing.assert_array_equal(np.concatenate([b for _, b in got]), y[order])
-            want = pipeline.shift_flip(x[order], 3, epoch, pad) if augment else x[order]
-            np.testing.assert_array_equal(np.concatenate([a for a, _ in got]), want)
-    # the augmentation: whole-pixel shifts within pad, zero fill, some flips
-    img = np.arange(64, dtype="float32").reshape(1, 8, 8, 1).repeat(200, 0)
-    out = pipeline.shift_flip(img, 0, 0, 1)
-    assert out.shape == img.shape and len({o.tobytes() for o in out}) > 9
-    assert set(np.unique(out)) <= set(np.unique(img)) | {0.0}
-    np.testing.assert_array_equal(pipeline.shift_flip(img, 0, 0, 1), out)
+            for b, (xb, _) in enumerate(got):
+                part = x[order[b * 32:(b + 1) * 32]]
+                want = pipeline.augment_batch(part, 3, epoch, b, pad) if augment else part
+                np.testing.assert_array_equal(xb, want)
+
+
+def _shift_flip(img, dy, dx, flip):
+    """One image shifted by (dy, dx) whole pixels with zero fill, then maybe flipped."""
+    h, w = img.shape[:2]
+    out = np.zeros_like(img)
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        img[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out[:, ::-1] if flip else out
+
+
+def _draws(images, augmented, pad=1):
+    """The (dy, dx, flip) that explains each augmented image (exactly one must)."""
+    shifts = range(-pad, pad + 1)
+    out = []
+    for img, got in zip(images, augmented):
+        fits = [(dy, dx, f) for dy in shifts for dx in shifts for f in (False, True)
+                if np.array_equal(_shift_flip(img, dy, dx, f), got)]
+        assert len(fits) == 1, fits
+        out.append(fits[0])
+    return out
+
+
+def test_augmentation_is_whole_pixel_shifts_and_flips_drawn_from_seed_epoch_batch():
+    """The one augmentation (pipeline.augment_batch): each image is its original shifted
+    by at most pad pixels each way with zero fill, flipped or not; the draws are a
+    function of (seed, epoch, batch) only."""
+    from keras_resnet.training.pipeline import augment_batch
+
+    rng = np.random.RandomState(0)
+    x = rng.rand(200, 8, 8, 1).astype("float32") + 1  # no zero pixel of its own
+    out = augment_batch(x, 0, 0, 0, 1)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    drawn = _draws(x, out)
+    # every shift and both flips occur among 200 images (18 kinds, about 11 each)
+    assert len(set(drawn)) == 18
+    assert 70 <= sum(f for _, _, f in drawn) <= 130
+    # the same (seed, epoch, batch) draw the same; any other one draws otherwise
+    np.testing.assert_array_equal(augment_batch(x, 0, 0, 0, 1), out)
+    for other in [(1, 0, 0), (0, 1, 0), (0, 0, 1)]:
+        assert not np.array_equal(augment_batch(x, *other, 1), out)
+    # the draws do not depend on what the images hold
+    y = rng.rand(200, 8, 8, 1).astype("float32") + 1
+    assert _draws(y, augment_batch(y, 0, 0, 0, 1)) == drawn
+    # pad 4 at 32x32 (the paper's): shifts up to 4 pixels, never more
+    big = rng.rand(64, 32, 32, 3).astype("float32") + 1
+    moved = augment_batch(big, 5, 2, 7, 4)
+    zero_rows = [int((m == 0).all(axis=(1, 2)).sum()) for m in moved]
+    assert max(zero_rows) == 4 and min(zero_rows) == 0
+    # channels_first draws the same images, in its layout
+    np.testing.assert_array_equal(
+        augment_batch(np.moveaxis(big, -1, 1), 5, 2, 7, 4, channels_first=True),
+        np.moveaxis(moved, -1, 1))
+    # flip=False: shifts only, every image explained without a flip
+    for img, got in zip(x[:50], augment_batch(x[:50], 0, 0, 0, 1, flip=False)):
+        assert any(np.array_equal(_shift_flip(img, dy, dx, False), got)
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+
+
+def test_folders_are_augmented_by_the_same_draws_as_arrays(tmp_path):
+    """An image folder's batch i of epoch e draws as batch i of NumPy data would."""
+    tf = pytest.importorskip("tensorflow")
+    from keras_resnet.training.pipeline import EpochCounter, augment_batch, augment_folder
+
+    rng = np.random.RandomState(1)
+    x = rng.rand(20, 8, 8, 3).astype("float32")
+    y = np.arange(20) % 3
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    epoch = EpochCounter()
+    augmented = augment_folder(dataset, 4, 1, epoch)
+    for e in (0, 3):
+        epoch.epoch = e
+        got = [(np.asarray(a), np.asarray(b)) for a, b in augmented]
+        assert [len(b) for _, b in got] == [8, 8, 4]
+        for i, (xb, yb) in enumerate(got):
+            np.testing.assert_array_equal(xb, augment_batch(x[i * 8:(i + 1) * 8], 4, e, i, 1))
+            np.testing.assert_array_equal(yb, y[i * 8:(i + 1) * 8])
+
+
+def test_the_keras_layer_augmentation_of_0_2_is_gone_with_a_pointer():
+    import keras_resnet.data
+
+    with pytest.raises(AttributeError, match=r"cifar_augmentation was removed in 0\.3: .*"
+                                             r"keras_resnet\.training\.pipeline\."
+                                             r"augment_batch\(x, seed, epoch, batch, pad\)"):
+        keras_resnet.data.cifar_augmentation  # noqa: B018
+    from keras_resnet.training import pipeline
+
+    assert not hasattr(pipeline, "shift_flip")  # one implementation: augment_batch
 
 
 def test_fast_feed_trains_as_the_python_feed_bit_for_bit(monkeypatch):
@@ -448,7 +574,7 @@ def test_fast_feed_trains_as_the_python_feed_bit_for_bit(monkeypatch):
         monkeypatch.setattr(recipe_module, "batches",
                             functools.partial(_original_batches, path=path))
         keras.backend.clear_session()
-        model = prepare(SMALL, data, recipe)
+        model = recipe.build(SMALL, data)
         recipe.compile(model, steps_per_execution=spe)
         assert model.steps_per_execution == spe
         recipe.fit(model, data, verbose=0)
@@ -458,7 +584,7 @@ def test_fast_feed_trains_as_the_python_feed_bit_for_bit(monkeypatch):
     fast = weights("auto", 4)
     for a, b in zip(fast, weights("pydataset", 1)):
         np.testing.assert_array_equal(a, b)
-    model = prepare(SMALL, data, recipe)
+    model = recipe.build(SMALL, data)
     assert kr.Recipe(batch_size=32).compile(model).steps_per_execution == 16  # any backend
     assert kr.Recipe(batch_size=10 ** 6).compile(model).steps_per_execution == 1
     with pytest.raises(ValueError, match=r"^steps_per_execution must be >= 1"):

@@ -1,8 +1,9 @@
 """A small search run in a child process by test_tuning.py (killed, or several at once).
 
-Usage: python _tune_child.py '<json config>'. Config keys: directory, project,
-max_trials, epochs, algorithm, hyperband_factor, isolate, jobs, log (a file that gets
-one JSON line per fit start and end, with the pid and the trial's values), n_train.
+Usage: python _tune_child.py '<json config>'. Config keys: out_dir, max_trials, epochs,
+algorithm, hyperband_factor, isolate, jobs, log (a file that gets one JSON line per
+trial's training start and end, with the pid and the trial's values), n_train, l2,
+die_at (the depth whose trials end their process).
 
 Not collected by pytest (no test_ prefix); test_tuning.py imports its helpers.
 The HyperModel is defined here, in an importable module, so a trial worker
@@ -43,15 +44,18 @@ def key(values):
 
 
 class LoggedHyperModel(ResNetHyperModel):
-    """Appends a line to ``log`` when a trial's fit starts and when it ends."""
+    """Appends a line to ``log`` when a trial's training starts and when it ends; ends
+    its process (as a crash or the OOM killer would) in trials whose depth is ``die_at``."""
 
-    def __init__(self, base, log=None, **kwargs):
+    def __init__(self, base, log=None, die_at=None, **kwargs):
         super().__init__(base, **kwargs)
-        self.log = log
+        self.log, self.die_at = log, die_at
 
-    def fit_values(self, model, values, data, **kwargs):
+    def train_trial(self, values, data, out_dir):
+        if self.die_at is not None and values.get("depth") == self.die_at:
+            os._exit(3)
         _log(self.log, "fit_begin", values)
-        out = super().fit_values(model, values, data, **kwargs)
+        out = super().train_trial(values, data, out_dir)
         _log(self.log, "fit_end", values)
         return out
 
@@ -67,27 +71,32 @@ def _log(path, event, values):
         os.close(fd)
 
 
-def pid_task(report, die=False):
-    """A task of keras_resnet.workers: this worker's pid, or the worker dies."""
+def pid_task(die=False):
+    """A task of keras_resnet.parallel: this worker's pid and thread setting, or the
+    worker dies."""
+    from keras_resnet import parallel
+
     if die:
         os._exit(3)
-    return os.getpid()
+    parallel.report({"event": "working", "pid": os.getpid()})
+    return os.getpid(), os.environ.get("OMP_NUM_THREADS"), os.environ.get("XLA_FLAGS")
 
 
 def main(cfg):
     from _tune_child import LoggedHyperModel  # this module by name, not __main__
 
     data = tiny_data(cfg.get("n_train", 300))
-    hm = LoggedHyperModel(tiny_spec(), log=cfg.get("log"), depth=[1, 2, 3],
-                          l2=cfg.get("l2"),
+    hm = LoggedHyperModel(tiny_spec(), log=cfg.get("log"), die_at=cfg.get("die_at"),
+                          depth=[1, 2, 3], l2=cfg.get("l2"),
                           recipe=kr.Recipe(epochs=cfg.get("epochs", 1), batch_size=64))
-    best, search = kr.tuning.tune(
+    result = kr.tune(
         hm, data, algorithm=cfg.get("algorithm", "random"), max_trials=cfg["max_trials"],
-        directory=cfg["directory"], project_name=cfg["project"],
-        hyperband_factor=cfg.get("hyperband_factor", 3), isolate=cfg.get("isolate", True),
-        jobs=cfg.get("jobs", "auto"))
+        out_dir=cfg["out_dir"], hyperband_factor=cfg.get("hyperband_factor", 3),
+        isolate=cfg.get("isolate", True), jobs=cfg.get("jobs", "auto"))
+    best = result.best_spec
     print("RESULT " + json.dumps({"best_l2": best.l2, "best_depth": kr.tuning.base_depth(
-        best), "ran": sorted(search.trial_stats)}), flush=True)
+        best), "ran": sorted(result.search.trial_stats), "stats": result.search.trial_stats,
+        "table": result.table()}), flush=True)
 
 
 if __name__ == "__main__":

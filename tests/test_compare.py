@@ -7,7 +7,7 @@ import struct
 import pytest
 
 import keras_resnet as kr
-from keras_resnet.experiment import DEFAULTS, table
+from keras_resnet.experiment import DEPTHS, MAIN_RECIPE, table
 
 
 def png_size(path):
@@ -31,7 +31,9 @@ def test_small_comparison_writes_results_figure_and_logs_and_resumes(tmp_path, c
     assert saved["models"] == result.models and saved["effect"] == result.effect
     assert saved["settings"]["depths"] == [8, 14] and saved["settings"]["data"] == "digits"
     recipe = kr.Recipe(epochs=2, batch_size=32, learning_rate=0.05, warmup_epochs=1)
+    assert result.recipe == recipe == MAIN_RECIPE.replace(epochs=2)  # the default recipe
     assert saved["settings"]["recipe"] == recipe.to_dict()
+    assert saved["settings"]["threads"] == result.threads >= 1
     run = json.loads((out / "plain8" / "run.json").read_text())
     assert run["recipe"] == recipe.to_dict() and run["spec"]["residual"] is False
     lines = table(result.models).splitlines()
@@ -60,9 +62,18 @@ def test_small_comparison_writes_results_figure_and_logs_and_resumes(tmp_path, c
 def test_arguments():
     with pytest.raises(ValueError, match=r"^depths must list at least two depths"):
         kr.compare((20,), out_dir=None)
-    with pytest.raises(ValueError, match=r"depths must be 6n\+2"):
+    with pytest.raises(ValueError, match=r"^depths\[\] must be 6n\+2 with n >= 1 .*"
+                                         r"Received: depths=21$"):
         kr.compare((20, 21), out_dir=None)
-    assert DEFAULTS["depths"] == (20, 32, 44, 56)
+    assert DEPTHS == (20, 32, 44, 56)
+    assert MAIN_RECIPE == kr.Recipe(epochs=20, batch_size=32, learning_rate=0.05,
+                                    warmup_epochs=1, schedule="step")
+    with pytest.raises(ValueError, match=r"^recipe\.epochz is not a known field"):
+        kr.compare((8, 14), out_dir=None, epochz=2)
+    with pytest.raises(TypeError, match=r"^recipe must be a keras_resnet Recipe or its dict"):
+        kr.compare((8, 14), out_dir=None, recipe="paper")
+    with pytest.raises(ValueError, match=r"^verbose must be one of"):
+        kr.compare((8, 14), out_dir=None, verbose=3)
 
 
 @pytest.mark.slow
@@ -102,8 +113,10 @@ def test_results_repeat_bit_for_bit_whatever_jobs(tmp_path, capsys):
     for name in ("plain8", "resnet8", "plain14", "resnet14"):  # one line per event
         assert sum(line.startswith(f"[{name}] epoch ") for line in lines) == 2
         assert sum(line.startswith(f"[{name}] done (") for line in lines) == 1
-    assert lines.index("[plain14] started (worker 0)") < lines.index(
-        "[plain8] started (worker 0)")  # deepest first
+    started = {line.split("]")[0][1:]: line for line in lines if " started (worker " in line}
+    assert list(started) == ["plain14", "resnet14", "plain8", "resnet8"]  # deepest first
+    workers = {line.rsplit(" ", 1)[1].rstrip(")") for line in started.values()}
+    assert len(workers) == 1 and int(workers.pop()) != os.getpid()  # one worker process
     two = kr.compare((8, 14), data, out_dir=str(tmp_path / "j2"), jobs=2, verbose=0,
                      **kwargs)
     assert _numbers(tmp_path / "j1" / "results.json") == _numbers(
@@ -116,25 +129,32 @@ def test_results_repeat_bit_for_bit_whatever_jobs(tmp_path, capsys):
         kr.compare((8, 14), data, out_dir=None, jobs=0)
 
 
-def test_jobs_rule():
-    from keras_resnet.workers import thread_env, usable_cores
+def test_jobs_rule(monkeypatch):
+    from keras_resnet.flops import SMALL_STEP_MACS, is_small_step
+    from keras_resnet.parallel import plan_jobs, thread_env, usable_cores
 
-    from keras_resnet.experiment import _cifar_spec, plan_jobs
-
-    data = kr.load_data("digits", seed=0)
     cores = usable_cores()
-    small = _cifar_spec(56, "A")  # 8x8 digits, batch 32: per-step overhead dominates
-    assert plan_jobs(small, data, 32, 8) == (min(cores, 8), 1)
-    assert plan_jobs(small, data, 32, 1) == (1, 1)
-    big = kr.Data("big", None, None, (224, 224, 3), 10, [])
-    assert plan_jobs(small, big, 128, 8) == (1, cores)  # compute-bound: one worker
-    assert plan_jobs(small, data, 32, 8, jobs=3, threads=2) == (3, 2)
-    env = thread_env(1, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    # 8x8 digits, batch 32: per-step overhead dominates
+    small = kr.presets.cifar(56, "A").replace(input_shape=(8, 8, 1), classes=10)
+    big = small.replace(input_shape=(224, 224, 3))
+    assert kr.flops(small) * 32 <= SMALL_STEP_MACS < kr.flops(big) * 128
+    assert is_small_step(small, 32) and not is_small_step(big, 128)
+    assert plan_jobs(8, small_steps=True) == (min(cores, 8), 1)
+    assert plan_jobs(1, small_steps=True) == (1, 1)
+    assert plan_jobs(8, small_steps=False) == (1, cores)  # compute-bound: one worker
+    assert plan_jobs(8, jobs=3, threads=2, small_steps=True) == (3, 2)
+    assert plan_jobs(2, jobs=3, threads=1, small_steps=True) == (2, 1)  # jobs <= tasks
+    with pytest.raises(ValueError, match=r"^jobs must be >= 1"):
+        plan_jobs(4, jobs=0, small_steps=True)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    env = thread_env(1)
     assert env["TF_NUM_INTRAOP_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "1"
     assert env["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=2",
                                         "--xla_cpu_multi_thread_eigen=false"]
     # XLA reads a token without "--" as a file of flags, and aborts: none is written
-    assert all(f.startswith("--") for f in thread_env(2, {})["XLA_FLAGS"].split())
+    monkeypatch.delenv("XLA_FLAGS")
+    assert all(f.startswith("--") for f in thread_env(2)["XLA_FLAGS"].split())
+    assert thread_env(2)["TF_NUM_INTEROP_THREADS"] == "2"
 
 
 @pytest.mark.slow
@@ -158,13 +178,16 @@ def test_sigkill_of_compare_kills_its_workers_and_resumes_exactly(tmp_path):
         lines.append(line)
         if line.startswith("[") and " done (" in line:
             break
-    children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
-    assert len(children) == 2
+    import psutil
+
+    children = psutil.Process(proc.pid).children(recursive=True)
+    workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == 2  # --jobs 2 (besides them: multiprocessing's helpers)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     time.sleep(3)
-    assert not [c for c in children if os.path.exists(f"/proc/{c}")
-                and open(f"/proc/{c}/stat").read().split()[2] != "Z"]
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []  # no worker (nor helper) outlives the killed parent
     again = subprocess.run(cmd(tmp_path / "k"), stdout=subprocess.PIPE, text=True, env=env,
                            check=True).stdout
     assert "already finished: loaded from its folder" in again

@@ -272,23 +272,44 @@ def test_builders_record_the_kind_in_the_spec():
     assert "residual" not in plain.get_config()  # the config is the spec
 
 
-def test_deprecated_residual_arguments_still_work():
-    with pytest.deprecated_call():
-        assert kr.residual_of("plain34") is False
-    with pytest.deprecated_call():
-        assert kr.residual_of(kr.build_plain("cifar_resnet20")) is False
-    with pytest.deprecated_call():
-        assert kr.residual_of(keras.Sequential([keras.Input((2,)),
-                                                keras.layers.Dense(1)])) is True
-    with pytest.deprecated_call():
-        model = kr.build("cifar_resnet20", residual=False)
-    assert model.name == "cifar_plain20" and kr.spec_of(model).residual is False
-    with pytest.deprecated_call():
-        assert kr.build("cifar_plain20", True).residual is True
-    with pytest.raises(TypeError, match="^residual must be True or False"):
-        kr.build("cifar_resnet20", residual="no")
-    with pytest.deprecated_call():
-        assert kr.ResNetModel(cifar_spec(), residual=False).residual is False
+def test_removed_residual_arguments_name_the_replacement():
+    """0.3 removed the 0.1 residual= overrides and kr.residual_of: each error names what
+    to use instead, and the replacement gives what the old call gave."""
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.residual_of was removed in "
+                       r"0\.3; use kr\.as_spec\(x\)\.residual or "
+                       r"kr\.spec_of\(model\)\.residual$"):
+        kr.residual_of  # noqa: B018
+    assert kr.as_spec("plain34").residual is False
+    assert kr.spec_of(kr.build_plain("cifar_resnet20")).residual is False
+    assert kr.as_spec("cifar_resnet20").residual is True
+    with pytest.raises(TypeError, match=r"^kr\.build\(spec, residual=\.\.\.\) was removed "
+                       r"in 0\.3: .*use kr\.build_plain\(spec\), kr\.build_resnet\(spec\) or "
+                       r"spec\.replace\(residual=False\)$"):
+        kr.build("cifar_resnet20", residual=False)
+    model = kr.build(kr.as_spec("cifar_resnet20").replace(residual=False))
+    assert kr.spec_of(model).residual is False and model.residual is False
+    assert kr.build_plain("cifar_resnet20").name == "cifar_plain20"
+    assert kr.build_resnet("cifar_plain20").residual is True
+    with pytest.raises(TypeError, match="positional argument"):
+        kr.build("cifar_plain20", True)
+    with pytest.raises(TypeError, match=r"^ResNetModel\(spec, residual=\.\.\.\) was removed "
+                       r"in 0\.3: .*kr\.build_plain\(spec\)"):
+        kr.ResNetModel(cifar_spec(), residual=False)
+    assert kr.ResNetModel(cifar_spec(residual=False)).residual is False
+
+
+def test_with_residual_is_deprecated_and_still_names_the_twin():
+    with pytest.warns(DeprecationWarning, match=r"^presets\.with_residual\(spec, residual\) "
+                      r"is deprecated; use kr\.build_plain\(spec\) / kr\.build_resnet\(spec\), "
+                      r"or spec\.replace\(residual=\.\.\.\)$"):
+        plain = kr.presets.with_residual(kr.presets.get("resnet34"), False)
+    assert plain == kr.presets.get("plain34")
+    assert plain == kr.spec_of(kr.build_plain("resnet34"))  # what the builder does
+    with pytest.warns(DeprecationWarning):
+        assert kr.presets.with_residual(cifar_spec(), True) == cifar_spec()
+    with pytest.warns(DeprecationWarning), pytest.raises(
+            TypeError, match="^residual must be True or False"):
+        kr.presets.with_residual(cifar_spec(), "no")
 
 
 def test_a_file_written_by_0_1_0_loads_as_plain():

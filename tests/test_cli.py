@@ -81,19 +81,29 @@ def test_train_export_predict_round_trip(tmp_path, capsys):
     import numpy as np
 
     out = tmp_path / "run"
-    assert main(["train", "--spec", str(_small_spec(tmp_path)), "--data", "digits",
+    assert main(["train", str(_small_spec(tmp_path)), "--data", "digits",
                  "--epochs", "2", "--batch-size", "64", "--out", str(out)]) == 0
     assert "final val_accuracy" in capsys.readouterr().out
     assert json.loads((out / "labels.json").read_text())[3] == "3"
-    assert main(["train", "--spec", str(tmp_path / "small.json"), "--out", str(out)]) == 2
+    assert main(["train", str(tmp_path / "small.json"), "--out", str(out)]) == 2
     assert "already holds a finished run" in capsys.readouterr().err
 
-    assert main(["export", str(out / "model.keras"), str(tmp_path / "sm"),
+    assert main(["export", str(out / "model.keras"), "--out", str(tmp_path / "sm"),
                  "--format", "saved_model"]) == 0
     line = capsys.readouterr().out
     assert "verified in a fresh process, max abs difference" in line
-    assert main(["export", str(out / "model.keras"), str(tmp_path / "sm")]) == 2
+    assert main(["export", str(out / "model.keras"), "--out", str(tmp_path / "sm")]) == 2
     assert "already exists" in capsys.readouterr().err
+    # 0.2's positional target still works for one release, with a warning naming --out
+    assert main(["export", str(out), str(tmp_path / "m.keras"), "--format", "keras",
+                 "--no-verify"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == ("keras-resnet: warning: the target as a second argument "
+                                    "is deprecated (0.3); use --out PATH")
+    assert f"-> {tmp_path / 'm.keras'} (keras;" in captured.out
+    assert (tmp_path / "m.keras").is_file()
+    assert main(["export", str(out / "model.keras")]) == 2
+    assert "export needs --out PATH" in capsys.readouterr().err
 
     data = kr.load_data("digits")
     images = []
@@ -121,7 +131,33 @@ def _small_spec(tmp_path):
 
 def test_train_needs_one_source(capsys):
     assert main(["train", "--out", "x"]) == 2
-    assert "exactly one of --preset NAME and --spec FILE" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        "keras-resnet: error: train needs a MODEL: a preset name, a spec file, a .keras "
+        "file or a run folder")
+    with pytest.raises(SystemExit) as e:  # --out is required
+        main(["train", "cifar_resnet20"])
+    assert e.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_deprecated_model_options_still_work_with_a_warning(tmp_path, capsys):
+    """0.2's train --preset/--spec and tune --base keep working for one release, with a
+    warning naming the MODEL argument."""
+    spec = str(_small_spec(tmp_path))
+    for argv in (["train", "--spec", spec, "--epochs", "1", "--out", str(tmp_path / "a")],
+                 ["train", "--preset", "cifar_resnet20", "--epochs", "1", "--batch-size",
+                  "256", "--out", str(tmp_path / "b")]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert f"warning: {argv[1]} is deprecated (0.3); use the MODEL argument" in err
+        assert code == 0, err
+    assert kr.ModelSpec.load(tmp_path / "a" / "spec.json") == kr.ModelSpec.load(spec)
+    assert kr.ModelSpec.load(tmp_path / "b" / "spec.json").name == "cifar_resnet20"
+    code = main(["tune", "--base", spec, "--max-trials", "1", "--epochs", "1", "--depth",
+                 "1", "--algorithm", "random", "--no-isolate", "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert "warning: --base is deprecated (0.3); use the MODEL argument" in err
+    assert code == 0, err
+    assert (tmp_path / "t" / "best_spec.json").is_file()
 
 
 def test_compare_command(tmp_path, capsys):

@@ -150,11 +150,11 @@ def test_bad_quantize_input_is_one_line_and_writes_nothing(run_dir, tmp_path, ca
             kr.export(args.pop("model"), args.pop("path"), args.pop("format"), **args)
     assert sorted(os.listdir(tmp_path)) == ["old_run"]
     for argv, words in [
-        ([str(old), target, "--format", "tflite", "--quantize", "int8"],
+        ([str(old), "--out", target, "--format", "tflite", "--quantize", "int8"],
          "representative_data is required for quantize='int8'"),
-        ([str(run_dir), str(tmp_path / "m.onnx"), "--format", "onnx", "--quantize", "int8"],
-         "quantize must be one of None, 'dynamic' for format='onnx'"),
-        ([str(run_dir), target, "--format", "tflite", "--quantize", "int8", "--data",
+        ([str(run_dir), "--out", str(tmp_path / "m.onnx"), "--format", "onnx", "--quantize",
+          "int8"], "quantize must be one of None, 'dynamic' for format='onnx'"),
+        ([str(run_dir), "--out", target, "--format", "tflite", "--quantize", "int8", "--data",
           "no/such/folder"], "no/such/folder"),
     ]:
         assert main(["export", *argv]) == 2
@@ -279,7 +279,7 @@ def test_int8_input_and_output(run_dir, tmp_path):
 @pytest.mark.slow
 def test_cli_exports_int8_from_a_run_folder(run_dir, tmp_path, capsys):
     target = tmp_path / "m.tflite"
-    assert main(["export", str(run_dir), str(target), "--format", "tflite",
+    assert main(["export", str(run_dir), "--out", str(target), "--format", "tflite",
                  "--quantize", "int8", "--latency-runs", "3"]) == 0
     out = capsys.readouterr().out
     assert "(tflite, int8; verified in a fresh process" in out

@@ -16,11 +16,10 @@ import time
 import keras
 import numpy as np
 import pytest
-from keras_resnet.training.run import weights_digest
-from keras_resnet.workers import thread_env
 
 import keras_resnet as kr
-from keras_resnet.training import MultiProcess
+from keras_resnet.parallel import thread_env
+from keras_resnet.training import MultiProcess, weights_digest
 from keras_resnet.training.pipeline import EpochFeed, shard_epoch
 
 JAX_SUITE = pytest.mark.skipif(keras.backend.backend() != "jax",
@@ -118,7 +117,7 @@ def test_tensorflow_refuses_in_one_line(monkeypatch, tmp_path):
 def test_cli_flags_belong_to_multi_process(capsys):
     from keras_resnet.cli import main
 
-    code = main(["train", "--preset", "cifar_resnet20", "--out", "x", "--distribute",
+    code = main(["train", "cifar_resnet20", "--out", "x", "--distribute",
                  "mirrored", "--process-id", "1"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
@@ -136,15 +135,15 @@ def free_port():
 def start(out, index, port, epochs, cache, count=2, timeout=None):
     tmp = out.parent / f"tmp{index}"  # the process's TMPDIR: its scratch folder goes here
     tmp.mkdir(exist_ok=True)
-    env = thread_env(1, {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-                         "TMPDIR": str(tmp),
-                         "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
-                         "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count),
-                         "KERAS_DISTRIBUTION_PROCESS_ID": str(index),
-                         # the second run of a job compiles nothing again
-                         "JAX_COMPILATION_CACHE_DIR": str(cache),
-                         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
-    cmd = [sys.executable, "-m", "keras_resnet.cli", "train", "--preset", "cifar_resnet20",
+    env = {**os.environ, **thread_env(1), "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "TMPDIR": str(tmp),
+           "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+           "KERAS_DISTRIBUTION_NUM_PROCESSES": str(count),
+           "KERAS_DISTRIBUTION_PROCESS_ID": str(index),
+           # the second run of a job compiles nothing again
+           "JAX_COMPILATION_CACHE_DIR": str(cache),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    cmd = [sys.executable, "-m", "keras_resnet.cli", "train", "cifar_resnet20",
            "--data", "digits", "--epochs", str(epochs), "--out", str(out),
            "--distribute", "multi_process"]
     if timeout is not None:
@@ -185,7 +184,7 @@ def test_two_processes_train_one_model(tmp_path, jax_cache):
     assert "process 1 of 2: trained 2 epochs" in results[1][1]
     assert "saved" in results[0][1] and "saved" not in results[1][1]
     assert sorted(os.listdir(out)) == ["history.csv", "history.json", "labels.json",
-                                       "model.keras", "run.json", "spec.json"]
+                                       "model.keras", "run.json", "run.lock", "spec.json"]
     model = keras.saving.load_model(out / "model.keras")
     assert weights_digest(model) == digests[0]
     history = json.loads((out / "history.json").read_text())

@@ -50,8 +50,30 @@ def test_plot_writes_png(tmp_path):
     assert kr.plot("resnet50", path) == str(path)
     width, height = png_size(path)
     assert width > 1000 and height > 500
+    # nothing is overwritten unasked (0.3: the default is overwrite=False)
+    before = path.read_bytes()
     with pytest.raises(FileExistsError):
-        kr.plot("resnet50", path, overwrite=False)
+        kr.plot("cifar_resnet20", path)
+    with pytest.raises(FileExistsError):
+        kr.plot("cifar_resnet20", path, overwrite=False)
+    assert path.read_bytes() == before
+    assert kr.plot("cifar_resnet20", path, overwrite=True) == str(path)
+    assert path.read_bytes() != before and png_size(path)[0] < width
+
+
+def test_plot_path_keyword_is_deprecated(tmp_path):
+    """0.2's path= works for one release, with a warning naming filepath=."""
+    path = tmp_path / "old.png"
+    with pytest.warns(DeprecationWarning, match=r"^plot\(path=\.\.\.\) is deprecated "
+                                                r"\(0\.3\); use filepath=$"):
+        assert kr.plot("cifar_resnet20", path=path) == str(path)
+    assert png_size(path)[0] > 500
+    assert kr.plot("cifar_resnet20", filepath=tmp_path / "new.png") == str(
+        tmp_path / "new.png")
+    with pytest.raises(TypeError, match=r"^plot\(\) got both path= \(its 0\.2 name\) and "
+                                        r"filepath=; give filepath= only$"):
+        kr.plot("cifar_resnet20", path=path, filepath=tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_summary_plot_option(tmp_path, capsys):
@@ -59,6 +81,14 @@ def test_summary_plot_option(tmp_path, capsys):
     assert main(["summary", "cifar_resnet20", "--plot", str(path)]) == 0
     assert f"wrote {path}" in capsys.readouterr().out
     assert png_size(path)[0] > 500
+    before = path.read_bytes()
+    assert main(["summary", "resnet50", "--plot", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"keras-resnet: error: {str(path)!r} already exists; pass overwrite=True "
+        "(--overwrite) to replace it")
+    assert path.read_bytes() == before
+    assert main(["summary", "resnet50", "--plot", str(path), "--overwrite"]) == 0
+    assert png_size(path)[0] > 1000  # resnet50 now
 
 
 def test_graphviz_draws_what_the_spec_says(tmp_path, monkeypatch):

@@ -1,6 +1,5 @@
 """Presets: a regression table, keras.applications parity, the paper's numbers."""
 
-import dataclasses
 import time
 
 import keras
@@ -119,15 +118,20 @@ def test_flops_match_reported(name, reference):
 
 def test_list_get_edit_and_errors():
     names = kr.presets.names()
-    with pytest.deprecated_call():
-        assert kr.presets.list() == names  # deprecated alias (it shadowed the builtin)
-    with pytest.deprecated_call():
-        assert kr.presets.is_residual("plain34") is False
+    # the 0.1 aliases were removed in 0.3; the errors name the replacements
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.presets\.list was removed in "
+                       r"0\.3; use presets\.names\(\)$"):
+        kr.presets.list()
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.presets\.is_residual was "
+                       r"removed in 0\.3; use presets\.get\(name\)\.residual$"):
+        kr.presets.is_residual("plain34")
+    assert kr.presets.get("plain34").residual is False
+    assert names == sorted(kr.presets.TABLE)
     assert not hasattr(kr.presets, "PRESETS")
     assert {"resnet18", "resnet50", "plain34", "resnet50v2", "resnet50_v1_5", "resnet50d",
             "cifar_resnet20", "cifar_plain56", "wrn_28_10", "wrn_16_8", "wrn_40_4"} <= set(names)
     spec = kr.presets.get("cifar_resnet56")
-    wider = dataclasses.replace(spec, l2=5e-4)
+    wider = spec.replace(l2=5e-4)
     assert wider.l2 == 5e-4 and kr.presets.get("cifar_resnet56").l2 == 0.0
     with pytest.raises(ValueError, match=r"name must be a preset \(did you mean "
                                          r"'resnet50'.*\)\. Presets: "):
@@ -268,3 +272,26 @@ def test_layer_flops_of_depthwise_separable_and_grouped_convs():
         "sep": 8 * 8 * (3 * 3 * 8 + 8 * 16),          # depthwise + pointwise
         "grouped": 8 * 8 * 3 * 3 * (16 // 2) * 6,
     }
+
+
+def test_the_depth_rule_and_the_paper_cifar_nets():
+    """One depth rule (presets.with_depth), used by the experiment and the tuner."""
+    r20 = kr.presets.get("cifar_resnet20")
+    assert kr.presets.depth_of(r20) == 3 and kr.presets.depth_of(kr.presets.get("resnet50")) == 6
+    assert kr.presets.with_depth(r20, 3) is r20
+    r56 = kr.presets.cifar(56)
+    assert [b.repeat for b in r56.blocks] == [9, 9, 9] and r56.name == "cifar56"
+    assert r56.residual and r56.shortcut == "A"
+    assert r56 == kr.presets.with_depth(r20, 9).replace(name="cifar56")
+    assert r56.replace(name=None, l2=0.0) == kr.presets.get("cifar_resnet56").replace(
+        name=None, l2=0.0)
+    plain = kr.presets.cifar(8, "B", residual=False)
+    assert plain.residual is False and plain.shortcut == "B"
+    assert [b.repeat for b in plain.blocks] == [1, 1, 1]
+    assert [b.repeat for b in kr.presets.with_depth(kr.presets.get("resnet50"), 3).blocks] == [
+        2, 2, 3, 2]  # the others in proportion, half rounds up
+    with pytest.raises(ValueError, match=r"^depths\[\] must be 6n\+2 .*Received: "
+                                         r"depths=21$"):
+        kr.presets.cifar(21)
+    with pytest.raises(ValueError, match=r"^depth must be >= 1"):
+        kr.presets.with_depth(r20, 0)

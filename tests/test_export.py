@@ -455,3 +455,33 @@ def test_int8_onnx_is_faster_than_float32_on_resnet50(tmp_path):
     ms = latencies({"float32": f32, "int8": int8}, rep[0], 20)
     assert ms["int8"] < 0.7 * ms["float32"], ms
     np.testing.assert_allclose(int8.predict(rep[:4]).sum(-1), 1, atol=1e-5)
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_export_docs_run_as_written(tmp_path):
+    """docs/export.md: its Python blocks, in order, in an empty folder, then its shell
+    commands (through the CLI's main); about a minute (several fresh processes)."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "export.md").read_text()
+    python = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    shell = [shlex.split(line)[1:] for block in re.findall(r"```bash\n(.*?)```", text,
+                                                             flags=re.S)
+             for line in block.splitlines() if line.startswith("keras-resnet ")]
+    assert len(python) >= 6 and shell
+    script = "\n\n".join(python) + (
+        "\n\nfrom keras_resnet.cli import main\n"
+        + "".join(f"assert main({args!r}) == 0\n" for args in shell))
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(kr.__file__).parent.parent),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "the int8 onnx export's validation top-1 accuracy is" in out.stdout
+    assert "digit.png: " in out.stdout  # keras-resnet predict on the int8 ONNX file
+    assert sorted(os.listdir(tmp_path / "exported")) == [
+        "MODEL_CARD.md", "digits.tflite", "digits_int8.onnx", "model_card.json"]

@@ -240,6 +240,8 @@ class ExportedModel:
             ``(n, classes)`` float32.
         """
         x = self._as_input(x)
+        if len(x) <= BATCH_SIZE:
+            return self._run(x).astype("float32", copy=False)
         parts = [self._run(x[i:i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]
         return np.concatenate(parts).astype("float32", copy=False)
 

@@ -92,7 +92,7 @@ def test_export_reloads_with_same_outputs(model, tmp_path, fmt, name):
                                "keras_latency_ms_1thread", "threads", "cpu", "runtime")] == [
         result.latency_ms, result.latency_ms_1thread, result.keras_latency_ms,
         result.keras_latency_ms_1thread, result.threads, result.cpu, result.runtime]
-    assert card["environment"]["cpu"] == result.cpu
+    assert card["environment"]["cpu"] == machine.cpu_name()
     assert card["model"]["trainable_params"] == sum(
         int(np.prod(w.shape)) for w in model.trainable_weights)
     # and again, independently, as a user would
@@ -485,3 +485,34 @@ def test_export_docs_run_as_written(tmp_path):
     assert "digit.png: " in out.stdout  # keras-resnet predict on the int8 ONNX file
     assert sorted(os.listdir(tmp_path / "exported")) == [
         "MODEL_CARD.md", "digits.tflite", "digits_int8.onnx", "model_card.json"]
+
+
+def test_open_model_takes_channels_last_images_for_a_channels_first_model(tmp_path):
+    """A channels-first .keras model (runs on JAX; TensorFlow's CPU convolutions are
+    channels-last only) is fed channels-last images as predict_files reads them."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import keras, numpy as np, keras_resnet as kr
+        keras.config.set_image_data_format("channels_first")
+        spec = kr.ModelSpec(input_shape=(3, 8, 8), stem=kr.StemSpec(8, 3, 1, pool=None),
+                            blocks=[kr.BlockSpec("basic", 8)], classes=4)
+        model = kr.build(spec)
+        model.save({str(tmp_path / "cf.keras")!r})
+        keras.config.set_image_data_format("channels_last")
+        opened = kr.serving.open_model({str(tmp_path / "cf.keras")!r})
+        assert opened.channels_first and opened.image_shape == (8, 8, 3), opened.image_shape
+        x = np.random.RandomState(0).rand(5, 3, 8, 8).astype("float32")
+        want = model.predict(x, verbose=0)
+        np.testing.assert_allclose(opened.predict(x), want, atol=1e-5)
+        np.testing.assert_allclose(opened.predict(np.moveaxis(x, 1, -1)), want, atol=1e-5)
+        print("ok")
+    """)
+    env = dict(os.environ, KERAS_BACKEND="jax",
+               PYTHONPATH=str(pathlib.Path(kr.__file__).parent.parent))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")

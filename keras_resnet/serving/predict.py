@@ -1,7 +1,10 @@
 """Top classes of a trained model for image files (``keras-resnet predict``).
 
 Reads images the way training saw them (resized, scaled to [0, 1]) and names
-the classes from ``labels.json`` of the run folder.
+the classes from ``labels.json`` of the run folder. An exported ``.tflite`` or
+``.onnx`` file is run by its own runtime
+(:func:`~keras_resnet.serving.runtime.open_model`), its classes named by
+``labels.json`` or the model card beside it.
 """
 
 from __future__ import annotations

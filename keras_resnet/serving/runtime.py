@@ -127,10 +127,14 @@ class ExportedModel:
             threads or all_cores())
         self.io: dict | None = None
         self.outputs: str | None = None
+        self._data_format: str | None = None
         self._run = getattr(self, f"_open_{self.format}")(path)
         shape = tuple(self.input_shape)
-        self.channels_first = (len(shape) == 3 and shape[0] in (1, 3, 4)
-                               and shape[-1] not in (1, 3, 4))
+        # Keras says where its channels are; TFLite and ONNX exports come from TensorFlow,
+        # which runs channels-last on CPU, so the shape decides only for other files.
+        self.channels_first = len(shape) == 3 and (
+            self._data_format == "channels_first" if self._data_format else
+            shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4))
         self.image_shape = (shape[1], shape[2], shape[0]) if self.channels_first else shape
         self.class_names = self._class_names()
 
@@ -142,8 +146,17 @@ class ExportedModel:
         self.input_shape = tuple(model.inputs[0].shape[1:])
         self.classes = int(model.outputs[0].shape[-1])
         self.outputs = "logits" if outputs_logits(model) else "probabilities"
+        self._data_format = next((layer.data_format for layer in model.layers
+                                  if isinstance(getattr(layer, "data_format", None), str)),
+                                 None)
         self._model = model  # kept alive with the closure
-        return lambda x: np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(x)))
+
+        def run(x: np.ndarray) -> np.ndarray:
+            if len(x) <= BATCH_SIZE:  # one call, as a server would make it
+                return np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(x)))
+            return np.asarray(model.predict(x, batch_size=BATCH_SIZE, verbose=0))
+
+        return run
 
     def _open_saved_model(self, path: str) -> Callable:
         import tensorflow as tf
@@ -240,7 +253,7 @@ class ExportedModel:
             ``(n, classes)`` float32.
         """
         x = self._as_input(x)
-        if len(x) <= BATCH_SIZE:
+        if len(x) <= BATCH_SIZE or self.format == "keras":  # Keras batches by itself
             return self._run(x).astype("float32", copy=False)
         parts = [self._run(x[i:i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]
         return np.concatenate(parts).astype("float32", copy=False)

@@ -6,7 +6,9 @@ entry per export file, so ``m.tflite``, ``m_int8.tflite`` and ``m.onnx`` side
 by side are compared on one page. The card says what the model is (spec,
 parameters, FLOPs, classes, input and preprocessing), where it came from
 (recipe and data of the run folder), and what each export measured (size,
-latency, accuracy), with the library versions.
+accuracy, and latency at batch 1 with one thread and with every core, beside
+the Keras model's own measured alike, on the CPU it names), with the library
+versions.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from keras_resnet._version import __version__
 from keras_resnet.builders import outputs_logits, spec_of
 from keras_resnet.flops import flops
 from keras_resnet.report import trainable_params
+from keras_resnet.serving.machine import describe
 
 JSON_NAME = "model_card.json"
 MD_NAME = "MODEL_CARD.md"
@@ -56,7 +59,8 @@ def environment() -> dict:
             "tensorflow": _version("tensorflow", "tensorflow-cpu"),
             "ai_edge_litert": _version("ai-edge-litert"),
             "onnxruntime": _version("onnxruntime"), "tf2onnx": _version("tf2onnx"),
-            "python": platform.python_version()}
+            "jax": _version("jax"), "numpy": np.__version__,
+            "python": platform.python_version(), **describe()}
 
 
 def model_section(model: Any, run: Any) -> dict:
@@ -162,16 +166,25 @@ def markdown(card: dict) -> str:
         if t.get("final_metrics"):
             lines.append("- **Final metrics**: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in t["final_metrics"].items()))
+    threads = next((e["threads"] for e in card["exports"].values() if e.get("threads")), None)
+    many = f"{threads} threads" if threads else "all cores"
     lines += ["", "## Exports", "",
-              "| file | format | quantize | size | latency (batch 1) | top-1 Keras | "
-              "top-1 export | agreement | verified |",
-              "|---|---|---|---:|---:|---:|---:|---:|---|"]
+              "| file | format | quantize | size | latency 1 thread | latency "
+              f"{many} | × Keras ({many}) | top-1 Keras | top-1 export | agreement "
+              "| verified |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    cpus = set()
     for name, e in card["exports"].items():
         acc = e.get("accuracy") or {}
-        lat = f"{e['latency_ms']:.3f} ms" if e.get("latency_ms") is not None else ""
         other = "" if e["weights_sha256"] == m["weights_sha256"] else " (other weights)"
+        ratio = ""
+        if e.get("latency_ms") and e.get("keras_latency_ms"):
+            ratio = f"{e['latency_ms'] / e['keras_latency_ms']:.2f}"
+        if e.get("cpu"):
+            cpus.add(f"{e['cpu']} ({e['threads']} threads)")
         cells = [f"`{name}`{other}", e["format"], e.get("quantize") or "float32",
-                 _size(e.get("size_bytes")), lat,
+                 _size(e.get("size_bytes")), _ms(e.get("latency_ms_1thread")),
+                 _ms(e.get("latency_ms")), ratio,
                  f"{acc['keras_top1']:.4f}" if acc else "",
                  f"{acc['export_top1']:.4f}" if acc else "",
                  f"{acc['agreement']:.4f}" if acc else "",
@@ -179,9 +192,18 @@ def markdown(card: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     measured = [e["accuracy"]["examples"] for e in card["exports"].values()
                 if e.get("accuracy")]
-    lines += ["", (f"Top-1 on {measured[0]} validation examples; " if measured else "")
-              + "latency: median of timed runs in a fresh process. "
+    runtimes = sorted({e["runtime"] for e in card["exports"].values() if e.get("runtime")})
+    lines += ["", (f"Top-1 on {measured[0]} validation examples. " if measured else "")
+              + "Latency: batch 1, median of timed runs in a fresh process, with one thread "
+              "and with every core; × Keras: the export's latency over the Keras model's "
+              "own `predict_on_batch`, measured in the same process, interleaved"
+              + (f"; on {', '.join(sorted(cpus))}" if cpus else "")
+              + (f"; runtimes: {', '.join(runtimes)}" if runtimes else "") + ". "
               f"keras_resnet {env['keras_resnet']}, Keras {env['keras']} "
               f"({env['backend']}), TensorFlow {env['tensorflow']}, "
               f"updated {card['updated']}.", ""]
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"

@@ -4,13 +4,18 @@
 |---|---|---|---|
 | ``"keras"`` | ``.keras`` file | - | ``keras.models.load_model`` |
 | ``"saved_model"`` | folder | - | ``tf.saved_model.load(p).serve(x)``, ``TFSMLayer`` |
-| ``"tflite"`` | ``.tflite`` | ``dynamic``, ``float16``, ``int8`` | LiteRT (``[tflite]``) |
-| ``"onnx"`` | ``.onnx`` | ``dynamic`` | onnxruntime (``[onnx]``) |
+| ``"tflite"`` | ``.tflite`` | ``int8``, ``dynamic``, ``float16`` | LiteRT (``[tflite]``) |
+| ``"onnx"`` | ``.onnx`` | ``int8``, ``dynamic`` (slow: warns) | onnxruntime (``[onnx]``) |
+
+Any of them opens for predictions with
+:func:`~keras_resnet.serving.runtime.open_model`.
 
 Each export is written to a temporary path next to the target, reloaded in a
 fresh Python process (:mod:`keras_resnet.serving.verify`) and only then
 renamed into place, so a crash or a failed check never leaves a half-written
-model where a good one was. Its model card (:mod:`keras_resnet.serving.card`)
+model where a good one was. The check times the export at batch 1 with every
+core and with one thread, beside the Keras model it came from, on the same
+CPU (named in the result and the card). Its model card (:mod:`keras_resnet.serving.card`)
 is prepared before the rename and written right after it, atomically (a
 SavedModel's inside its folder, renamed with it). An existing target is
 replaced only with ``overwrite=True``. SavedModel, TFLite and ONNX need
@@ -23,15 +28,19 @@ Example:
 result = kr.export("runs/r20", "exported/r20_int8.tflite", format="tflite",
                    quantize="int8")     # calibrated on the run's training data
 result.accuracy   # {'keras_top1': 0.95, 'export_top1': 0.95, 'agreement': 0.99, ...}
+result.latency_ms, result.keras_latency_ms, result.threads   # every core
+result.latency_ms_1thread, result.keras_latency_ms_1thread     # one thread
 ```
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +51,13 @@ from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
 from keras_resnet.serving import card as cards
 from keras_resnet.serving.convert import convert
-from keras_resnet.serving.formats import MAX_ACCURACY_DROP, SUFFIX, check_format, require
+from keras_resnet.serving.formats import (
+    MAX_ACCURACY_DROP,
+    SUFFIX,
+    advice,
+    check_format,
+    require,
+)
 from keras_resnet.serving.load import load_model, load_run_data, read_run
 from keras_resnet.serving.quantize import REPRESENTATIVE_EXAMPLES, examples
 from keras_resnet.serving.verify import Check, ExportVerificationError, run_worker, verify_export
@@ -61,13 +76,21 @@ class ExportResult:
         quantize: Its quantization (None: float32).
         io_dtype: Input/output type (``"int8"`` only for full-integer TFLite).
         size_bytes: Size on disk (a SavedModel: its folder, without the card).
-        latency_ms: Median time per image at batch 1 in a fresh process (None
-            when not verified or ``latency_runs=0``).
+        latency_ms: Median time per image at batch 1 in a fresh process, with
+            ``threads`` threads (every core); None when not verified or
+            ``latency_runs=0``.
         accuracy: On the validation examples: ``examples``, ``keras_top1``,
             ``export_top1``, ``drop_pp`` (percentage points), ``agreement`` (share
             of equal top-1 predictions), ``max_abs_diff`` (None without
             validation data).
         card: Path of the ``model_card.json`` written with it.
+        latency_ms_1thread: The same with one thread.
+        keras_latency_ms: The Keras model's own ``predict_on_batch`` at batch 1,
+            every core, measured alike (same fresh process, interleaved runs).
+        keras_latency_ms_1thread: The same with one thread.
+        threads: The thread count of "every core".
+        cpu: The CPU model the latencies were measured on.
+        runtime: The runtime that ran the export, e.g. ``"onnxruntime 1.32.0"``.
     """
 
     path: str
@@ -80,6 +103,26 @@ class ExportResult:
     latency_ms: float | None = None
     accuracy: dict | None = None
     card: str | None = None
+    latency_ms_1thread: float | None = None
+    keras_latency_ms: float | None = None
+    keras_latency_ms_1thread: float | None = None
+    threads: int | None = None
+    cpu: str | None = None
+    runtime: str | None = None
+
+    @property
+    def latency_ratio(self) -> float | None:
+        """``latency_ms / keras_latency_ms``: below 1, the export is faster than Keras."""
+        if self.latency_ms is None or not self.keras_latency_ms:
+            return None
+        return self.latency_ms / self.keras_latency_ms
+
+    @property
+    def latency_ratio_1thread(self) -> float | None:
+        """The same ratio with one thread."""
+        if self.latency_ms_1thread is None or not self.keras_latency_ms_1thread:
+            return None
+        return self.latency_ms_1thread / self.keras_latency_ms_1thread
 
 
 def export(
@@ -105,12 +148,16 @@ def export(
         path: Target file (``.keras``, ``.tflite``, ``.onnx``) or folder
             (SavedModel).
         format: ``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
-        quantize: None (float32), or for TFLite ``"dynamic"`` (int8 weights),
-            ``"float16"`` or ``"int8"`` (full integer, calibrated on
-            ``representative_data``); for ONNX ``"dynamic"``.
+        quantize: None (float32); ``"int8"``: for TFLite full integer, for
+            ONNX static int8 (onnxruntime's QDQ, per-channel weights), both
+            calibrated on ``representative_data`` and the fastest on CPU;
+            for TFLite also ``"dynamic"`` (int8 weights) or ``"float16"``; for
+            ONNX ``"dynamic"`` (int8 weights, activations quantized at run
+            time: slower than float32, so it warns).
         io_dtype: ``"float32"``, or ``"int8"`` for a full-integer TFLite model
             that takes and returns int8 (scale and zero point in the card).
-        representative_data: Calibration examples for ``"int8"``: a
+        representative_data: Calibration examples for ``"int8"`` (TFLite and
+            ONNX alike): a
             :class:`~keras_resnet.Data` (its training split, first 300), an
             array of examples, an ``(x, y)`` pair or a dataset of batches.
             Default: 300 training examples of a run folder's data.
@@ -121,7 +168,9 @@ def export(
         max_accuracy_drop: Largest allowed drop of validation top-1 accuracy
             in percentage points (default 1.0); a larger drop is an error and
             nothing is written.
-        latency_runs: Timed batch-1 runs in the fresh process (0: not timed).
+        latency_runs: Timed batch-1 runs of the export and of the Keras model,
+            with every core and with one thread, each in a fresh process (0:
+            not timed).
         overwrite: Replace an existing ``path``.
         verify: Reload the export in a fresh process, compare outputs, measure
             accuracy and latency. Without it only the size is measured.
@@ -143,6 +192,9 @@ def export(
     ```
     """
     check_format(format, quantize, io_dtype)
+    slow = advice(format, quantize)
+    if slow:
+        warnings.warn(slow, UserWarning, stacklevel=2)
     C.check_bool("overwrite", overwrite)
     C.check_bool("verify", verify)
     C.check_int("latency_runs", latency_runs, minimum=0)
@@ -192,18 +244,26 @@ def export(
 
     start = time.perf_counter()
     check: Check | None = None
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp, \
+            _reference(model, verify and latency_runs > 0 and format != "keras") as reference:
         _write(model, tmp, format, quantize, io_dtype, rep)
         if verify:
             check = verify_export(model, tmp, format, quantize=quantize,
                                   validation=validation, max_accuracy_drop=drop,
-                                  latency_runs=latency_runs)
+                                  latency_runs=latency_runs, reference=reference)
         size = _size_on_disk(tmp)
+        timed = check is not None and check.latency_ms is not None
         entry = {"format": format, "quantize": quantize, "io_dtype": io_dtype,
                  "size_bytes": size, "verified": verify,
                  "max_abs_diff": check and check.max_abs_diff,
                  "latency_ms": check and check.latency_ms,
-                 "latency_runs": latency_runs if check and check.latency_ms else None,
+                 "latency_ms_1thread": check and check.latency_ms_1thread,
+                 "keras_latency_ms": check and check.keras_latency_ms,
+                 "keras_latency_ms_1thread": check and check.keras_latency_ms_1thread,
+                 "threads": check.threads if timed and check else None,
+                 "cpu": check.cpu if timed and check else None,
+                 "runtime": check and check.runtime,
+                 "latency_runs": latency_runs if timed else None,
                  "accuracy": check and check.accuracy, "io": check and check.io,
                  "representative_examples": None if rep is None else len(rep)}
         card = cards.make_card(existing, card_folder or tmp,
@@ -220,10 +280,31 @@ def export(
         for name, text in texts.items():
             atomic_write_text(os.path.join(card_folder, name), text, overwrite=True)
     card_path = os.path.join(card_folder or path, cards.JSON_NAME)
-    return ExportResult(path, format, check.max_abs_diff if check else None,
-                        time.perf_counter() - start, quantize, io_dtype, size,
-                        check.latency_ms if check else None,
-                        check.accuracy if check else None, card_path)
+    result = ExportResult(path, format, check.max_abs_diff if check else None,
+                          time.perf_counter() - start, quantize, io_dtype, size,
+                          check.latency_ms if check else None,
+                          check.accuracy if check else None, card_path)
+    if check is not None:
+        result.runtime = check.runtime
+        if check.latency_ms is not None:
+            result.latency_ms_1thread = check.latency_ms_1thread
+            result.keras_latency_ms = check.keras_latency_ms
+            result.keras_latency_ms_1thread = check.keras_latency_ms_1thread
+            result.threads, result.cpu = check.threads, check.cpu
+    return result
+
+
+@contextlib.contextmanager
+def _reference(model: Any, wanted: bool) -> Any:
+    """The model as a temporary ``.keras`` file, timed beside its export (None
+    when not wanted)."""
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="keras_resnet_reference_") as work:
+        path = os.path.join(work, "model.keras")
+        model.save(path)
+        yield path
 
 
 def _run_data(run: Any, needed: bool) -> tuple:

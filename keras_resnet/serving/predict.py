@@ -1,7 +1,10 @@
 """Top classes of a trained model for image files (``keras-resnet predict``).
 
 Reads images the way training saw them (resized, scaled to [0, 1]) and names
-the classes from ``labels.json`` of the run folder.
+the classes from ``labels.json`` of the run folder. An exported ``.tflite`` or
+``.onnx`` file is run by its own runtime
+(:func:`~keras_resnet.serving.runtime.open_model`), its classes named by
+``labels.json`` or the model card beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 from keras_resnet import _checks as C
 from keras_resnet.builders import outputs_logits
 from keras_resnet.serving.load import load_model, model_file
+from keras_resnet.serving.runtime import open_model
 
 
 def _labels(model_path: str, labels: str | list | None, classes: int) -> list:
@@ -65,14 +69,28 @@ def predict_files(model: Any, images: list, top: int = 3,
     """Yields ``(image path, [(class name, probability), ...])`` for each image.
 
     Args:
-        model: A ``.keras`` file, a run folder of ``kr.train``, or a loaded model.
+        model: A ``.keras`` file, a run folder of ``kr.train``, a loaded model,
+            or an exported ``.tflite`` / ``.onnx`` file (run by LiteRT /
+            onnxruntime, see :func:`~keras_resnet.serving.runtime.open_model`).
         images: Image file paths.
         top: How many classes to return per image.
         labels: Class names: a list, a JSON file, or None for ``labels.json``
-            next to the model (``keras-resnet train`` writes it) or class numbers.
+            next to the model (``keras-resnet train`` writes it), the class
+            names of the model card next to an exported file, or class numbers.
     """
     C.check_int("top", top, minimum=1)
     model_path = model_file(model) if isinstance(model, str) else ""
+    if model_path.lower().endswith((".tflite", ".onnx")):
+        # An exported file runs with its own runtime (LiteRT, onnxruntime); its class
+        # names come from labels.json or the model card beside it.
+        exported = open_model(model_path)
+        names = _labels(model_path, labels if labels is not None else exported.class_names,
+                        exported.classes)
+        for path in images:
+            p = exported.predict(load_image(path, exported.image_shape)[None])[0]
+            order = np.argsort(-p)[: min(top, exported.classes)]
+            yield path, [(names[i], float(p[i])) for i in order]
+        return
     if isinstance(model, str):
         model = load_model(model)
     shape = tuple(model.inputs[0].shape[1:])

@@ -410,6 +410,15 @@ def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
         model = ResNetModel(spec, input_tensor=input_tensor)
     if hub is not None:
         W.port_keras_hub(hub, model, preprocessing=None)
+    elif weights is not None and spec.drop_path_rate > 0:
+        # DropPath layers change the order of the weights that keras.applications'
+        # and legacy .h5 files are matched by: load into the network without them,
+        # then copy layer by layer.
+        donor = ResNetModel(spec.replace(drop_path_rate=0.0))
+        _load_weights(donor, spec, weights, app)
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(donor.get_layer(layer.name).get_weights())
     elif weights is not None:
         _load_weights(model, spec, weights, app)
     return model

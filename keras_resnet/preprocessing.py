@@ -116,7 +116,7 @@ def _constant(path: str, value: Any, channels: int | None) -> Any:
         return None
     if isinstance(value, (list, tuple)):
         if channels is None or len(value) != channels:
-            need = (f"{channels} numbers, one per channel" if channels is not None
+            need = (f"a list of {channels} (one per channel)" if channels is not None
                     else "a single number (the input has no channels)")
             C.fail(path, f"must be a number or {need}", list(value))
         return tuple(_number(f"{path}[{i}]", v) for i, v in enumerate(value))

@@ -409,6 +409,12 @@ def port_weights(source: Any, target: Any, preprocessing: Any = "auto") -> Any:
     model = kr.presets.port_weights(ka, kr.build_resnet("resnet50"))
     ```
     """
+    holder = spec_holder(target)
+    if holder is not None and holder._resnet_spec.drop_path_rate > 0:
+        raise ValueError(
+            "cannot port weights by position into a model with drop-path layers (they "
+            "change the order of its weights): port into the same spec with "
+            "drop_path_rate=0, or build with weights=..., which does that for you")
     src, dst = source.weights, target.weights
     if len(src) != len(dst):
         raise ValueError(

@@ -35,7 +35,8 @@ from keras_resnet.spec import ModelSpec
 
 
 def _levels_text(available: dict) -> str:
-    return ", ".join(f"{name!r} (stride {lv.stride}, {'x'.join(map(str, lv.shape))})"
+    return ", ".join(f"{name!r} (stride {lv.stride}, "
+                     f"{'x'.join('?' if d is None else str(d) for d in lv.shape)})"
                      for name, lv in available.items())
 
 

@@ -46,6 +46,7 @@ import filelock
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
 from keras_resnet._version import __version__
+from keras_resnet.spec import ModelSpec
 
 #: Version of ``run.json``'s layout.
 FORMAT = 1
@@ -116,7 +117,14 @@ def _comparable(run: dict) -> dict:
     data = dict(run.get("data") or {})
     if "num_classes" in data:  # run.json of 0.2
         data.setdefault("classes", data.pop("num_classes"))
-    return {"spec": run.get("spec"), "recipe": run.get("recipe"),
+    spec = run.get("spec")
+    if isinstance(spec, dict):  # fields added since it was written take their defaults
+        with contextlib.suppress(ValueError, TypeError):
+            spec = ModelSpec.from_dict(spec).to_dict()
+    recipe = run.get("recipe")
+    if isinstance(recipe, dict):  # recipe fields added since (metrics), at their defaults
+        recipe = {"metrics": ["accuracy"], **recipe}
+    return {"spec": spec, "recipe": recipe,
             "data": {k: data.get(k) for k in ("fingerprint", "input_shape", "classes")}}
 
 

@@ -22,9 +22,9 @@ Serving needs nothing from training: it reads a run folder's files.
 
 from keras_resnet.serving.exporter import ExportResult, export
 from keras_resnet.serving.load import load_model
-from keras_resnet.serving.predict import load_image, predict_files
+from keras_resnet.serving.predict import load_image, predict_files, read_image
 from keras_resnet.serving.runtime import ExportedModel, open_model
 from keras_resnet.serving.verify import AccuracyDropError, ExportVerificationError
 
 __all__ = ["AccuracyDropError", "ExportResult", "ExportVerificationError", "ExportedModel",
-           "export", "load_image", "load_model", "open_model", "predict_files"]
+           "export", "load_image", "load_model", "open_model", "predict_files", "read_image"]

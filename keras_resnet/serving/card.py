@@ -24,15 +24,17 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet import preprocessing as P
 from keras_resnet._version import __version__
 from keras_resnet.builders import outputs_logits, spec_of
 from keras_resnet.flops import flops
 from keras_resnet.report import trainable_params
+from keras_resnet.runfolder import RunFolder
 from keras_resnet.serving.machine import describe
 
 JSON_NAME = "model_card.json"
 MD_NAME = "MODEL_CARD.md"
-CARD_FORMAT = 1
+CARD_FORMAT = 2  # 0.3: classes, preprocessing as data (cards of 1 are read)
 
 
 def weights_sha256(model: Any) -> str:
@@ -63,10 +65,11 @@ def environment() -> dict:
             "python": platform.python_version(), **describe()}
 
 
-def model_section(model: Any, run: Any) -> dict:
-    """What the model is: spec, size, classes, input and its preprocessing."""
+def model_section(model: Any, folder: RunFolder | None) -> dict:
+    """What the model is: spec, size, classes, its input and the preprocessing it
+    expects (recorded in its spec: see ``kr.preprocess_input``)."""
     try:
-        spec = spec_of(model).to_dict()
+        spec = spec_of(model)
     except TypeError:
         spec = None
     try:
@@ -75,33 +78,31 @@ def model_section(model: Any, run: Any) -> dict:
         macs = None
     input_shape = list(model.inputs[0].shape[1:])
     classes = int(model.outputs[0].shape[-1])
-    labels = run.labels if run is not None and run.labels is not None else None
-    load_args = run.load_args if run is not None else None
-    if load_args is not None:
-        preprocessing = (f"float32 {tuple(input_shape)} in [0, 1], as "
-                         f"kr.load_data(**{json.dumps(load_args)}) gives it; image files: "
-                         "resize to the input size, pixel / 255 "
-                         "(keras_resnet.serving.load_image)")
-    else:
-        preprocessing = (f"float32 {tuple(input_shape)}; the training data's scaling is not "
-                         "recorded (kr.train scales pixels to [0, 1])")
-    return {"name": model.name, "spec": spec, "trainable_params": trainable_params(model),
+    labels = folder.labels() if folder is not None else None
+    value = spec.preprocessing if spec is not None else None
+    return {"name": model.name, "spec": None if spec is None else spec.to_dict(),
+            "trainable_params": trainable_params(model),
             "params": int(model.count_params()), "flops": macs,
-            "input_shape": input_shape, "num_classes": classes, "class_names": labels,
+            "input_shape": input_shape, "classes": classes, "class_names": labels,
             "outputs": "logits" if outputs_logits(model) else "probabilities",
-            "preprocessing": preprocessing, "weights_sha256": weights_sha256(model)}
+            "preprocessing": None if value is None else P.to_config(value),
+            "input": (f"float32 {tuple(input_shape)}: "
+                      + (P.describe(value) + " of raw pixel values (kr.preprocess_input)"
+                         if value is not None else "not built by keras_resnet; its "
+                         "preprocessing is not recorded")),
+            "weights_sha256": weights_sha256(model)}
 
 
-def training_section(run: Any) -> dict | None:
+def training_section(folder: RunFolder | None) -> dict | None:
     """Where the model came from: the run folder's recipe, data and final metrics."""
-    if run is None:
+    if folder is None:
         return None
-    info = run.run or {}
-    final = {k: v[-1] for k, v in (run.history or {}).items()
+    run = folder.run()
+    final = {k: v[-1] for k, v in (folder.history() or {}).items()
              if isinstance(v, list) and v and isinstance(v[-1], (int, float))}
-    return {"run_dir": os.path.abspath(run.folder), "recipe": info.get("recipe"),
-            "data": info.get("data"), "final_metrics": final or None,
-            "note": None if run.run is not None else
+    return {"run_dir": os.path.abspath(folder.path), "recipe": (run or {}).get("recipe"),
+            "data": (run or {}).get("data"), "final_metrics": final or None,
+            "note": None if run is not None else
             "run.json missing (a keras_resnet 0.1.0 run folder): recipe and data unknown"}
 
 
@@ -115,7 +116,7 @@ def read_card(folder: str) -> dict | None:
             card = json.load(fh)
     except (OSError, ValueError):
         card = None
-    if not isinstance(card, dict) or card.get("card_format") != CARD_FORMAT:
+    if not isinstance(card, dict) or card.get("card_format") not in (1, CARD_FORMAT):
         raise FileExistsError(f"{path!r} exists and is not a keras_resnet model card; "
                               "move it away or export to another folder")
     return card
@@ -150,8 +151,8 @@ def markdown(card: dict) -> str:
               f"network from a keras_resnet spec ({len(spec.get('blocks', []))} block "
               f"groups)" if spec else "- **Architecture**: not built by keras_resnet",
               f"- **Size**: {m['trainable_params']:,} trainable parameters, {flops} per image",
-              f"- **Input**: {m['preprocessing']}",
-              f"- **Output**: {m['num_classes']} class {m['outputs']}"
+              f"- **Input**: {m['input']}",
+              f"- **Output**: {m['classes']} class {m['outputs']}"
               + (f"; classes {', '.join(map(str, m['class_names'][:20]))}"
                  + (" ..." if len(m["class_names"]) > 20 else "")
                  if m["class_names"] else "")]

@@ -49,16 +49,20 @@ import numpy as np
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.builders import spec_of
+from keras_resnet.layers import Preprocess
+from keras_resnet.runfolder import RunFolder
 from keras_resnet.serving import card as cards
 from keras_resnet.serving.convert import convert
 from keras_resnet.serving.formats import (
     MAX_ACCURACY_DROP,
     SUFFIX,
     advice,
+    canonical,
     check_format,
     require,
 )
-from keras_resnet.serving.load import load_model, load_run_data, read_run
+from keras_resnet.serving.load import load_model, run_data
 from keras_resnet.serving.quantize import REPRESENTATIVE_EXAMPLES, examples
 from keras_resnet.serving.verify import Check, ExportVerificationError, run_worker, verify_export
 
@@ -125,9 +129,10 @@ class ExportResult:
         return self.latency_ms_1thread / self.keras_latency_ms_1thread
 
 
+@C.renamed(path="filepath")
 def export(
     model: Any,
-    path: str | os.PathLike,
+    filepath: str | os.PathLike,
     format: str = "saved_model",  # noqa: A002 - the name users expect
     *,
     quantize: str | None = None,
@@ -138,6 +143,7 @@ def export(
     latency_runs: int = 20,
     overwrite: bool = False,
     verify: bool = True,
+    include_preprocessing: bool = False,
 ) -> ExportResult:
     """Exports a model, checks it in a fresh process, and writes its model card.
 
@@ -145,9 +151,10 @@ def export(
         model: A Keras model, a ``.keras`` file, or a run folder of
             ``kr.train(out_dir=...)`` (whose ``run.json`` supplies the default
             representative and validation data, and the card's recipe).
-        path: Target file (``.keras``, ``.tflite``, ``.onnx``) or folder
-            (SavedModel).
-        format: ``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
+        filepath: Target file (``.keras``, ``.tflite``, ``.onnx``) or folder
+            (SavedModel), as Keras' ``Model.export(filepath)``.
+        format: ``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``;
+            Keras' names ``"tf_saved_model"`` and ``"litert"`` work too.
         quantize: None (float32); ``"int8"``: for TFLite full integer, for
             ONNX static int8 (onnxruntime's QDQ, per-channel weights), both
             calibrated on ``representative_data`` and the fastest on CPU;
@@ -171,15 +178,22 @@ def export(
         latency_runs: Timed batch-1 runs of the export and of the Keras model,
             with every core and with one thread, each in a fresh process (0:
             not timed).
-        overwrite: Replace an existing ``path``.
+        overwrite: Replace an existing ``filepath``.
         verify: Reload the export in a fresh process, compare outputs, measure
             accuracy and latency. Without it only the size is measured.
+        include_preprocessing: Put the model's recorded preprocessing (its
+            spec's ``preprocessing``: see ``kr.preprocess_input``) inside the
+            export, so the deployed model takes raw pixel values (0 to 255,
+            float32) as ``keras.applications``' models with
+            ``include_preprocessing`` do. Representative and validation data
+            are still given as the model's inputs (as ``kr.load_data`` gives
+            them); they are turned back into pixels for the check.
 
     Returns:
         An :class:`ExportResult`.
 
     Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        FileExistsError: ``filepath`` exists and ``overwrite`` is False.
         ExportVerificationError: the reloaded export differs from the model
             (:class:`AccuracyDropError`: lost more accuracy than allowed);
             nothing is written at ``path``.
@@ -191,59 +205,18 @@ def export(
               representative_data=data, validation_data=data)
     ```
     """
-    check_format(format, quantize, io_dtype)
-    slow = advice(format, quantize)
-    if slow:
-        warnings.warn(slow, UserWarning, stacklevel=2)
-    C.check_bool("overwrite", overwrite)
-    C.check_bool("verify", verify)
-    C.check_int("latency_runs", latency_runs, minimum=0)
+    path, format = os.fspath(filepath), canonical(format)  # noqa: A001
+    _check(path, format, quantize, io_dtype, representative_data, validation_data, verify,
+           overwrite, latency_runs, include_preprocessing)
     drop = MAX_ACCURACY_DROP if max_accuracy_drop is None else C.check_float(
         "max_accuracy_drop", max_accuracy_drop, minimum=0)
-    path = os.fspath(path)
-    suffix = SUFFIX.get(format)
-    if suffix and not path.endswith(suffix):
-        C.fail("path", f"must end with {suffix!r} for format={format!r}", path)
-    if quantize != "int8" and representative_data is not None:
-        C.fail("representative_data", "is used only with quantize='int8'",
-               type(representative_data).__name__)
-    if not verify and validation_data is not None:
-        C.fail("validation_data", "is measured only with verify=True",
-               type(validation_data).__name__)
-    run = None
-    if isinstance(model, (str, os.PathLike)):
-        run = read_run(model)
-        model = load_model(model)
-    if not isinstance(model, keras.Model):
-        C.fail("model", "must be a keras.Model, a .keras file or a run folder", model,
-               TypeError)
-    require(format, quantize)
-    input_shape = tuple(model.inputs[0].shape[1:])
+    folder = RunFolder.of(model) if isinstance(model, (str, os.PathLike)) else None
+    model = _as_model(model, include_preprocessing)
+    rep, validation = _data(model, folder, quantize, representative_data, validation_data,
+                            verify, include_preprocessing)
     card_folder = None if format == "saved_model" else os.path.dirname(os.path.abspath(path))
     existing = cards.read_card(card_folder) if card_folder else None
-
-    run_data, note = _run_data(run, needed=(quantize == "int8" and representative_data is None)
-                               or (verify and validation_data is None))
-    rep = None
-    if quantize == "int8":
-        source = representative_data if representative_data is not None else run_data
-        if source is None:
-            C.fail("representative_data", "is required for quantize='int8': pass examples "
-                   "of the training data (a kr.Data, an array or a dataset), or export the "
-                   "run folder of kr.train, whose run.json names its data" + note,
-                   representative_data)
-        limit = None if isinstance(source, (np.ndarray, tuple)) else REPRESENTATIVE_EXAMPLES
-        rep, _ = examples(source, input_shape, "representative_data", "train", limit)
-    validation = None
-    if verify:
-        source = validation_data if validation_data is not None else run_data
-        if source is not None and (validation_data is not None
-                                   or getattr(source, "validation", None) is not None):
-            validation = examples(source, input_shape, "validation_data", "validation",
-                                  labels=True)
-
-    start = time.perf_counter()
-    check: Check | None = None
+    start, check = time.perf_counter(), None
     with atomic_path(path, overwrite=overwrite) as tmp, \
             _reference(model, verify and latency_runs > 0 and format != "keras") as reference:
         _write(model, tmp, format, quantize, io_dtype, rep)
@@ -252,24 +225,12 @@ def export(
                                   validation=validation, max_accuracy_drop=drop,
                                   latency_runs=latency_runs, reference=reference)
         size = _size_on_disk(tmp)
-        timed = check is not None and check.latency_ms is not None
-        entry = {"format": format, "quantize": quantize, "io_dtype": io_dtype,
-                 "size_bytes": size, "verified": verify,
-                 "max_abs_diff": check and check.max_abs_diff,
-                 "latency_ms": check and check.latency_ms,
-                 "latency_ms_1thread": check and check.latency_ms_1thread,
-                 "keras_latency_ms": check and check.keras_latency_ms,
-                 "keras_latency_ms_1thread": check and check.keras_latency_ms_1thread,
-                 "threads": check.threads if timed and check else None,
-                 "cpu": check.cpu if timed and check else None,
-                 "runtime": check and check.runtime,
-                 "latency_runs": latency_runs if timed else None,
-                 "accuracy": check and check.accuracy, "io": check and check.io,
-                 "representative_examples": None if rep is None else len(rep)}
+        entry = _entry(format, quantize, io_dtype, size, verify, check, latency_runs, rep,
+                       include_preprocessing)
         card = cards.make_card(existing, card_folder or tmp,
                                os.path.basename(os.path.abspath(path)),
-                               cards.model_section(model, run), cards.training_section(run),
-                               entry)
+                               cards.model_section(model, folder),
+                               cards.training_section(folder), entry)
         texts = {cards.JSON_NAME: json.dumps(card, indent=2, default=str) + "\n",
                  cards.MD_NAME: cards.markdown(card)}
         if card_folder is None:  # a SavedModel: its card is inside it, renamed with it
@@ -279,11 +240,113 @@ def export(
     if card_folder is not None:  # beside the file: each replaced atomically, right after
         for name, text in texts.items():
             atomic_write_text(os.path.join(card_folder, name), text, overwrite=True)
-    card_path = os.path.join(card_folder or path, cards.JSON_NAME)
-    result = ExportResult(path, format, check.max_abs_diff if check else None,
-                          time.perf_counter() - start, quantize, io_dtype, size,
-                          check.latency_ms if check else None,
-                          check.accuracy if check else None, card_path)
+    return _result(path, format, quantize, io_dtype, size, check,
+                   time.perf_counter() - start, os.path.join(card_folder or path,
+                                                             cards.JSON_NAME))
+
+
+def _check(path: str, format: str, quantize: str | None,  # noqa: A002
+           io_dtype: str, representative_data: Any, validation_data: Any, verify: bool,
+           overwrite: bool, latency_runs: int, include_preprocessing: bool) -> None:
+    """Every argument, before any work."""
+    check_format(format, quantize, io_dtype)
+    slow = advice(format, quantize)
+    if slow:
+        warnings.warn(slow, UserWarning, stacklevel=3)
+    for name, value in (("overwrite", overwrite), ("verify", verify),
+                        ("include_preprocessing", include_preprocessing)):
+        C.check_bool(name, value)
+    C.check_int("latency_runs", latency_runs, minimum=0)
+    suffix = SUFFIX.get(format)
+    if suffix and not path.endswith(suffix):
+        C.fail("filepath", f"must end with {suffix!r} for format={format!r}", path)
+    if quantize != "int8" and representative_data is not None:
+        C.fail("representative_data", "is used only with quantize='int8'",
+               type(representative_data).__name__)
+    if not verify and validation_data is not None:
+        C.fail("validation_data", "is measured only with verify=True",
+               type(validation_data).__name__)
+    require(format, quantize)
+
+
+def _as_model(model: Any, include_preprocessing: bool) -> keras.Model:
+    """The model to export: loaded from a file or run folder, and with its recorded
+    preprocessing in front when asked."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    if not isinstance(model, keras.Model):
+        C.fail("model", "must be a keras.Model, a .keras file or a run folder", model,
+               TypeError)
+    if not include_preprocessing:
+        return model
+    try:
+        spec = spec_of(model)
+    except TypeError:
+        C.fail("include_preprocessing", "needs a model built by keras_resnet (its spec "
+               "records the preprocessing)", True)
+    raw = keras.Input(tuple(model.inputs[0].shape[1:]), name="pixels")
+    return keras.Model(raw, model(Preprocess(spec.preprocessing)(raw)),
+                       name=f"{model.name}_raw")
+
+
+def _data(model: keras.Model, folder: RunFolder | None, quantize: str | None,
+          representative_data: Any, validation_data: Any, verify: bool,
+          raw: bool) -> tuple:
+    """``(calibration examples or None, (x, y) validation examples or None)`` as the
+    exported model takes them; a run folder's data where none is given."""
+    needed = (quantize == "int8" and representative_data is None) or (
+        verify and validation_data is None)
+    run, note = run_data(folder) if needed else (None, "")
+    shape = tuple(model.inputs[0].shape[1:])
+    rep = validation = None
+    if quantize == "int8":
+        source = representative_data if representative_data is not None else run
+        if source is None:
+            C.fail("representative_data", "is required for quantize='int8': pass examples "
+                   "of the training data (a kr.Data, an array or a dataset), or export the "
+                   "run folder of kr.train, whose run.json names its data" + note,
+                   representative_data)
+        limit = None if isinstance(source, (np.ndarray, tuple)) else REPRESENTATIVE_EXAMPLES
+        rep, _ = examples(source, shape, "representative_data", "train", limit)
+    if verify:
+        source = validation_data if validation_data is not None else run
+        if source is not None and (validation_data is not None
+                                   or getattr(source, "validation", None) is not None):
+            validation = examples(source, shape, "validation_data", "validation",
+                                  labels=True)
+    if raw:  # kr.load_data's inputs are pixels / 255: the raw model takes the pixels
+        rep = None if rep is None else rep * 255.0
+        validation = None if validation is None else (validation[0] * 255.0, validation[1])
+    return rep, validation
+
+
+def _entry(format: str, quantize: str | None, io_dtype: str, size: int,  # noqa: A002
+           verify: bool, check: Check | None, latency_runs: int, rep: Any,
+           include_preprocessing: bool) -> dict:
+    """The card's entry of this export."""
+    timed = check is not None and check.latency_ms is not None
+    return {"format": format, "quantize": quantize, "io_dtype": io_dtype,
+            "size_bytes": size, "verified": verify,
+            "input": "raw pixels (preprocessing inside)" if include_preprocessing
+            else "preprocessed (see the model's input)",
+            "max_abs_diff": check and check.max_abs_diff,
+            "latency_ms": check and check.latency_ms,
+            "latency_ms_1thread": check and check.latency_ms_1thread,
+            "keras_latency_ms": check and check.keras_latency_ms,
+            "keras_latency_ms_1thread": check and check.keras_latency_ms_1thread,
+            "threads": check.threads if timed and check else None,
+            "cpu": check.cpu if timed and check else None,
+            "runtime": check and check.runtime,
+            "latency_runs": latency_runs if timed else None,
+            "accuracy": check and check.accuracy, "io": check and check.io,
+            "representative_examples": None if rep is None else len(rep)}
+
+
+def _result(path: str, format: str, quantize: str | None, io_dtype: str,  # noqa: A002
+            size: int, check: Check | None, seconds: float, card: str) -> ExportResult:
+    result = ExportResult(path, format, check.max_abs_diff if check else None, seconds,
+                          quantize, io_dtype, size, check.latency_ms if check else None,
+                          check.accuracy if check else None, card)
     if check is not None:
         result.runtime = check.runtime
         if check.latency_ms is not None:
@@ -305,19 +368,6 @@ def _reference(model: Any, wanted: bool) -> Any:
         path = os.path.join(work, "model.keras")
         model.save(path)
         yield path
-
-
-def _run_data(run: Any, needed: bool) -> tuple:
-    """The run folder's data (or None) and why it is missing (for the int8 error)."""
-    if not needed or run is None:
-        return None, ""
-    if run.load_args is None:
-        return None, (f" ({run.folder!r} has no run.json with its data: a run folder of "
-                      "keras_resnet 0.1.0)")
-    try:
-        return load_run_data(run), ""
-    except Exception as e:  # noqa: BLE001 - e.g. keras.datasets offline
-        return None, f" (its data could not be loaded: {e})"
 
 
 def _size_on_disk(path: str) -> int:

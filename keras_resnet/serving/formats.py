@@ -14,6 +14,8 @@ import importlib.util
 from keras_resnet import _checks as C
 
 FORMATS = ("keras", "saved_model", "tflite", "onnx")
+#: Keras' own names of the formats (``Model.export(format=...)``) -> ours.
+KERAS_NAMES = {"tf_saved_model": "saved_model", "litert": "tflite"}
 SUFFIX = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
 # Largest allowed difference between a float export's outputs and the model's.
 TOLERANCE = {"keras": 1e-5, "saved_model": 1e-5, "tflite": 1e-4, "onnx": 1e-5}
@@ -36,6 +38,14 @@ SLOWER_THAN_FLOAT: dict[tuple[str, str | None], str] = {
 }
 # Default largest drop of validation top-1 accuracy, in percentage points.
 MAX_ACCURACY_DROP = 1.0
+
+
+def canonical(format: str) -> str:  # noqa: A002
+    """Our name of a format given in our words or Keras' (``"litert"`` is ``"tflite"``,
+    ``"tf_saved_model"`` is ``"saved_model"``)."""
+    if isinstance(format, str) and format in KERAS_NAMES:
+        return KERAS_NAMES[format]
+    return C.check_choice("format", format, FORMATS + tuple(KERAS_NAMES))
 
 
 def check_format(format: str, quantize: str | None, io_dtype: str) -> None:  # noqa: A002

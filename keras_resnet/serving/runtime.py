@@ -36,7 +36,7 @@ import keras
 import numpy as np
 
 from keras_resnet import _checks as C
-from keras_resnet.builders import outputs_logits
+from keras_resnet.builders import outputs_logits, spec_of
 from keras_resnet.serving.card import JSON_NAME
 from keras_resnet.serving.load import load_model, model_file
 from keras_resnet.serving.machine import all_cores
@@ -103,12 +103,17 @@ class ExportedModel:
         input_shape: The model's input shape without the batch axis.
         channels_first: The model takes ``(channels, height, width)``.
         image_shape: ``(height, width, channels)``: what an image file is read
-            as (:func:`~keras_resnet.serving.load_image`).
+            as (:func:`~keras_resnet.serving.predict.read_image`).
         classes: Number of outputs.
         outputs: ``"logits"`` or ``"probabilities"`` (None: not known, judged
             from the values).
         class_names: From ``labels.json`` beside the file (a run folder's), else
             from the model card ``model_card.json`` beside it, else None.
+        preprocessing: What the model expects of raw pixel values (a
+            ``ModelSpec.preprocessing`` value): the spec's for a Keras model,
+            the model card's for an export (``"none"`` for one exported with
+            ``include_preprocessing``); ``"unit"`` (pixels / 255, what
+            ``kr.load_data`` gives) when nothing records it.
         io: A TFLite model's input and output types, scales and zero points
             (None for other formats).
     """
@@ -127,6 +132,7 @@ class ExportedModel:
             threads or all_cores())
         self.io: dict | None = None
         self.outputs: str | None = None
+        self.preprocessing: Any = "unit"
         self._data_format: str | None = None
         self._run = getattr(self, f"_open_{self.format}")(path)
         shape = tuple(self.input_shape)
@@ -149,6 +155,10 @@ class ExportedModel:
         self._data_format = next((layer.data_format for layer in model.layers
                                   if isinstance(getattr(layer, "data_format", None), str)),
                                  None)
+        try:
+            self.preprocessing = spec_of(model).preprocessing
+        except TypeError:
+            pass  # not built by keras_resnet: pixels / 255, as kr.load_data gives
         self._model = model  # kept alive with the closure
 
         def run(x: np.ndarray) -> np.ndarray:
@@ -209,22 +219,28 @@ class ExportedModel:
         return run
 
     def _class_names(self) -> list | None:
-        folder = os.path.dirname(os.path.abspath(self.path))
-        labels = _json(os.path.join(folder, "labels.json"))
-        if isinstance(labels, list) and len(labels) == self.classes:
-            return [str(n) for n in labels]
+        """Class names from ``labels.json`` or the model card; the card also says
+        the outputs' kind and the export's preprocessing."""
+        inside = self.format == "saved_model"
+        folder = self.path if inside else os.path.dirname(os.path.abspath(self.path))
         card = _json(os.path.join(folder, JSON_NAME))
         model = card.get("model") if isinstance(card, dict) else None
-        if not isinstance(model, dict):
-            return None
-        entry = (card.get("exports") or {}).get(os.path.basename(self.path)) or {}
-        if entry.get("weights_sha256") not in (None, model.get("weights_sha256")):
-            return None  # the card describes other weights now
-        if self.outputs is None and model.get("outputs") in ("logits", "probabilities"):
-            self.outputs = model["outputs"]
-        names = model.get("class_names")
-        if isinstance(names, list) and len(names) == self.classes:
-            return [str(n) for n in names]
+        names = None
+        if isinstance(model, dict):
+            entry = (card.get("exports") or {}).get(
+                os.path.basename(os.path.abspath(self.path))) or {}
+            if entry.get("weights_sha256") in (None, model.get("weights_sha256")):
+                if self.outputs is None and model.get("outputs") in ("logits",
+                                                                     "probabilities"):
+                    self.outputs = model["outputs"]
+                if self.format != "keras" and model.get("preprocessing") is not None:
+                    raw = str(entry.get("input", "")).startswith("raw pixels")
+                    self.preprocessing = "none" if raw else model["preprocessing"]
+                names = model.get("class_names")
+        labels = _json(os.path.join(folder, "labels.json"))
+        for candidate in (labels, names):
+            if isinstance(candidate, list) and len(candidate) == self.classes:
+                return [str(n) for n in candidate]
         return None
 
     # -- running --------------------------------------------------------------

@@ -411,7 +411,7 @@ def tune(
     isolate: bool = True,
     hyperband_factor: int = 3,
     depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
-    block_type: Any = None,
+    block_type: Any = None, drop_path_rate: Any = None,
     allow_zero_l2: bool = False,
     **recipe_fields: Any,
 ) -> TuneResult:
@@ -456,8 +456,8 @@ def tune(
             :data:`TRIALS_PER_WORKER` trials: TensorFlow keeps ~20 MB per
             trained model); False trains in this process, one trial at a time.
         hyperband_factor: Hyperband's reduction factor.
-        depth, l2, width, shortcut, block_type, allow_zero_l2: The space's
-            keyword shortcuts; see :class:`~keras_resnet.tuning.ResNetHyperModel`.
+        depth, l2, width, shortcut, block_type, drop_path_rate, allow_zero_l2: The
+            space's keyword shortcuts; see :class:`~keras_resnet.tuning.ResNetHyperModel`.
         **recipe_fields: Recipe fields (``epochs``, ``batch_size``,
             ``learning_rate``, ``optimizer``, ``schedule``, ``augment``,
             ``seed``, ...): a value sets the recipe's field; for the
@@ -494,8 +494,8 @@ def tune(
         raise C.InvalidInput(f"objective {objective!r} needs validation data: pass "
                              "validation_data=(x_val, y_val). Received: validation_data=None")
     hypermodel = _hypermodel(model, recipe, hyperparameters, recipe_fields, dict(
-        depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type),
-        allow_zero_l2, algorithm, data)
+        depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
+        drop_path_rate=drop_path_rate), allow_zero_l2, algorithm, data)
     out_dir = _project(out_dir, hypermodel, algorithm, overwrite)
     config = json.loads(json.dumps({
         "event": "search", "format": L.FORMAT, "algorithm": algorithm,

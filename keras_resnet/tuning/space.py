@@ -11,6 +11,7 @@ A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, trained by
 | ``width`` | multiplier on every block's and the stem's filters | no (0.5, 1, 2) |
 | ``shortcut`` | the model-wide shortcut option ``"A"``-``"D"`` | no (every valid one) |
 | ``block_type`` | swaps conv blocks, e.g. basic <-> preact_basic | no (the base's twin) |
+| ``drop_path_rate`` | stochastic depth's largest rate (residual nets) | no (0 to 0.2) |
 | ``learning_rate`` | the recipe's initial learning rate | no (log-uniform 1e-4 to 0.1) |
 | ``optimizer`` | the recipe's optimizer | no (sgd, adam) |
 | ``batch_size``, ``epochs`` | the recipe's | no (32, 64, 128; epochs: none) |
@@ -54,10 +55,12 @@ _LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20),
                  "epochs": (1, 1 << 20), "l2": (0.0, 1.0), "width": (0.0, 64.0),
                  "learning_rate": (0.0, 10.0), "shortcut": SHORTCUTS,
                  "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS,
+                 "drop_path_rate": (0.0, 0.99),
                  "schedule": SCHEDULES, "augment": (False, True), "use_l2": (False, True)}
 _INT_HPS = ("depth", "batch_size", "epochs")
 #: What True means, where it does not depend on the base.
 _TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0, 2.0],
+         "drop_path_rate": {"min": 0.0, "max": 0.2, "sampling": "linear"},
          "optimizer": ["sgd", "adam"], "batch_size": [32, 64, 128],
          "learning_rate": {"min": 1e-4, "max": 0.1, "sampling": "log"},
          "schedule": ["step", "cosine"], "augment": [False, True]}
@@ -114,7 +117,7 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
     C.check_keys("values", {k: v for k, v in values.items()
                             if not (isinstance(k, str) and k.startswith("tuner/"))}, HP_NAMES)
     v = {k: check_value(k, values[k], True) for k in ("depth", "width", "block_type",
-                                                      "shortcut", "l2")
+                                                      "shortcut", "l2", "drop_path_rate")
          if values.get(k) is not None}
     if "depth" in v:
         spec = presets.with_depth(spec, v["depth"])
@@ -134,6 +137,8 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
         blocks = [_swap_block(b, v["block_type"]) for b in blocks]
     if "shortcut" in v:
         changes["shortcut"] = v["shortcut"]
+    if "drop_path_rate" in v:
+        changes["drop_path_rate"] = v["drop_path_rate"]
     if "use_l2" in values and not C.check_bool("use_l2", values["use_l2"]):
         changes["l2"] = 0.0
     elif "l2" in v:
@@ -162,7 +167,7 @@ def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
         v = int(v) if name == "depth" and isinstance(v, float) and v.is_integer() else v
         return C.check_int(name, v, minimum=limits[0], maximum=limits[1])
     v = C.check_float(name, v, minimum=limits[0], maximum=limits[1])
-    if v == 0 and name != "l2":
+    if v == 0 and name not in ("l2", "drop_path_rate"):
         C.fail(name, "must be > 0", v)
     if v == 0 and not allow_zero_l2:
         C.fail(name, "is 0 (no weight decay), which is allowed only with "
@@ -264,8 +269,8 @@ class ResNetHyperModel(kt.HyperModel):
             ``Recipe()``); searched training hyperparameters replace its fields.
         hyperparameters: A ``keras_tuner.HyperParameters`` with the space (names
             from the module's table); the keyword shortcuts declare into it.
-        depth, l2, width, shortcut, block_type, learning_rate, optimizer,
-            batch_size, epochs, schedule, augment: See the module's table.
+        depth, l2, width, shortcut, block_type, drop_path_rate, learning_rate,
+            optimizer, batch_size, epochs, schedule, augment: See the module's table.
         allow_zero_l2: Allow ``l2 = 0``: a range gets a Boolean ``use_l2``.
         input_shape: Override the base's input shape (e.g. ``(8, 8, 1)``).
         classes: Override the base's number of classes.
@@ -288,9 +293,9 @@ class ResNetHyperModel(kt.HyperModel):
         recipe: Recipe | Mapping | None = None,
         hyperparameters: kt.HyperParameters | None = None,
         depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
-        block_type: Any = None, learning_rate: Any = None, optimizer: Any = None,
-        batch_size: Any = None, epochs: Any = None, schedule: Any = None,
-        augment: Any = None,
+        block_type: Any = None, drop_path_rate: Any = None, learning_rate: Any = None,
+        optimizer: Any = None, batch_size: Any = None, epochs: Any = None,
+        schedule: Any = None, augment: Any = None,
         allow_zero_l2: bool = False,
         input_shape: Sequence | None = None,
         classes: int | None = None,
@@ -310,8 +315,9 @@ class ResNetHyperModel(kt.HyperModel):
         self.base = as_spec(model).replace(**changes) if changes else as_spec(model)
         self.hyperparameters = make_space(self.base, self.recipe, hyperparameters, dict(
             depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
-            learning_rate=learning_rate, optimizer=optimizer, batch_size=batch_size,
-            epochs=epochs, schedule=schedule, augment=augment), self.allow_zero_l2)
+            drop_path_rate=drop_path_rate, learning_rate=learning_rate, optimizer=optimizer,
+            batch_size=batch_size, epochs=epochs, schedule=schedule, augment=augment),
+            self.allow_zero_l2)
         check_space(self.base, self.hyperparameters, self.allow_zero_l2)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
@@ -427,7 +433,7 @@ def check_space(base: ModelSpec, hp: kt.HyperParameters, allow_zero_l2: bool) ->
         for v in points(h):
             check_value(h.name, v, allow_zero_l2 or h.name == "use_l2")
     combos: list = [{}]
-    for name in ("depth", "width", "shortcut", "block_type"):
+    for name in ("depth", "width", "shortcut", "block_type", "drop_path_rate"):
         if name in space:
             combos = [{**c, name: v} for c in combos for v in points(space[name])]
         if len(combos) > 2000:

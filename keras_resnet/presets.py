@@ -500,3 +500,56 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"keras_resnet.presets.{name} was removed in 0.3; use "
                              f"{_REMOVED[name]}")
     raise AttributeError(f"module 'keras_resnet.presets' has no attribute {name!r}")
+
+
+#: Convolutional block types and their pre-activation twins (basic <-> preact_basic).
+CONV_TWINS = {"basic": "preact_basic", "preact_basic": "basic",
+              "bottleneck": "preact_bottleneck", "preact_bottleneck": "bottleneck"}
+
+
+def with_width(spec: ModelSpec, width: float) -> ModelSpec:
+    """The same network with every block's and the stem's filters times ``width``
+    (rounded half up, at least 1): Wide ResNets' k, or a thinner net below 1.
+
+    Args:
+        spec: A ``ModelSpec``.
+        width: The multiplier (> 0).
+
+    Returns:
+        The spec with its filters changed.
+    """
+    width = C.check_float("width", width, minimum=0.0, maximum=64.0)
+    if width <= 0:
+        C.fail("width", "must be > 0", width)
+
+    def scale(f: int) -> int:
+        return max(1, min(65536, int(f * width + 0.5)))
+
+    blocks = tuple(b if b.type == "pool" else dataclasses.replace(b, filters=scale(b.filters))
+                   for b in spec.blocks)
+    stem = spec.stem and dataclasses.replace(spec.stem, filters=scale(spec.stem.filters))
+    return spec.replace(blocks=blocks, stem=stem)
+
+
+def with_block_type(spec: ModelSpec, block_type: str) -> ModelSpec:
+    """The same network with every convolutional block of ``block_type`` (a plain
+    conv block and its pre-activation twin swap; bottleneck-only options are
+    dropped for basic types).
+
+    Args:
+        spec: A ``ModelSpec`` with basic/bottleneck (pre-activation or not) blocks.
+        block_type: One of :data:`CONV_TWINS`.
+
+    Returns:
+        The spec with its conv blocks changed.
+    """
+    C.check_choice("block_type", block_type, tuple(CONV_TWINS))
+    if not any(b.type in CONV_TWINS for b in spec.blocks):
+        C.fail("block_type", f"needs a base with {'/'.join(CONV_TWINS)} blocks; this one "
+               f"has {sorted({b.type for b in spec.blocks})}", block_type)
+    extra: dict = {} if "bottleneck" in block_type else {"bottleneck_ratio": None,
+                                                        "stride_1x1": False}
+    blocks = tuple(dataclasses.replace(b, type=block_type, **extra)
+                   if b.type in CONV_TWINS and b.type != block_type else b
+                   for b in spec.blocks)
+    return spec.replace(blocks=blocks)

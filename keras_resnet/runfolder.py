@@ -19,7 +19,8 @@ card. This module imports no Keras: a folder's state can be read anywhere.
 | ``backup/`` | every epoch | weights and optimizer state (removed at the end) |
 | ``model.keras`` | at the end | the trained model |
 | ``spec.json``, ``history.json``, ``labels.json`` | at the end | spec, metrics, class names |
-| ``run.lock``, ``run.owner.json`` | while a process runs | who holds the folder |
+| ``run.lock`` | at the start (kept) | the operating system's lock (``filelock``) |
+| ``run.owner.json`` | while a process runs | who holds the folder (host, pid) |
 
 Example:
 

@@ -53,8 +53,10 @@ _ORACLES = {"random": kt.oracles.RandomSearchOracle, "grid": kt.oracles.GridSear
             "bayesian": kt.oracles.BayesianOptimizationOracle,
             "hyperband": kt.oracles.HyperbandOracle}
 _POLL_S = 0.5
-#: A trial worker is replaced after this many trials: on TensorFlow every trained
-#: model leaves about 20 MB that ``clear_session()`` does not free.
+#: Trial workers are replaced after this many trials each (the pool is closed and a
+#: new one started): on TensorFlow every trained model leaves about 20 MB that
+#: ``clear_session()`` does not free. (Not the executor's ``max_tasks_per_child``:
+#: on Python 3.11 it can leave queued tasks without a worker, CPython gh-115634.)
 TRIALS_PER_WORKER = 10
 _SETUP: dict = {}
 
@@ -257,14 +259,18 @@ class Search:
 
     def _run_workers(self, jobs: int, setup: str) -> None:
         while not self.finished_all:
-            with parallel.Pool(jobs, self.threads or 1,
-                               max_tasks_per_child=TRIALS_PER_WORKER) as pool:
+            with parallel.Pool(jobs, self.threads or 1) as pool:
                 futures: dict = {}
+                submitted = 0
                 try:
                     while True:
-                        while len(futures) < jobs and (job := self.claim()) is not None:
+                        while (len(futures) < jobs and submitted < TRIALS_PER_WORKER * jobs
+                               and (job := self.claim()) is not None):
                             futures[pool.submit(job[0], run_trial, setup=setup, values=job[1],
                                                 out_dir=self.trial_dir(job[0]))] = job[0]
+                            submitted += 1
+                        if not futures and submitted >= TRIALS_PER_WORKER * jobs:
+                            break  # fresh workers for the next trials
                         if not futures:
                             if self.finished_all:
                                 return
@@ -475,6 +481,10 @@ def tune(
     hypermodel = _hypermodel(model, recipe, hyperparameters, recipe_fields, dict(
         depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
         drop_path_rate=drop_path_rate), allow_zero_l2, algorithm, data)
+    for h in hypermodel.hyperparameters.space:  # a grid of what the user asked for only
+        if algorithm == "grid" and getattr(h, "step", 0) is None:
+            C.fail(h.name, "is a continuous range, which algorithm='grid' cannot "
+                   "enumerate: give a list of values or a 'step'", h.get_config())
     out_dir = _project(out_dir, hypermodel, algorithm, overwrite)
     config = json.loads(json.dumps({
         "event": "search", "format": L.FORMAT, "algorithm": algorithm,

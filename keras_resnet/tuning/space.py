@@ -274,8 +274,9 @@ class ResNetHyperModel(kt.HyperModel):
         check_space(self.base, self.hyperparameters, self.allow_zero_l2)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        """Declares the search space on ``hp`` (KerasTuner hook)."""
-        hp.merge(self.hyperparameters)
+        """Declares the search space on ``hp`` (KerasTuner hook); values ``hp`` holds
+        already (a trial's) are kept."""
+        hp.merge(self.hyperparameters, overwrite=False)
 
     def spec(self, values: Mapping) -> ModelSpec:
         """The spec for hyperparameter ``values`` (:func:`spec_for` on this base)."""

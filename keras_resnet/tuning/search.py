@@ -279,8 +279,9 @@ class Search:
                         ready, _ = cf.wait(futures, timeout=_POLL_S,
                                            return_when=cf.FIRST_COMPLETED)
                         for future in ready:
-                            self.record(futures.pop(future), future.result())
-                except cf.process.BrokenProcessPool as e:  # a worker died: its trial failed
+                            out = future.result()  # a dead worker raises: below
+                            self.record(futures.pop(future), out)
+                except cf.process.BrokenProcessPool as e:  # a worker died: its trials failed
                     for trial_id in futures.values():
                         self.record(trial_id, {"status": "FAILED", "message":
                                                f"the worker process died ({e})"})

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from keras_resnet import presets
+from keras_resnet import presets, weights
 from keras_resnet._version import __version__
 from keras_resnet.blocks import BlockContext
 from keras_resnet.builders import (
@@ -34,10 +34,14 @@ from keras_resnet.builders import (
     build,
     build_plain,
     build_resnet,
+    from_keras_hub,
     spec_of,
 )
+from keras_resnet.features import ResNetFeatures, feature_model
+from keras_resnet.finetune import freeze, replace_head, stage_names, unfreeze
 from keras_resnet.flops import flops, layer_flops
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.inputs import load_image, preprocess_input
+from keras_resnet.layers import DropPath, MaxPoolPadding2D, Preprocess, ZeroPadShortcut
 from keras_resnet.plan import Plan, Step, make_plan, resolve_shortcut
 from keras_resnet.registry import BlockType, list_blocks, register_block
 from keras_resnet.spec import BlockSpec, ModelSpec, PoolSpec, StemSpec
@@ -76,6 +80,19 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DropPath",
+    "MaxPoolPadding2D",
+    "Preprocess",
+    "ResNetFeatures",
+    "feature_model",
+    "freeze",
+    "from_keras_hub",
+    "load_image",
+    "preprocess_input",
+    "replace_head",
+    "stage_names",
+    "unfreeze",
+    "weights",
     "BlockContext",
     "BlockSpec",
     "BlockType",

@@ -37,3 +37,11 @@ def keras_getter(kind: str) -> Any:
     if keras is None:
         return None
     return getattr(keras, kind).get
+
+
+def floatx() -> str:
+    """Keras' default float type (``keras.config.floatx()``), or ``"float32"`` without Keras."""
+    keras = loaded_keras()
+    if keras is None:
+        return "float32"
+    return keras.config.floatx()

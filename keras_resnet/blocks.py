@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
+from keras_resnet.layers import MaxPoolPadding2D
 from keras_resnet.registry import (  # noqa: F401 - re-exported where 0.1.0 had them
     BLOCK_OPTIONS,
     REGISTRY,
@@ -139,12 +140,12 @@ class BlockContext:
     ) -> Any:
         """Conv2D with the spec's L2, bias rule, initializer and padding mode.
 
-        With ``padding="symmetric"`` a strided conv with a kernel larger than 1
-        is preceded by ``ZeroPadding2D(kernel_size // 2)`` and uses ``"valid"``
-        padding (PyTorch / ``keras.applications`` alignment).
+        With ``padding="symmetric"`` or ``"torch"`` a strided conv with a kernel
+        larger than 1 is preceded by ``ZeroPadding2D(kernel_size // 2)`` and uses
+        ``"valid"`` padding (PyTorch / ``keras.applications`` alignment).
         """
         padding = "same"
-        if self.spec.padding == "symmetric" and strides > 1 and kernel_size > 1:
+        if self.spec.padding != "same" and strides > 1 and kernel_size > 1:
             x = keras.layers.ZeroPadding2D(kernel_size // 2, data_format=self.data_format,
                                            name=f"{name}_pad")(x)
             padding = "valid"
@@ -198,11 +199,16 @@ class BlockContext:
         return keras.layers.Activation(self.spec.activation, name=name)(x)
 
     def pool_layer(self, x: Any, kind: str, size: int, strides: int, *, name: str) -> Any:
-        """Max or average pooling ("same" padding, or symmetric zero padding)."""
+        """Max or average pooling: "same" padding, or symmetric padding (zeros;
+        -inf before max pooling under ``padding="torch"``, which max pooling ignores)."""
         padding = "same"
-        if self.spec.padding == "symmetric" and size > strides:
-            x = keras.layers.ZeroPadding2D(size // 2, data_format=self.data_format,
-                                           name=f"{name}_pad")(x)
+        if self.spec.padding != "same" and size > strides:
+            if kind == "max" and self.spec.padding == "torch":
+                x = MaxPoolPadding2D(size // 2, data_format=self.data_format,
+                                     name=f"{name}_pad")(x)
+            else:
+                x = keras.layers.ZeroPadding2D(size // 2, data_format=self.data_format,
+                                               name=f"{name}_pad")(x)
             padding = "valid"
         cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
         return cls(size, strides=strides, padding=padding, data_format=self.data_format,

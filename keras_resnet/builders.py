@@ -25,7 +25,9 @@ import keras
 
 from keras_resnet import _checks as C
 from keras_resnet import presets
+from keras_resnet import weights as W
 from keras_resnet.blocks import BlockContext
+from keras_resnet.layers import DropPath
 from keras_resnet.plan import Plan, Step, make_plan
 from keras_resnet.registry import REGISTRY
 from keras_resnet.shortcuts import make_shortcut
@@ -49,7 +51,8 @@ _NO_RESIDUAL = ("{} was removed in 0.3: plain or residual is the spec's field; u
 
 #: Builder arguments that override the spec field of the same name.
 OVERRIDABLE = ("input_shape", "include_top", "pooling", "classes",
-               "classifier_activation", "name", "l2", "zero_init_residual")
+               "classifier_activation", "name", "l2", "zero_init_residual",
+               "preprocessing", "drop_path_rate")
 
 
 def as_spec(spec: Any) -> ModelSpec:
@@ -245,6 +248,8 @@ def _block(x: Any, step: Step, spec: ModelSpec) -> Any:
             f"ctx.out_channels channels and downsample by ctx.strides exactly once"
         )
     if shortcut is not None:
+        if step.drop_path > 0:
+            y = DropPath(step.drop_path, name=ctx.name("drop_path"))(y)
         y = keras.layers.Add(name=ctx.name("add"))([shortcut, y])
     if not btype.preact:
         y = ctx.act(y, name=ctx.name("out"))
@@ -281,9 +286,18 @@ def _head(x: Any, spec: ModelSpec, plan: Plan) -> Any:
     return x
 
 
-def _build_graph(x: Any, spec: ModelSpec) -> Any:
-    plan = make_plan(spec, keras.config.image_data_format())
+def build_trunk(x: Any, spec: ModelSpec, plan: Plan) -> tuple:
+    """Builds the stem and the blocks of ``spec`` on ``x``.
+
+    Returns:
+        ``(output, features)``: the tensor entering the head, and
+        ``{"stem": tensor, step name: tensor, ...}`` (every step's output, for
+        feature pyramids).
+    """
+    features: dict = {}
     x = _stem(x, spec)
+    if spec.stem is not None:
+        features["stem"] = x
     ctx = BlockContext(spec, None, "transition")
     for step in plan.steps:
         if step.type == "pool":
@@ -292,6 +306,13 @@ def _build_graph(x: Any, spec: ModelSpec) -> Any:
                                entry.strides, name=step.name)
         else:
             x = _block(x, step, spec)
+        features[step.name] = x
+    return x, features
+
+
+def _build_graph(x: Any, spec: ModelSpec) -> Any:
+    plan = make_plan(spec, keras.config.image_data_format())
+    x, _ = build_trunk(x, spec, plan)
     return _head(x, spec, plan)
 
 
@@ -311,11 +332,14 @@ def _check_weights(spec: ModelSpec, weights: Any) -> str | None:
     """Validates ``weights`` before anything is built.
 
     Returns:
-        The ``keras.applications`` model to take ImageNet weights from, or None.
+        The ``keras.applications`` model to take ImageNet weights from, the
+        keras-hub preset (``"keras_hub:<preset>"``), or None.
     """
     if weights is None:
         return None
     C.check_str("weights", weights)
+    if weights.startswith(W.KERAS_HUB_PREFIX):
+        return W.KERAS_HUB_PREFIX + W.check_keras_hub_weights(spec, weights)
     if weights == "imagenet":
         app = presets.keras_application_of(spec)
         if app is None:
@@ -329,7 +353,7 @@ def _check_weights(spec: ModelSpec, weights: Any) -> str | None:
     if not os.path.isfile(weights):
         raise FileNotFoundError(
             f"weights file {weights!r} does not exist (weights must be None, "
-            "'imagenet' or the path of a .weights.h5/.h5 file)"
+            "'imagenet', 'keras_hub:<preset>' or the path of a .weights.h5/.h5 file)"
         )
     return None
 
@@ -353,7 +377,7 @@ def _load_weights(model: keras.Model, spec: ModelSpec, weights: str,
             f"({e}). Without network, download them elsewhere and pass the file: "
             f"weights='path/to/{app.lower()}_weights_tf_dim_ordering_tf_kernels.h5'"
         ) from e
-    presets.port_weights(source, model)
+    presets.port_weights(source, model, preprocessing=None)
 
 
 def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
@@ -361,6 +385,14 @@ def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
     spec = presets._as_kind(as_spec(spec), residual)
     spec = _resolve(spec, input_tensor, overrides)
     app = _check_weights(spec, weights)
+    hub = None
+    if app is not None and app.startswith(W.KERAS_HUB_PREFIX):
+        hub, preprocessing = W.load_keras_hub(app[len(W.KERAS_HUB_PREFIX):],
+                                              spec.include_top)
+        spec = spec.replace(preprocessing=preprocessing)
+    elif app is not None:
+        # The weights expect keras.applications' input convention: recorded.
+        spec = spec.replace(preprocessing=presets.KERAS_APPLICATIONS_PREPROCESSING[app])
     model = None
     if input_tensor is not None and keras.backend.is_keras_tensor(input_tensor):
         sources = keras.utils.get_source_inputs(input_tensor)
@@ -374,7 +406,18 @@ def _build(spec: Any, residual: bool, input_tensor: Any, weights: Any,
             model._resnet_spec = spec
     if model is None:
         model = ResNetModel(spec, input_tensor=input_tensor)
-    if weights is not None:
+    if hub is not None:
+        W.port_keras_hub(hub, model, preprocessing=None)
+    elif weights is not None and spec.drop_path_rate > 0:
+        # DropPath layers change the order of the weights that keras.applications'
+        # and legacy .h5 files are matched by: load into the network without them,
+        # then copy layer by layer.
+        donor = ResNetModel(spec.replace(drop_path_rate=0.0))
+        _load_weights(donor, spec, weights, app)
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(donor.get_layer(layer.name).get_weights())
+    elif weights is not None:
         _load_weights(model, spec, weights, app)
     return model
 
@@ -391,6 +434,8 @@ def build_resnet(
     name: str | None = UNSET,
     l2: float = UNSET,
     zero_init_residual: bool = UNSET,
+    preprocessing: Any = UNSET,
+    drop_path_rate: float = UNSET,
     weights: str | None = None,
 ) -> keras.Model:
     """Builds the residual network of a spec (``spec.residual`` set to True).
@@ -414,10 +459,19 @@ def build_resnet(
         name: Model name.
         l2: L2 weight decay on every conv/dense kernel.
         zero_init_residual: Start each residual block as the identity map.
+        preprocessing: The input convention to record (``ModelSpec.preprocessing``:
+            ``"unit"``, ``"caffe"``, ``"tf"``, ``"torch"``, ``"none"`` or
+            ``{"scale": ..., "offset": ...}``). Pretrained ``weights`` record
+            their own.
+        drop_path_rate: Stochastic depth of the last block (linear from 0 at
+            the first), ``ModelSpec.drop_path_rate``.
         weights: None, the path of a weights file (``.weights.h5``, or a
             ``keras.applications`` ``.h5`` file for the presets that mirror
-            it), or ``"imagenet"`` for those presets (downloaded and cached by
-            ``keras.applications``).
+            it), ``"imagenet"`` for those presets (downloaded and cached by
+            ``keras.applications``), or ``"keras_hub:<preset>"`` for the presets
+            with keras-hub weights (e.g. ``"keras_hub:resnet_18_imagenet"`` for
+            ``"resnet18"``; needs keras-hub and, the first time, a network).
+            ImageNet weights record the preprocessing they expect in the spec.
 
     Returns:
         A ``keras.Model`` (a :class:`ResNetModel`); ``spec_of(model).residual``
@@ -448,6 +502,8 @@ def build_plain(
     name: str | None = UNSET,
     l2: float = UNSET,
     zero_init_residual: bool = UNSET,
+    preprocessing: Any = UNSET,
+    drop_path_rate: float = UNSET,
     weights: str | None = None,
 ) -> keras.Model:
     """Builds the plain twin of a spec: the same layers without any shortcut.
@@ -472,6 +528,8 @@ def build_plain(
         name: Model name (default ``"plain"``).
         l2: L2 weight decay on every conv/dense kernel.
         zero_init_residual: Ignored (see above); kept for a uniform signature.
+        preprocessing: The input convention to record (see :func:`build_resnet`).
+        drop_path_rate: Must be 0: a plain network has no residual branch to drop.
         weights: None, the path of a weights file, or ``"imagenet"`` (see
             :func:`build_resnet`; ImageNet weights exist for residual nets only).
 
@@ -487,6 +545,43 @@ def build_plain(
     """
     args = locals()
     return _build(spec, False, input_tensor, weights, {k: args[k] for k in OVERRIDABLE})
+
+
+def from_keras_hub(source: Any, *, preprocessing: Any = "auto", **kwargs: Any) -> keras.Model:
+    """Builds the network of a keras-hub ResNet and gives it its weights (no download).
+
+    The spec is :func:`keras_resnet.weights.keras_hub_spec` of ``source`` (named
+    after the preset it equals: ``"resnet18"``, ``"resnet50_v1_5"``,
+    ``"resnetv2_50"``, ``"resnet50d"``, ``"resnet18_vd"``...), built in the
+    backbone's data format; every tensor's shape is checked before copying.
+
+    Args:
+        source: A ``keras_hub.models.ResNetBackbone``, or a
+            ``ResNetImageClassifier`` (its classifier is ported too, unless
+            ``include_top=False`` is given).
+        preprocessing: The input convention to record: ``"auto"`` is
+            keras-hub's (the classifier's image converter, else keras-hub's
+            ImageNet convention for ResNets); any ``ModelSpec.preprocessing``
+            value is recorded as given.
+        **kwargs: Arguments of :func:`build_resnet` that keep the weights
+            valid (``input_shape``, ``include_top``, ``pooling``, ``name``,
+            ``l2``, ``drop_path_rate``...).
+
+    Returns:
+        The model (a :class:`ResNetModel`).
+
+    Example:
+
+    ```python
+    backbone = keras_hub.models.ResNetBackbone.from_preset("resnet_18_imagenet")
+    model = kr.from_keras_hub(backbone, input_shape=(224, 224, 3), pooling="avg")
+    ```
+    """
+    backbone = getattr(source, "backbone", source)
+    with image_data_format(getattr(backbone, "data_format", None)):
+        model = build_resnet(W.keras_hub_spec(source), **kwargs)
+    W.port_keras_hub(source, model, preprocessing=preprocessing)
+    return model
 
 
 def build(spec: Any, **kwargs: Any) -> keras.Model:

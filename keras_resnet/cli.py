@@ -297,6 +297,8 @@ def _tune_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argument
     _opt(g, "--shortcut", type=_setting(str), metavar="V", help="shortcut option A-D")
     _opt(g, "--block-type", type=_setting(str), metavar="V",
          help="conv block type, e.g. basic,preact_basic")
+    _opt(g, "--drop-path-rate", type=_setting(float), metavar="V",
+         help="stochastic depth's largest rate, e.g. lin:0:0.2")
     g.add_argument("--allow-zero-l2", action="store_true",
                    help="also try no weight decay (a use_l2 switch)")
     _data_options(p)
@@ -321,11 +323,17 @@ def _export_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argume
                                                                   "litert"),
          help="keras, saved_model (Keras: tf_saved_model), tflite (Keras: litert), onnx")
     _opt(p, "--quantize", choices=sorted({q for v in QUANTIZE.values() for q in v if q}),
-         help="tflite: dynamic, float16 or int8 (full integer); onnx: see its formats")
+         help="tflite: int8 (full integer, calibrated), dynamic or float16; onnx: int8 "
+         "(static, calibrated) or dynamic (slower than float32: warns)")
+    p.add_argument("--include-preprocessing", action="store_true",
+                   help="put the model's recorded preprocessing inside the export, so it "
+                   "takes raw pixel values (0-255)")
     _opt(p, "--io-dtype", default="float32", choices=("float32", "int8"),
          help="input/output type of an int8 TFLite model")
     _opt(p, "--data", help="calibration (training split) and accuracy check (validation "
          "split) data, as train's --data (default: the run folder's)")
+    p.add_argument("--skip-bad-files", action="store_true",
+                   help="an image folder's files that cannot be decoded are left out")
     _opt(p, "--max-accuracy-drop", type=float, metavar="PP", shown=1.0,
          help="largest allowed drop of validation top-1, in percentage points")
     _opt(p, "--latency-runs", type=int, default=20, help="timed batch-1 runs (0: none)")
@@ -533,7 +541,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         out_dir=out, overwrite=args.overwrite, verbose=args.verbose, jobs=args.jobs,
         threads=args.threads, isolate=args.isolate, hyperband_factor=args.hyperband_factor,
         depth=args.depth, l2=args.l2, width=args.width, shortcut=args.shortcut,
-        block_type=args.block_type, allow_zero_l2=args.allow_zero_l2, **searched)
+        block_type=args.block_type, drop_path_rate=args.drop_path_rate,
+        allow_zero_l2=args.allow_zero_l2, **searched)
     print(f"\n{result.table(args.top)}\n\nbest spec: {result.paths['best_spec']}; its "
           f"recipe: {result.paths['best_recipe']}; train it again with\n  keras-resnet "
           f"train {result.paths['best_spec']} --recipe {result.paths['best_recipe']} "
@@ -560,14 +569,18 @@ def cmd_export(args: argparse.Namespace) -> int:
                        validation_data=data if args.verify else None,
                        max_accuracy_drop=args.max_accuracy_drop,
                        latency_runs=args.latency_runs, overwrite=args.overwrite,
-                       verify=args.verify)
+                       verify=args.verify, include_preprocessing=args.include_preprocessing)
     check = ("not verified" if result.max_abs_diff is None else
              f"verified in a fresh process, max abs difference {result.max_abs_diff:.2g}")
     kind = f"{result.format}, {result.quantize}" if result.quantize else result.format
     print(f"exported {model} -> {result.path} ({kind}; {check}; {result.seconds:.1f}s)")
     facts = [f"size {result.size_bytes:,} B"]
     if result.latency_ms is not None:
-        facts.append(f"latency {result.latency_ms:.3f} ms/image (batch 1, median)")
+        facts.append(
+            f"latency (batch 1, median) {result.latency_ms_1thread:.3f} ms at 1 thread "
+            f"({result.latency_ratio_1thread:.2f}x the Keras model's time), "
+            f"{result.latency_ms:.3f} ms at {result.threads} threads "
+            f"({result.latency_ratio:.2f}x Keras); {result.cpu}, {result.runtime}")
     if result.accuracy:
         a = result.accuracy
         facts.append(f"validation top-1 {a['export_top1']:.4f} (Keras {a['keras_top1']:.4f}, "

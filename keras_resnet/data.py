@@ -21,6 +21,7 @@ data = kr.load_data("photos/", image_size=(64, 64), validation_split=0.2)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from keras_resnet import _checks as C
+from keras_resnet import preprocessing as P
 from keras_resnet.imagecheck import CHANNELS, MAX_IMAGE_PIXELS, check_image_folder
 
 BUILTIN = ("digits",)
@@ -169,6 +171,49 @@ class Data:
         classes (a run resumes only on the same data)."""
         return {"load_args": self.load_args, "fingerprint": self.fingerprint(),
                 "input_shape": list(self.input_shape), "classes": int(self.classes)}
+
+    def as_input_of(self, preprocessing: Any) -> Data:
+        """The data as a model with this recorded preprocessing takes it.
+
+        :func:`load_data` gives pixels / 255 (``"unit"``, what this package's
+        models record when trained from scratch); for a model whose weights
+        expect another convention (e.g. ``"caffe"`` for ``keras.applications``'
+        ResNet50, when fine-tuning it) the pixels are given that one instead,
+        as ``kr.preprocess_input`` does. Data made by hand (no ``load_args``)
+        is taken as it is: it is the model's input already.
+
+        Args:
+            preprocessing: A ``ModelSpec.preprocessing`` value.
+
+        Returns:
+            This data, or a copy converted for the model.
+        """
+        if self.load_args is None or preprocessing in (None, "unit"):
+            return self
+        channels_first = bool(self.is_numpy and self.train[0].ndim == 4
+                              and self.train[0].shape[1] in (1, 3, 4)
+                              and self.train[0].shape[-1] not in (1, 3, 4))
+        layout = "channels_first" if channels_first else "channels_last"
+
+        def convert(split: Any) -> Any:
+            if split is None:
+                return None
+            if isinstance(split, tuple):
+                return P.apply(split[0] * 255.0, preprocessing, layout), split[1]
+            import tensorflow as tf  # a tf.data split: TensorFlow is loaded already
+
+            def numpy(x: np.ndarray) -> np.ndarray:
+                return np.asarray(P.apply(x * 255.0, preprocessing, layout), x.dtype)
+
+            def batch(x: Any, y: Any) -> tuple:
+                out = tf.numpy_function(numpy, [x], x.dtype, stateful=False)
+                out.set_shape(x.shape)
+                return out, y
+
+            return split.map(batch)
+
+        return dataclasses.replace(self, train=convert(self.train),
+                                   validation=convert(self.validation))
 
     @property
     def is_numpy(self) -> bool:

@@ -160,20 +160,16 @@ class Pool:
         on_event: Called in the parent (in a thread of its own, one event at a
             time) with each event: ``{"event": "start" | what the task
             reported, "id": the task's id, "worker": its pid, ...}``.
-        max_tasks_per_child: Replace a worker after this many tasks (frees
-            what a backend keeps between models); None keeps it.
 
     Leaving the block waits for the tasks; leaving it with an exception (a
     task failed, Ctrl-C) stops the workers at once.
     """
 
     def __init__(self, jobs: int, threads: int = 1,
-                 on_event: Callable[[dict], None] | None = None,
-                 max_tasks_per_child: int | None = None) -> None:
+                 on_event: Callable[[dict], None] | None = None) -> None:
         self.jobs = C.check_int("jobs", jobs, minimum=1, maximum=4096)
         self.threads = C.check_int("threads", threads, minimum=1, maximum=4096)
         self.on_event = on_event
-        self.max_tasks_per_child = max_tasks_per_child
         self.workers: set[int] = set()
         self._executor: cf.ProcessPoolExecutor | None = None
         self._events: Any = None
@@ -184,8 +180,7 @@ class Pool:
         self._events = context.Queue()
         self._executor = cf.ProcessPoolExecutor(
             self.jobs, mp_context=context, initializer=_init_worker,
-            initargs=(self.threads, self._events, os.getpid()),
-            max_tasks_per_child=self.max_tasks_per_child)
+            initargs=(self.threads, self._events, os.getpid()))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         return self

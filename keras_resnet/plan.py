@@ -97,6 +97,10 @@ class Step:
         preact: Whether it is a pre-activation block.
         in_channels: Channels (units) entering the block.
         out_channels: Channels (units) leaving the block.
+        total_stride: Product of every downsampling from the input to this
+            step's output (stem included).
+        drop_path: Stochastic-depth rate of this block's residual branch
+            (``spec.drop_path_rate`` scaled linearly over the blocks).
     """
 
     index: int
@@ -110,6 +114,33 @@ class Step:
     preact: bool = False
     in_channels: int = 0
     out_channels: int = 0
+    total_stride: int = 1
+    drop_path: float = 0.0
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a feature pyramid: the last feature map at one stride.
+
+    Attributes:
+        name: ``"P{k}"`` for a total stride of ``2**k`` (keras-hub's and the
+            detection literature's convention: ``"P2"`` is stride 4), else
+            ``"S{stride}"``.
+        step: The step whose output it is (``"stem"`` for the stem's).
+        stride: Total stride from the input.
+        shape: Shape of the feature map (without batch).
+    """
+
+    name: str
+    step: str
+    stride: int
+    shape: tuple
+
+
+def level_name(stride: int) -> str:
+    """``"P{log2(stride)}"`` for a power of two, else ``"S{stride}"``."""
+    k = stride.bit_length() - 1
+    return f"P{k}" if stride == 1 << k else f"S{stride}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +155,8 @@ class Plan:
         total_stride: Product of all downsampling factors.
         data_format: ``"channels_last"`` or ``"channels_first"``: the layout of
             every shape above.
+        stem_stride: Downsampling of the stem (1 without stem).
+        has_stem: Whether the spec has a stem.
     """
 
     input_shape: tuple
@@ -132,6 +165,8 @@ class Plan:
     features_shape: tuple
     total_stride: int
     data_format: str = "channels_last"
+    stem_stride: int = 1
+    has_stem: bool = False
 
     @property
     def preact_tail(self) -> bool:
@@ -142,6 +177,34 @@ class Plan:
     def shortcuts(self) -> dict:
         """``{step name: shortcut kind}`` for every block."""
         return {s.name: s.shortcut for s in self.steps if s.type != "pool"}
+
+    def stages(self) -> list:
+        """Stage names in order: ``"stem"`` (if any), then ``"stage1"``,
+        ``"stage2"``... (one per entry of ``spec.blocks``, the prefix of its layers)."""
+        names = ["stem"] if self.has_stem else []
+        for step in self.steps:
+            stage = step.name.split("_", 1)[0]
+            if stage not in names:
+                names.append(stage)
+        return names
+
+    def levels(self) -> dict:
+        """The feature pyramid: ``{level name: Level}``, shallowest first.
+
+        One level per total stride reached: the output of the last step
+        (block or pooling entry; the stem when no step runs at its stride) at
+        that stride. For the ImageNet ResNets these are ``"P2"`` to ``"P5"``
+        (strides 4 to 32: the outputs of the four stages); for the CIFAR nets
+        ``"P0"`` to ``"P2"``. Networks on vectors have no levels.
+        """
+        if len(self.input_shape) != 3:
+            return {}
+        candidates = [("stem", self.stem_stride, self.stem_shape)] if self.has_stem else []
+        candidates += [(s.name, s.total_stride, s.out_shape) for s in self.steps]
+        last: dict = {}
+        for step, stride, shape in candidates:
+            last[stride] = Level(level_name(stride), step, stride, tuple(shape))
+        return {level.name: level for level in sorted(last.values(), key=lambda lv: lv.stride)}
 
 
 def _down(n: int | None, s: int) -> int | None:
@@ -227,6 +290,13 @@ def make_plan(spec: Any, data_format: str | None = None) -> Plan:
         else:
             shape = (stem.filters,)
     stem_shape = shape
+    stem_stride = 1
+    for _, s in downs:
+        stem_stride *= s
+    total_stride = stem_stride
+    blocks = sum(e.repeat for e in spec.blocks if e.type != "pool")
+    rate = float(getattr(spec, "drop_path_rate", 0.0) or 0.0) if spec.residual else 0.0
+    block_index = 0
     steps = []
     for i, entry in enumerate(spec.blocks):
         where = f"blocks[{i}]"
@@ -241,9 +311,11 @@ def make_plan(spec: Any, data_format: str | None = None) -> Plan:
                           shape[2])
             if entry.strides > 1:
                 downs.append((where, entry.strides))
+            total_stride *= entry.strides
             steps.append(Step(i, 0, f"stage{i + 1}_pool", "pool", from_hwc(shape, fmt),
                               from_hwc(out, fmt), entry.strides, "none",
-                              in_channels=shape[-1], out_channels=out[-1]))
+                              in_channels=shape[-1], out_channels=out[-1],
+                              total_stride=total_stride))
             shape = out
             continue
         btype = get_block_type(entry.type, f"{where}.type")
@@ -265,16 +337,20 @@ def make_plan(spec: Any, data_format: str | None = None) -> Plan:
                    if len(shape) == 3 else (out_channels,))
             if strides > 1:
                 downs.append((where, strides))
+            total_stride *= strides
+            # timm's rule: linspace(0, rate, blocks), the first block never dropped
+            drop = rate * block_index / (blocks - 1) if blocks > 1 else 0.0
+            block_index += 1
             steps.append(Step(i, r, f"stage{i + 1}_block{r + 1}", btype.name,
                               from_hwc(shape, fmt), from_hwc(out, fmt), strides, kind,
-                              btype.preact, shape[-1], out[-1]))
+                              btype.preact, shape[-1], out[-1], total_stride, drop))
             shape = out
     total = 1
     for _, s in downs:
         total *= s
     _check_size(spec.input_shape, to_hwc(tuple(spec.input_shape), fmt), downs, total)
     return Plan(tuple(spec.input_shape), from_hwc(stem_shape, fmt), tuple(steps),
-                from_hwc(shape, fmt), total, fmt)
+                from_hwc(shape, fmt), total, fmt, stem_stride, stem is not None)
 
 
 def _check_size(input_shape: tuple, hwc: tuple, downs: list, total: int) -> None:

@@ -12,6 +12,9 @@ for wide nets, a width multiplier. :func:`get` expands a row into a
 | ``imagenet_v1_5`` | ``resnet50/101/152_v1_5`` | stride on the 3x3, no biases (torchvision) |
 | ``imagenet_v2`` | ``resnet50/101/152v2`` | ``keras.applications.ResNet50V2`` |
 | ``imagenet_d`` | ``resnet18/34/50/101/152d`` | deep stem, avg-pool shortcuts |
+| ``imagenet_vd_basic`` | ``resnet18/34_vd`` | ResNet-D, first block projects (PaddleClas) |
+| ``imagenet_d`` | ``resnet200_vd`` | ResNet-D, 3/12/48/3 bottleneck blocks (PaddleClas) |
+| ``timm_v2`` | ``resnetv2_50/101/152`` | pre-activation, stride on the first block (timm) |
 | ``cifar`` | ``cifar_resnet20/32/44/56/110/1202`` | He et al. 2015 §4.2, option A |
 | ``wrn`` | ``wrn_16_8``, ``wrn_28_10``, ``wrn_40_4`` | Zagoruyko & Komodakis 2016 |
 
@@ -96,6 +99,22 @@ FAMILIES: dict[str, dict] = {
                  "shortcut": "D"},
         "stages": _stages("bottleneck"),
     },
+    # PaddleClas' ResNet18_vd/34_vd (keras-hub's resnet_vd): ResNet-D whose first
+    # block also projects (1x1 conv + BN) although its shape does not change.
+    "imagenet_vd_basic": {
+        "spec": {**_IMAGENET, "stem": {**_IMAGENET["stem"], "type": "deep"},
+                 "shortcut": "D"},
+        "stages": _stages("basic"),
+        "first_block": {"shortcut": "C"},
+    },
+    # timm's resnetv2_50/101/152 (keras-hub's ResNetV2): pre-activation bottlenecks
+    # with the stride on the first block's 3x3, projections from the pre-activated
+    # input, no biases, and a stem max pool that ignores its padding.
+    "timm_v2": {
+        "spec": {**_IMAGENET, "stem": {**_IMAGENET["stem"], "norm_act": False},
+                 "use_bias": False, "padding": "torch"},
+        "stages": _stages("preact_bottleneck"),
+    },
     "imagenet_d_basic": {
         "spec": {**_IMAGENET, "stem": {**_IMAGENET["stem"], "type": "deep"},
                  "shortcut": "D"},
@@ -136,7 +155,7 @@ def _row(family: str, depths: builtins.list, about: str, residual: bool = True,
 
 
 _DEPTHS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3],
-           152: [3, 8, 36, 3]}
+           152: [3, 8, 36, 3], 200: [3, 12, 48, 3]}
 
 #: Preset name -> row. ``keras_app`` names the ``keras.applications`` model whose
 #: layers (and weights) the preset mirrors exactly.
@@ -161,6 +180,17 @@ TABLE: dict[str, dict] = {
     **{f"resnet{d}d": _row("imagenet_d_basic" if d < 50 else "imagenet_d", _DEPTHS[d],
                            f"ResNet-{d}-D: deep stem, avg-pool shortcuts (He et al. 2019)")
        for d in (18, 34, 50, 101, 152)},
+    **{f"resnet{d}_vd": _row("imagenet_vd_basic", _DEPTHS[d],
+                             f"ResNet-{d}-vd: ResNet-{d}-D with a projection on the first "
+                             "block (PaddleClas, keras-hub's resnet_vd)")
+       for d in (18, 34)},
+    "resnet200_vd": _row("imagenet_d", _DEPTHS[200],
+                         "ResNet-200-vd: ResNet-D of 3/12/48/3 bottleneck blocks "
+                         "(PaddleClas, keras-hub's resnet_vd_200)"),
+    **{f"resnetv2_{d}": _row("timm_v2", _DEPTHS[d],
+                             f"ResNet-{d} V2 as timm's resnetv2_{d} and keras-hub's "
+                             "ResNetV2: stride on the first block, no biases")
+       for d in (50, 101, 152)},
     **{f"cifar_resnet{6 * n + 2}": _row("cifar", [n] * 3,
                                         f"CIFAR ResNet-{6 * n + 2} (He et al. 2015, §4.2)")
        for n in (3, 5, 7, 9, 18, 200)},
@@ -175,8 +205,15 @@ TABLE: dict[str, dict] = {
 }
 
 
-def _stage_blocks(fam: dict, btype: str, filters: int, n: int, strides: int) -> builtins.list:
+def _stage_blocks(fam: dict, btype: str, filters: int, n: int, strides: int,
+                  first: bool = False) -> builtins.list:
     extra = fam.get("block", {})
+    if first and fam.get("first_block"):
+        # the network's first block differs (its own entry, e.g. shortcut "C")
+        head = [{"type": btype, "filters": filters, "strides": strides, **extra,
+                 **fam["first_block"]}]
+        return head + ([{"type": btype, "filters": filters, "repeat": n - 1, **extra}]
+                       if n > 1 else [])
     if fam.get("stride_last") and strides > 1:
         head = [{"type": btype, "filters": filters, "repeat": n - 1, **extra}] if n > 1 else []
         return head + [{"type": btype, "filters": filters, "strides": strides,
@@ -190,8 +227,9 @@ def to_dict(name: str) -> dict:
     fam = FAMILIES[row["family"]]
     spec = copy.deepcopy(fam["spec"])
     spec["blocks"] = []
-    for (btype, filters, strides), n in zip(fam["stages"], row["depths"]):
-        spec["blocks"] += _stage_blocks(fam, btype, filters * row["width"], n, strides)
+    for i, ((btype, filters, strides), n) in enumerate(zip(fam["stages"], row["depths"])):
+        spec["blocks"] += _stage_blocks(fam, btype, filters * row["width"], n, strides,
+                                        first=i == 0)
     spec["residual"] = row["residual"]
     spec["input_shape"] = builtins.list(from_hwc(tuple(spec["input_shape"]), image_data_format()))
     spec["name"] = name
@@ -283,7 +321,14 @@ def keras_application(name: str) -> str | None:
 #: Spec fields that may differ from the preset while its weights still apply.
 HEAD_FIELDS = ("input_shape", "include_top", "pooling", "classes",
                "classifier_activation", "l2", "l2_bias", "l2_norm",
-               "zero_init_residual", "name")
+               "zero_init_residual", "name", "preprocessing", "drop_path_rate")
+
+#: The input each ``keras.applications`` ResNet's weights expect: the ``mode`` of
+#: its ``preprocess_input`` (``keras.applications.resnet`` / ``resnet_v2``).
+KERAS_APPLICATIONS_PREPROCESSING = {
+    "ResNet50": "caffe", "ResNet101": "caffe", "ResNet152": "caffe",
+    "ResNet50V2": "tf", "ResNet101V2": "tf", "ResNet152V2": "tf",
+}
 
 
 def keras_application_of(spec: ModelSpec) -> str | None:
@@ -299,7 +344,41 @@ def keras_application_of(spec: ModelSpec) -> str | None:
     return row["keras_app"] if same == preset else None
 
 
-def port_weights(source: Any, target: Any) -> Any:
+def spec_holder(model: Any) -> Any:
+    """The model (``model`` itself or one inside it) that carries a keras_resnet
+    spec, or None."""
+    if isinstance(getattr(model, "_resnet_spec", None), ModelSpec):
+        return model
+    for layer in getattr(model, "layers", []):
+        found = spec_holder(layer) if hasattr(layer, "layers") else None
+        if found is not None:
+            return found
+    return None
+
+
+def record_preprocessing(model: Any, preprocessing: Any) -> Any:
+    """Records on a model (its spec) the preprocessing its weights expect.
+
+    Weights come with an input convention; after loading weights into a model
+    built by keras_resnet, this makes ``kr.spec_of(model).preprocessing`` (and
+    its ``.keras`` file) say it. The layers do not change.
+
+    Args:
+        model: A model built by keras_resnet (or one containing such a model).
+        preprocessing: A value ``ModelSpec.preprocessing`` accepts.
+
+    Returns:
+        ``model``.
+    """
+    holder = spec_holder(model)
+    if holder is None:
+        raise TypeError(f"model {getattr(model, 'name', model)!r} was not built by "
+                        "keras_resnet (no spec to record the preprocessing in)")
+    holder._resnet_spec = holder._resnet_spec.replace(preprocessing=preprocessing)
+    return model
+
+
+def port_weights(source: Any, target: Any, preprocessing: Any = "auto") -> Any:
     """Copies the weights of a ``keras.applications`` model into an equal preset.
 
     The presets that mirror ``keras.applications`` build the same layers in the
@@ -309,6 +388,11 @@ def port_weights(source: Any, target: Any) -> Any:
     Args:
         source: e.g. ``keras.applications.ResNet50(weights=...)``.
         target: e.g. ``kr.build_resnet("resnet50")``.
+        preprocessing: What the target records as its input convention:
+            ``"auto"`` records ``keras.applications``' (``"caffe"`` for ResNet50/
+            101/152, ``"tf"`` for the V2 nets) when the target mirrors one of
+            them and leaves it otherwise; None leaves it; any other value is
+            recorded.
 
     Returns:
         ``target``.
@@ -320,6 +404,12 @@ def port_weights(source: Any, target: Any) -> Any:
     model = kr.presets.port_weights(ka, kr.build_resnet("resnet50"))
     ```
     """
+    holder = spec_holder(target)
+    if holder is not None and holder._resnet_spec.drop_path_rate > 0:
+        raise ValueError(
+            "cannot port weights by position into a model with drop-path layers (they "
+            "change the order of its weights): port into the same spec with "
+            "drop_path_rate=0, or build with weights=..., which does that for you")
     src, dst = source.weights, target.weights
     if len(src) != len(dst):
         raise C.InvalidInput(
@@ -333,6 +423,12 @@ def port_weights(source: Any, target: Any) -> Any:
                 f"{b.path} has shape {tuple(b.shape)}; the architectures differ"
             )
     target.set_weights(source.get_weights())
+    if preprocessing == "auto":
+        holder = spec_holder(target)
+        app = keras_application_of(holder._resnet_spec) if holder is not None else None
+        preprocessing = KERAS_APPLICATIONS_PREPROCESSING.get(app or "")
+    if preprocessing is not None:
+        record_preprocessing(target, preprocessing)
     return target
 
 
@@ -404,3 +500,56 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"keras_resnet.presets.{name} was removed in 0.3; use "
                              f"{_REMOVED[name]}")
     raise AttributeError(f"module 'keras_resnet.presets' has no attribute {name!r}")
+
+
+#: Convolutional block types and their pre-activation twins (basic <-> preact_basic).
+CONV_TWINS = {"basic": "preact_basic", "preact_basic": "basic",
+              "bottleneck": "preact_bottleneck", "preact_bottleneck": "bottleneck"}
+
+
+def with_width(spec: ModelSpec, width: float) -> ModelSpec:
+    """The same network with every block's and the stem's filters times ``width``
+    (rounded half up, at least 1): Wide ResNets' k, or a thinner net below 1.
+
+    Args:
+        spec: A ``ModelSpec``.
+        width: The multiplier (> 0).
+
+    Returns:
+        The spec with its filters changed.
+    """
+    width = C.check_float("width", width, minimum=0.0, maximum=64.0)
+    if width <= 0:
+        C.fail("width", "must be > 0", width)
+
+    def scale(f: int) -> int:
+        return max(1, min(65536, int(f * width + 0.5)))
+
+    blocks = tuple(b if b.type == "pool" else dataclasses.replace(b, filters=scale(b.filters))
+                   for b in spec.blocks)
+    stem = spec.stem and dataclasses.replace(spec.stem, filters=scale(spec.stem.filters))
+    return spec.replace(blocks=blocks, stem=stem)
+
+
+def with_block_type(spec: ModelSpec, block_type: str) -> ModelSpec:
+    """The same network with every convolutional block of ``block_type`` (a plain
+    conv block and its pre-activation twin swap; bottleneck-only options are
+    dropped for basic types).
+
+    Args:
+        spec: A ``ModelSpec`` with basic/bottleneck (pre-activation or not) blocks.
+        block_type: One of :data:`CONV_TWINS`.
+
+    Returns:
+        The spec with its conv blocks changed.
+    """
+    C.check_choice("block_type", block_type, tuple(CONV_TWINS))
+    if not any(b.type in CONV_TWINS for b in spec.blocks):
+        C.fail("block_type", f"needs a base with {'/'.join(CONV_TWINS)} blocks; this one "
+               f"has {sorted({b.type for b in spec.blocks})}", block_type)
+    extra: dict = {} if "bottleneck" in block_type else {"bottleneck_ratio": None,
+                                                        "stride_1x1": False}
+    blocks = tuple(dataclasses.replace(b, type=block_type, **extra)
+                   if b.type in CONV_TWINS and b.type != block_type else b
+                   for b in spec.blocks)
+    return spec.replace(blocks=blocks)

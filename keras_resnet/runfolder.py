@@ -19,7 +19,8 @@ card. This module imports no Keras: a folder's state can be read anywhere.
 | ``backup/`` | every epoch | weights and optimizer state (removed at the end) |
 | ``model.keras`` | at the end | the trained model |
 | ``spec.json``, ``history.json``, ``labels.json`` | at the end | spec, metrics, class names |
-| ``run.lock``, ``run.owner.json`` | while a process runs | who holds the folder |
+| ``run.lock`` | at the start (kept) | the operating system's lock (``filelock``) |
+| ``run.owner.json`` | while a process runs | who holds the folder (host, pid) |
 
 Example:
 
@@ -46,6 +47,7 @@ import filelock
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
 from keras_resnet._version import __version__
+from keras_resnet.spec import ModelSpec
 
 #: Version of ``run.json``'s layout.
 FORMAT = 1
@@ -116,7 +118,14 @@ def _comparable(run: dict) -> dict:
     data = dict(run.get("data") or {})
     if "num_classes" in data:  # run.json of 0.2
         data.setdefault("classes", data.pop("num_classes"))
-    return {"spec": run.get("spec"), "recipe": run.get("recipe"),
+    spec = run.get("spec")
+    if isinstance(spec, dict):  # fields added since it was written take their defaults
+        with contextlib.suppress(ValueError, TypeError):
+            spec = ModelSpec.from_dict(spec).to_dict()
+    recipe = run.get("recipe")
+    if isinstance(recipe, dict):  # recipe fields added since (metrics), at their defaults
+        recipe = {"metrics": ["accuracy"], **recipe}
+    return {"spec": spec, "recipe": recipe,
             "data": {k: data.get(k) for k in ("fingerprint", "input_shape", "classes")}}
 
 

@@ -45,6 +45,7 @@ from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any, Literal
 
 from keras_resnet import _checks as C
+from keras_resnet import preprocessing as P
 from keras_resnet._io import atomic_write_text
 from keras_resnet._runtime import image_data_format, keras_getter
 from keras_resnet.plan import make_plan
@@ -53,7 +54,7 @@ from keras_resnet.registry import check_option, get_block_type
 SHORTCUTS = ("A", "B", "C", "D")
 POOLS = ("max", "avg")
 STEM_TYPES = ("conv", "deep", "dense")
-PADDINGS = ("same", "symmetric")
+PADDINGS = ("same", "symmetric", "torch")
 NORMS = ("batch", None)
 HEAD_POOLINGS = (None, "avg", "max")
 USE_BIAS = (True, False, "auto")
@@ -269,9 +270,26 @@ class ModelSpec:
         activation: Activation name, e.g. ``"relu"``.
         kernel_initializer: Initializer name, e.g. ``"he_normal"`` (He et al.).
         padding: ``"same"`` (Keras padding; asymmetric for strided convs on
-            even inputs) or ``"symmetric"`` (explicit ``ZeroPadding2D`` of
-            ``kernel_size // 2`` before each strided conv/pool, as PyTorch and
-            ``keras.applications``, needed to port their weights exactly).
+            even inputs), ``"symmetric"`` (explicit ``ZeroPadding2D`` of
+            ``kernel_size // 2`` before each strided conv/pool, as
+            ``keras.applications``, needed to port their weights exactly) or
+            ``"torch"`` (the same, except that max pooling ignores its padding,
+            as PyTorch's ``MaxPool2d(padding=1)``: it pads with -inf; differs
+            from ``"symmetric"`` only where a max pool reads values that may be
+            negative, as in the stem of timm's and keras-hub's ResNet V2).
+        preprocessing: What the network expects as input, as a function of
+            raw 8-bit RGB images (see :mod:`keras_resnet.preprocessing`):
+            ``"unit"`` (``x / 255``, this package's loaders and training),
+            ``"caffe"`` and ``"tf"`` (``keras.applications`` ResNet and ResNet
+            V2), ``"torch"`` (ImageNet mean/std), ``"none"``, or
+            ``{"scale": s, "offset": o}`` (``x * s + o``, keras-hub's image
+            converters). Recorded with the weights; a spec or ``.keras``
+            file without it means ``"unit"``.
+        drop_path_rate: Stochastic depth (Huang et al. 2016, timm's name): the
+            rate at which training drops a whole residual branch of an example,
+            rising linearly over the blocks from 0 at the first to this value at
+            the last (timm's rule); identity at inference. In ``[0, 1)``; needs
+            ``residual=True`` (a plain network has no shortcut to keep).
         name: Model name; None means ``"resnet"``/``"plain"``.
     """
 
@@ -294,7 +312,9 @@ class ModelSpec:
     bn_epsilon: float = 1e-5
     activation: str = "relu"
     kernel_initializer: str = "he_normal"
-    padding: Literal["same", "symmetric"] = "same"
+    padding: Literal["same", "symmetric", "torch"] = "same"
+    preprocessing: str | dict = P.DEFAULT
+    drop_path_rate: float = 0.0
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -322,6 +342,8 @@ class ModelSpec:
                 value = None if value is None else value.to_dict(compact)
             elif f.name == "input_shape":
                 value = list(value)
+            elif f.name == "preprocessing":
+                value = P.to_config(value)
             out[f.name] = value
         return out
 
@@ -614,6 +636,14 @@ def _validate_name(path: str, value: Any, kind: str) -> Any:
     return value
 
 
+def _channels(spec: ModelSpec) -> int | None:
+    """Channels of the input images (None for vectors), in Keras' data format."""
+    shape = spec.input_shape
+    if len(shape) != 3:
+        return None
+    return shape[0] if image_data_format() == "channels_first" else shape[2]
+
+
 def _validate(spec: ModelSpec) -> None:
     blocks = spec.blocks
     if not isinstance(blocks, (list, tuple)):
@@ -651,6 +681,15 @@ def _validate(spec: ModelSpec) -> None:
     _validate_name("activation", spec.activation, "activations")
     _validate_name("kernel_initializer", spec.kernel_initializer, "initializers")
     C.check_choice("padding", spec.padding, PADDINGS)
+    _set(spec, "preprocessing", P.check(spec.preprocessing, _channels(spec)))
+    _set(spec, "drop_path_rate", C.check_float("drop_path_rate", spec.drop_path_rate,
+                                               minimum=0.0, maximum=1.0,
+                                               exclusive_maximum=True))
+    if spec.drop_path_rate > 0 and not spec.residual:
+        C.fail("drop_path_rate", "needs a residual network (residual=True): stochastic "
+               "depth drops a block's residual branch and keeps its shortcut, and a plain "
+               "network has no shortcut; set drop_path_rate=0 for the plain twin",
+               spec.drop_path_rate)
     if spec.name is not None:
         C.check_str("name", spec.name)
         if not spec.name or not all(c.isalnum() or c in "_-." for c in spec.name):

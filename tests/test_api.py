@@ -10,7 +10,6 @@
 import argparse
 import dataclasses
 import inspect
-import os
 
 import keras
 import numpy as np

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import shutil
+import warnings
 
 import keras
 import numpy as np
@@ -15,7 +16,14 @@ import pytest
 
 import keras_resnet as kr
 from keras_resnet.cli import main
-from keras_resnet.serving import AccuracyDropError, ExportVerificationError, load_model
+from keras_resnet.serving import (
+    AccuracyDropError,
+    ExportVerificationError,
+    load_model,
+    machine,
+    open_model,
+    predict_files,
+)
 from keras_resnet.serving import exporter as ex
 from keras_resnet.serving import verify as ver
 from keras_resnet.serving.formats import TOLERANCE
@@ -54,17 +62,37 @@ def model():
     pytest.param("onnx", "m.onnx", marks=needs_onnx)])
 def test_export_reloads_with_same_outputs(model, tmp_path, fmt, name):
     path = tmp_path / name
-    result = kr.export(model, str(path), fmt, latency_runs=3)
+    timed = fmt in ("keras", "onnx")  # timing takes two more fresh processes: not every format
+    result = kr.export(model, str(path), fmt, latency_runs=3 if timed else 0)
     assert result.path == str(path) and path.exists()
     assert result.max_abs_diff is not None and result.max_abs_diff <= TOLERANCE[fmt]
-    assert result.latency_ms > 0 and result.size_bytes > 10_000
+    assert result.size_bytes > 10_000
+    assert result.runtime.startswith({"keras": ("Keras ",), "saved_model": ("TensorFlow ",),
+                                      "tflite": ("LiteRT ", "TensorFlow Lite "),
+                                      "onnx": ("onnxruntime ",)}[fmt])
+    if timed:  # at one thread and at every core, beside the Keras model, on a named CPU
+        assert result.threads == machine.all_cores() and result.cpu == machine.cpu_name()
+        assert result.latency_ms > 0 and result.latency_ms_1thread > 0
+        assert result.keras_latency_ms > 0 and result.keras_latency_ms_1thread > 0
+        assert result.latency_ratio == pytest.approx(result.latency_ms
+                                                     / result.keras_latency_ms)
+    else:
+        assert result.latency_ms is result.threads is result.latency_ratio is None
+    if fmt == "keras":  # the export is the Keras model: one measurement
+        assert result.latency_ratio == 1.0 == result.latency_ratio_1thread
     assert result.accuracy is None  # no validation data for a bare model
     # nothing but the export and its card: no temporary files left behind
     card_files = ["MODEL_CARD.md", "model_card.json"]
     assert sorted(os.listdir(tmp_path)) == sorted([name] + ([] if fmt == "saved_model"
                                                             else card_files))
     card = json.loads(pathlib.Path(result.card).read_text())
-    assert card["exports"][name]["size_bytes"] == result.size_bytes
+    entry = card["exports"][name]
+    assert entry["size_bytes"] == result.size_bytes
+    assert [entry[k] for k in ("latency_ms", "latency_ms_1thread", "keras_latency_ms",
+                               "keras_latency_ms_1thread", "threads", "cpu", "runtime")] == [
+        result.latency_ms, result.latency_ms_1thread, result.keras_latency_ms,
+        result.keras_latency_ms_1thread, result.threads, result.cpu, result.runtime]
+    assert card["environment"]["cpu"] == machine.cpu_name()
     assert card["model"]["trainable_params"] == sum(
         int(np.prod(w.shape)) for w in model.trainable_weights)
     # and again, independently, as a user would
@@ -132,9 +160,12 @@ def test_bad_quantize_input_is_one_line_and_writes_nothing(run_dir, tmp_path, ca
         (dict(quantize="int8", representative_data=np.zeros((4, 28, 28, 1))),
          r"^representative_data must hold examples of the model's input shape \(8, 8, 1\)\. "
          r"Received: examples of shape \(28, 28, 1\)$"),
-        (dict(format="onnx", quantize="int8", path=str(tmp_path / "m.onnx")),
-         r"^quantize must be one of None, 'dynamic' for format='onnx'\. "
-         r"Received: quantize='int8'$"),
+        (dict(format="onnx", quantize="float16", path=str(tmp_path / "m.onnx")),
+         r"^quantize must be one of None, 'int8', 'dynamic' for format='onnx'\. "
+         r"Received: quantize='float16'$"),
+        (dict(format="onnx", quantize="int8", io_dtype="int8", path=str(tmp_path / "m.onnx")),
+         r"^io_dtype can be 'int8' only with quantize='int8' \(full-integer TFLite\); "
+         r"this export has format='onnx'"),
         (dict(format="saved_model", quantize="float16", path=str(tmp_path / "sm")),
          r"^quantize must be one of None for format='saved_model'"),
         (dict(quantize="dynamic", io_dtype="int8"),
@@ -153,7 +184,7 @@ def test_bad_quantize_input_is_one_line_and_writes_nothing(run_dir, tmp_path, ca
         ([str(old), "--out", target, "--format", "tflite", "--quantize", "int8"],
          "representative_data is required for quantize='int8'"),
         ([str(run_dir), "--out", str(tmp_path / "m.onnx"), "--format", "onnx", "--quantize",
-          "int8"], "quantize must be one of None, 'dynamic' for format='onnx'"),
+          "float16"], "quantize must be one of None, 'int8', 'dynamic' for format='onnx'"),
         ([str(run_dir), "--out", target, "--format", "tflite", "--quantize", "int8", "--data",
           "no/such/folder"], "no/such/folder"),
     ]:
@@ -252,8 +283,12 @@ def test_serving_imports_nothing_from_training():
 def test_dynamic_onnx_and_float16_tflite_of_a_run_folder(run_dir, tmp_path):
     for fmt, name, q in [("onnx", "m.onnx", "dynamic"), ("tflite", "m16.tflite", "float16"),
                          ("tflite", "mdyn.tflite", "dynamic")]:
-        result = kr.export(str(run_dir), str(tmp_path / name), fmt, quantize=q,
-                           latency_runs=3)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            result = kr.export(str(run_dir), str(tmp_path / name), fmt, quantize=q,
+                               latency_runs=3)
+        slow = [w for w in seen if "runs slower than float32" in str(w.message)]
+        assert len(slow) == (fmt == "onnx")  # only dynamic ONNX warns
         assert result.accuracy["drop_pp"] <= 1.0 and result.accuracy["agreement"] > 0.9
     card = json.loads((tmp_path / "model_card.json").read_text())
     assert [card["exports"][n]["quantize"] for n in ("m.onnx", "m16.tflite", "mdyn.tflite")] \
@@ -284,3 +319,200 @@ def test_cli_exports_int8_from_a_run_folder(run_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(tflite, int8; verified in a fresh process" in out
     assert "validation top-1" in out and "359 examples" in out and target.exists()
+
+
+# ---------------------------------------------------------------- int8 ONNX, serving path
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir, tmp_path_factory):
+    """Float and int8 TFLite and ONNX exports of the run folder, side by side (the
+    int8 ONNX one checked with the run's validation split; the others unchecked,
+    to keep the module fast)."""
+    folder = tmp_path_factory.mktemp("exported")
+    results = {}
+    for name, fmt, q in [("m.tflite", "tflite", None), ("m_int8.tflite", "tflite", "int8"),
+                         ("m.onnx", "onnx", None), ("m_int8.onnx", "onnx", "int8")]:
+        if fmt == "onnx" and importlib.util.find_spec("onnxruntime") is None:
+            continue
+        results[name] = kr.export(str(run_dir), str(folder / name), fmt, quantize=q,
+                                  verify=name == "m_int8.onnx", latency_runs=0)
+    return folder, results
+
+
+@needs_onnx
+def test_static_int8_onnx_of_a_run_folder(exported):
+    import onnx
+
+    folder, results = exported
+    result = results["m_int8.onnx"]
+    acc = result.accuracy  # calibrated on the run's training data, checked on its validation
+    assert acc["examples"] == 359 and acc["keras_top1"] > 0.8 and acc["drop_pp"] <= 1.0
+    assert acc["agreement"] >= 0.97 and result.runtime.startswith("onnxruntime ")
+    ops = [n.op_type for n in onnx.load(str(folder / "m_int8.onnx")).graph.node]
+    # static: integer convolutions with scales fixed at export, no run-time quantization
+    assert ops.count("QuantizeLinear") >= 10 and "DynamicQuantizeLinear" not in ops
+    assert "ConvInteger" not in ops and ops[-1] == "Softmax"  # the softmax stays float
+    x = kr.load_data(**LOAD_ARGS).validation[0][:20]
+    p = open_model(folder / "m_int8.onnx", threads=1).predict(x)
+    np.testing.assert_allclose(p.sum(-1), 1, atol=1e-5)  # not rounded to 1/256 steps
+    entry = json.loads((folder / "model_card.json").read_text())["exports"]["m_int8.onnx"]
+    assert entry["quantize"] == "int8" and entry["representative_examples"] == 300
+    assert entry["accuracy"] == acc
+
+
+@needs_onnx
+def test_static_int8_onnx_accuracy_gate_keeps_the_previous_export(run_dir, tmp_path):
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"previous export")
+    data = kr.load_data(**LOAD_ARGS)
+    with pytest.raises(ValueError, match=r"^max_accuracy_drop must be >= 0"):
+        kr.export(str(run_dir), str(target), "onnx", quantize="int8", overwrite=True,
+                  max_accuracy_drop=-1)
+    # calibrated on blank images: every activation range is [0, 0], accuracy collapses
+    with pytest.raises(AccuracyDropError, match=r"^the int8 onnx export's validation "
+                       r"top-1 accuracy is 0\.\d+, the Keras model's 0\.\d+: a drop of "
+                       r"[\d.]+ percentage points, more than max_accuracy_drop=1;"):
+        kr.export(str(run_dir), str(target), "onnx", quantize="int8", overwrite=True,
+                  representative_data=np.zeros((20, 8, 8, 1), "float32"),
+                  validation_data=data, latency_runs=0)
+    assert target.read_bytes() == b"previous export"
+    assert sorted(os.listdir(tmp_path)) == ["m.onnx"]  # no card, no temporaries
+
+
+@needs_onnx
+def test_predict_gives_the_same_top1_on_every_format(run_dir, exported, tmp_path):
+    folder, _ = exported
+    x_val, y_val = kr.load_data(**LOAD_ARGS).validation
+    p = load_model(str(run_dir)).predict(x_val, verbose=0)
+    # six validation images the Keras model classifies right and confidently
+    sure = [i for i in np.argsort(-p.max(-1)) if p[i].argmax() == y_val[i]]
+    images = []
+    for i in sure[:6]:
+        images.append(str(tmp_path / f"digit{i}.png"))
+        keras.utils.save_img(images[-1], np.round(x_val[i] * 255), scale=False)
+    expected = [str(y_val[i]) for i in sure[:6]]
+    paths = [str(run_dir)] + [str(folder / n) for n in
+                              ("m.tflite", "m_int8.tflite", "m.onnx", "m_int8.onnx")]
+    for path in paths:
+        tops = list(predict_files(path, images, top=3))
+        assert [t[0][0] for _, t in tops] == expected, path
+        assert all(1 >= t[0][1] > 0.5 and t[0][1] >= t[1][1] >= t[2][1] for _, t in tops)
+        # one interface for every format: float32 probabilities of a batch
+        model = open_model(path)
+        probs = model.predict(x_val[:40])
+        assert probs.shape == (40, 10) and probs.dtype == np.float32
+        np.testing.assert_allclose(probs.sum(-1), 1, atol=0.02)  # int8 TFLite: 1/256 steps
+        assert np.mean(probs.argmax(-1) == p[:40].argmax(-1)) >= 0.95, path
+        assert model.class_names == [str(i) for i in range(10)]  # labels.json / the card
+    assert open_model(folder / "m_int8.tflite").io["input"]["dtype"] == "float32"
+    assert open_model(folder / "m.onnx", threads=1).threads == 1
+    with pytest.raises(ValueError, match=r"^threads applies to \.tflite and \.onnx files"):
+        open_model(str(run_dir), threads=1)
+    # an exported file names its classes from the model card beside it
+    card_path = folder / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["model"]["class_names"] = WORDS
+    card_path.write_text(json.dumps(card))
+    tops = list(predict_files(str(folder / "m_int8.onnx"), images, top=1))
+    assert [t[0][0] for _, t in tops] == [WORDS[int(e)] for e in expected]
+
+
+def test_dynamic_onnx_warns_and_names_the_option_to_use(model, tmp_path):
+    with pytest.warns(UserWarning, match=r"^quantize='dynamic' ONNX runs slower than float32 "
+                      r"ONNX: .* Use quantize='int8'"):
+        with pytest.raises((TypeError, ValueError), match="overwrite"):
+            kr.export(model, str(tmp_path / "m.onnx"), "onnx", quantize="dynamic",
+                      overwrite="yes")
+    assert os.listdir(tmp_path) == []
+
+
+def test_machine_names_the_cpu_and_sets_thread_counts():
+    assert machine.cpu_name() and machine.all_cores() >= 1
+    assert set(machine.cpu_flags()) <= set(machine.FLAGS)
+    env = machine.thread_env(1, {"XLA_FLAGS": "--xla_dump_to=/tmp/x"})
+    assert env["TF_NUM_INTRAOP_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert env["XLA_FLAGS"].startswith("--xla_dump_to=/tmp/x --xla_cpu_multi_thread_eigen=false")
+    assert machine.thread_env(machine.all_cores(), {"A": "1"}) == {"A": "1"}
+    assert machine.describe()["cpu"] == machine.cpu_name()
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_int8_onnx_is_faster_than_float32_on_resnet50(tmp_path):
+    """ResNet-50 (64x64, random weights): the static int8 ONNX model runs at most 0.7x
+    the float32 one's time at one thread, timed interleaved in one process."""
+    from keras_resnet.serving.runtime import latencies
+
+    keras.utils.set_random_seed(0)
+    r50 = kr.build_resnet("resnet50", input_shape=(64, 64, 3))
+    rep = np.random.RandomState(0).uniform(0, 1, (32, 64, 64, 3)).astype("float32")
+    kr.export(r50, str(tmp_path / "f.onnx"), "onnx", verify=False)
+    kr.export(r50, str(tmp_path / "q.onnx"), "onnx", quantize="int8",
+              representative_data=rep, verify=False)
+    f32, int8 = open_model(tmp_path / "f.onnx", 1), open_model(tmp_path / "q.onnx", 1)
+    ms = latencies({"float32": f32, "int8": int8}, rep[0], 20)
+    assert ms["int8"] < 0.7 * ms["float32"], ms
+    np.testing.assert_allclose(int8.predict(rep[:4]).sum(-1), 1, atol=1e-5)
+
+
+@needs_onnx
+@pytest.mark.slow
+def test_export_docs_run_as_written(tmp_path):
+    """docs/export.md: its Python blocks, in order, in an empty folder, then its shell
+    commands (through the CLI's main); about a minute (several fresh processes)."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "export.md").read_text()
+    python = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    shell = [shlex.split(line)[1:] for block in re.findall(r"```bash\n(.*?)```", text,
+                                                             flags=re.S)
+             for line in block.splitlines() if line.startswith("keras-resnet ")]
+    assert len(python) >= 6 and shell
+    script = "\n\n".join(python) + (
+        "\n\nfrom keras_resnet.cli import main\n"
+        + "".join(f"assert main({args!r}) == 0\n" for args in shell))
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(kr.__file__).parent.parent),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "the int8 onnx export's validation top-1 accuracy is" in out.stdout
+    assert "digit.png: " in out.stdout  # keras-resnet predict on the int8 ONNX file
+    assert sorted(os.listdir(tmp_path / "exported")) == [
+        "MODEL_CARD.md", "digits.tflite", "digits_int8.onnx", "model_card.json"]
+
+
+def test_open_model_takes_channels_last_images_for_a_channels_first_model(tmp_path):
+    """A channels-first .keras model (runs on JAX; TensorFlow's CPU convolutions are
+    channels-last only) is fed channels-last images as predict_files reads them."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import keras, numpy as np, keras_resnet as kr
+        keras.config.set_image_data_format("channels_first")
+        spec = kr.ModelSpec(input_shape=(3, 8, 8), stem=kr.StemSpec(8, 3, 1, pool=None),
+                            blocks=[kr.BlockSpec("basic", 8)], classes=4)
+        model = kr.build(spec)
+        model.save({str(tmp_path / "cf.keras")!r})
+        keras.config.set_image_data_format("channels_last")
+        opened = kr.serving.open_model({str(tmp_path / "cf.keras")!r})
+        assert opened.channels_first and opened.image_shape == (8, 8, 3), opened.image_shape
+        x = np.random.RandomState(0).rand(5, 3, 8, 8).astype("float32")
+        want = model.predict(x, verbose=0)
+        np.testing.assert_allclose(opened.predict(x), want, atol=1e-5)
+        np.testing.assert_allclose(opened.predict(np.moveaxis(x, 1, -1)), want, atol=1e-5)
+        print("ok")
+    """)
+    env = dict(os.environ, KERAS_BACKEND="jax",
+               PYTHONPATH=str(pathlib.Path(kr.__file__).parent.parent))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("ok")

@@ -56,15 +56,22 @@ def valid_conv_specs(draw):
         channels = out
     if all(b["type"] == "pool" for b in blocks):
         blocks.append({"type": "basic", "filters": 4})
-    return {"input_shape": [size, size, draw(st.sampled_from([1, 3]))], "stem": stem,
+    in_channels = draw(st.sampled_from([1, 3]))
+    residual = draw(st.booleans())
+    conventions = ["unit", "tf", "none", {"scale": 0.5, "offset": -1.0},
+                   {"scale": [0.1] * in_channels, "offset": None}]
+    return {"input_shape": [size, size, in_channels], "stem": stem,
             "blocks": blocks, "shortcut": shortcut, "classes": draw(st.integers(2, 5)),
             "include_top": draw(st.booleans()), "pooling": draw(st.sampled_from([None, "avg"])),
             "l2": draw(st.sampled_from([0.0, 1e-4])),
             "zero_init_residual": draw(st.booleans()),
-            "residual": draw(st.booleans()),
+            "residual": residual,
             "use_bias": draw(st.sampled_from([True, False, "auto"])),
             "norm": draw(st.sampled_from(["batch", None])),
-            "padding": draw(st.sampled_from(["same", "symmetric"]))}
+            "padding": draw(st.sampled_from(["same", "symmetric", "torch"])),
+            "preprocessing": draw(st.sampled_from(
+                conventions + (["caffe", "torch"] if in_channels == 3 else []))),
+            "drop_path_rate": draw(st.sampled_from([0.0, 0.2])) if residual else 0.0}
 
 
 @st.composite
@@ -77,7 +84,9 @@ def valid_mlp_specs(draw):
               for _ in range(draw(st.integers(1, 3)))]
     return {"input_shape": [width], "stem": stem, "blocks": blocks, "shortcut": "B",
             "classes": draw(st.integers(2, 5)), "include_top": draw(st.booleans()),
-            "norm": draw(st.sampled_from(["batch", None]))}
+            "norm": draw(st.sampled_from(["batch", None])),
+            "preprocessing": draw(st.sampled_from(["unit", "none", {"scale": 2.0}])),
+            "drop_path_rate": draw(st.sampled_from([0.0, 0.3]))}
 
 
 def expected_output_shape(d):
@@ -136,7 +145,7 @@ def test_valid_specs_build_with_predicted_shape(d):
         assert plan.features_shape == expected
     model = kr.build_resnet(spec)
     assert tuple(model.output.shape[1:]) == expected
-    plain = kr.build_plain(spec)
+    plain = kr.build_plain(spec.replace(drop_path_rate=0.0))  # a plain net has no branch
     assert tuple(plain.output.shape[1:]) == expected
     # kr.build builds what spec.residual says: additions only in the residual net
     built = kr.build(spec)
@@ -181,6 +190,9 @@ TOP_DEFECTS = {
     "kernel_initializer": ["he_normall", 5],
     "name": ["my net", "", 3],
     "shortcuts": ["A"],
+    "drop_path_rate": [-0.1, 1.0, 1.5, "0.1", float("nan"), None, True],
+    "preprocessing": ["caffee", "", 3, None, {"mean": 1}, {"scale": "x"}, {"scale": [1, 2]},
+                      {"offset": float("inf")}],
 }
 STRUCTURAL = [
     # (mutation, text the message must contain)
@@ -198,6 +210,9 @@ STRUCTURAL = [
     (lambda d: d.update(input_shape=[0, 16, 3]), "input_shape"),
     (lambda d: d.update(input_shape=[16, "16", 3]), "input_shape"),
     (lambda d: d.update(input_shape=[16, 16, None]), "input_shape"),
+    (lambda d: d.update(residual=False, drop_path_rate=0.1), "drop_path_rate"),
+    (lambda d: d.update(preprocessing="caffe", input_shape=[*d["input_shape"][:-1], 1]),
+     "preprocessing"),
 ]
 
 

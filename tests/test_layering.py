@@ -26,12 +26,14 @@ import keras_resnet
 PACKAGE = os.path.dirname(keras_resnet.__file__)
 ROOT = "keras_resnet"
 #: Modules that import no Keras, TensorFlow or JAX (module names without "keras_resnet.").
-CORE = ("spec", "plan", "registry", "runfolder", "parallel", "_runtime", "_checks", "_io",
-        "_version", "_table", "tuning", "tuning.ledger", "serving.formats")
+CORE = ("spec", "plan", "registry", "preprocessing", "runfolder", "parallel", "_runtime",
+        "_checks", "_io", "_version", "_table", "tuning", "tuning.ledger", "serving.formats",
+        "serving.machine")
 BACKENDS = ("keras", "tensorflow", "jax", "keras_tuner")
 #: What ``import keras_resnet`` may load: the spec and the builder side.
 BUILDER_SIDE = {"", "_checks", "_io", "_runtime", "_version", "blocks", "builders", "flops",
-                "layers", "plan", "presets", "registry", "shortcuts", "spec"}
+                "layers", "plan", "presets", "registry", "shortcuts", "spec", "preprocessing",
+                "weights", "features", "finetune", "inputs"}
 
 
 def modules():

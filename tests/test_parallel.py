@@ -1,5 +1,5 @@
 """Jobs side by side on the standard executor: results, events, threads, a worker
-that dies, a parent that dies (SIGKILL), and recycling."""
+that dies, a parent that dies (SIGKILL)."""
 
 import os
 import signal
@@ -48,12 +48,6 @@ def test_a_task_error_is_raised_with_its_type_and_a_dead_worker_is_named():
         parallel.run_all(tasks.fail, {"t0": {"n": 0}, "t1": {"n": 1}}, jobs=1)
     with pytest.raises(RuntimeError, match=r"the worker process running 'dies' died"):
         parallel.run_all(tasks.die, {"dies": {}}, jobs=1)
-
-
-def test_workers_are_replaced_after_max_tasks_per_child():
-    with parallel.Pool(1, 1, max_tasks_per_child=2) as pool:
-        pids = [pool.submit(f"t{i}", tasks.pid).result() for i in range(5)]
-    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
 
 
 def test_jobs_rule():

@@ -153,7 +153,16 @@ BAD = [
     (lambda d: d.update(use_bias="yes"), ValueError,
      r"^use_bias must be one of True, False, 'auto'"),
     (lambda d: d.update(padding="valid"), ValueError,
-     r"^padding must be one of 'same', 'symmetric'\. Received: padding='valid'$"),
+     r"^padding must be one of 'same', 'symmetric', 'torch'\. Received: padding='valid'$"),
+    (lambda d: d.update(drop_path_rate=1.0), ValueError,
+     r"^drop_path_rate must be < 1\.0\. Received: drop_path_rate=1\.0$"),
+    (lambda d: d.update(drop_path_rate="0.1"), TypeError,
+     r"^drop_path_rate must be a number \(got str\)"),
+    (lambda d: d.update(drop_path_rate=0.1, residual=False), ValueError,
+     r"^drop_path_rate needs a residual network \(residual=True\).*"
+     r"Received: drop_path_rate=0\.1$"),
+    (lambda d: d.update(preprocessing="bgr"), ValueError,
+     r"^preprocessing must be one of 'unit', 'caffe', 'tf', 'torch', 'none' or a dict"),
     (lambda d: d.update(name="my net"), ValueError, r"^name must be a non-empty name"),
     (lambda d: d.update(classes=0), ValueError, r"^classes must be >= 1"),
 ]

@@ -9,7 +9,10 @@ One job per module:
 - :mod:`~keras_resnet.serving.convert`: TensorFlow's converters;
 - :mod:`~keras_resnet.serving.quantize`: calibration data and quantization;
 - :mod:`~keras_resnet.serving.verify`: the fresh-process check and its verdict;
-- :mod:`~keras_resnet.serving.runtime`: running an export with its own runtime;
+- :mod:`~keras_resnet.serving.runtime`: :func:`open_model`, any model file
+  run by its own runtime (Keras, LiteRT, onnxruntime) with one interface;
+- :mod:`~keras_resnet.serving.machine`: the CPU and thread counts latencies
+  are measured with;
 - :mod:`~keras_resnet.serving._worker`: the fresh process;
 - :mod:`~keras_resnet.serving.card`: ``model_card.json`` and ``MODEL_CARD.md``;
 - :mod:`~keras_resnet.serving.predict`: top classes for image files.
@@ -19,8 +22,9 @@ Serving needs nothing from training: it reads a run folder's files.
 
 from keras_resnet.serving.exporter import ExportResult, export
 from keras_resnet.serving.load import load_model
-from keras_resnet.serving.predict import load_image, predict_files
+from keras_resnet.serving.predict import load_image, predict_files, read_image
+from keras_resnet.serving.runtime import ExportedModel, open_model
 from keras_resnet.serving.verify import AccuracyDropError, ExportVerificationError
 
-__all__ = ["AccuracyDropError", "ExportResult", "ExportVerificationError", "export",
-           "load_image", "load_model", "predict_files"]
+__all__ = ["AccuracyDropError", "ExportResult", "ExportVerificationError", "ExportedModel",
+           "export", "load_image", "load_model", "open_model", "predict_files", "read_image"]

@@ -6,7 +6,9 @@ entry per export file, so ``m.tflite``, ``m_int8.tflite`` and ``m.onnx`` side
 by side are compared on one page. The card says what the model is (spec,
 parameters, FLOPs, classes, input and preprocessing), where it came from
 (recipe and data of the run folder), and what each export measured (size,
-latency, accuracy), with the library versions.
+accuracy, and latency at batch 1 with one thread and with every core, beside
+the Keras model's own measured alike, on the CPU it names), with the library
+versions.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_resnet import preprocessing as P
 from keras_resnet._version import __version__
 from keras_resnet.builders import outputs_logits, spec_of
 from keras_resnet.flops import flops
 from keras_resnet.report import trainable_params
+from keras_resnet.runfolder import RunFolder
+from keras_resnet.serving.machine import describe
 
 JSON_NAME = "model_card.json"
 MD_NAME = "MODEL_CARD.md"
-CARD_FORMAT = 1
+CARD_FORMAT = 2  # 0.3: classes, preprocessing as data (cards of 1 are read)
 
 
 def weights_sha256(model: Any) -> str:
@@ -56,13 +61,15 @@ def environment() -> dict:
             "tensorflow": _version("tensorflow", "tensorflow-cpu"),
             "ai_edge_litert": _version("ai-edge-litert"),
             "onnxruntime": _version("onnxruntime"), "tf2onnx": _version("tf2onnx"),
-            "python": platform.python_version()}
+            "jax": _version("jax"), "numpy": np.__version__,
+            "python": platform.python_version(), **describe()}
 
 
-def model_section(model: Any, run: Any) -> dict:
-    """What the model is: spec, size, classes, input and its preprocessing."""
+def model_section(model: Any, folder: RunFolder | None) -> dict:
+    """What the model is: spec, size, classes, its input and the preprocessing it
+    expects (recorded in its spec: see ``kr.preprocess_input``)."""
     try:
-        spec = spec_of(model).to_dict()
+        spec = spec_of(model)
     except TypeError:
         spec = None
     try:
@@ -71,33 +78,31 @@ def model_section(model: Any, run: Any) -> dict:
         macs = None
     input_shape = list(model.inputs[0].shape[1:])
     classes = int(model.outputs[0].shape[-1])
-    labels = run.labels if run is not None and run.labels is not None else None
-    load_args = run.load_args if run is not None else None
-    if load_args is not None:
-        preprocessing = (f"float32 {tuple(input_shape)} in [0, 1], as "
-                         f"kr.load_data(**{json.dumps(load_args)}) gives it; image files: "
-                         "resize to the input size, pixel / 255 "
-                         "(keras_resnet.serving.load_image)")
-    else:
-        preprocessing = (f"float32 {tuple(input_shape)}; the training data's scaling is not "
-                         "recorded (kr.train scales pixels to [0, 1])")
-    return {"name": model.name, "spec": spec, "trainable_params": trainable_params(model),
+    labels = folder.labels() if folder is not None else None
+    value = spec.preprocessing if spec is not None else None
+    return {"name": model.name, "spec": None if spec is None else spec.to_dict(),
+            "trainable_params": trainable_params(model),
             "params": int(model.count_params()), "flops": macs,
-            "input_shape": input_shape, "num_classes": classes, "class_names": labels,
+            "input_shape": input_shape, "classes": classes, "class_names": labels,
             "outputs": "logits" if outputs_logits(model) else "probabilities",
-            "preprocessing": preprocessing, "weights_sha256": weights_sha256(model)}
+            "preprocessing": None if value is None else P.to_config(value),
+            "input": (f"float32 {tuple(input_shape)}: "
+                      + (P.describe(value) + " of raw pixel values (kr.preprocess_input)"
+                         if value is not None else "not built by keras_resnet; its "
+                         "preprocessing is not recorded")),
+            "weights_sha256": weights_sha256(model)}
 
 
-def training_section(run: Any) -> dict | None:
+def training_section(folder: RunFolder | None) -> dict | None:
     """Where the model came from: the run folder's recipe, data and final metrics."""
-    if run is None:
+    if folder is None:
         return None
-    info = run.run or {}
-    final = {k: v[-1] for k, v in (run.history or {}).items()
+    run = folder.run()
+    final = {k: v[-1] for k, v in (folder.history() or {}).items()
              if isinstance(v, list) and v and isinstance(v[-1], (int, float))}
-    return {"run_dir": os.path.abspath(run.folder), "recipe": info.get("recipe"),
-            "data": info.get("data"), "final_metrics": final or None,
-            "note": None if run.run is not None else
+    return {"run_dir": os.path.abspath(folder.path), "recipe": (run or {}).get("recipe"),
+            "data": (run or {}).get("data"), "final_metrics": final or None,
+            "note": None if run is not None else
             "run.json missing (a keras_resnet 0.1.0 run folder): recipe and data unknown"}
 
 
@@ -111,7 +116,7 @@ def read_card(folder: str) -> dict | None:
             card = json.load(fh)
     except (OSError, ValueError):
         card = None
-    if not isinstance(card, dict) or card.get("card_format") != CARD_FORMAT:
+    if not isinstance(card, dict) or card.get("card_format") not in (1, CARD_FORMAT):
         raise FileExistsError(f"{path!r} exists and is not a keras_resnet model card; "
                               "move it away or export to another folder")
     return card
@@ -146,8 +151,8 @@ def markdown(card: dict) -> str:
               f"network from a keras_resnet spec ({len(spec.get('blocks', []))} block "
               f"groups)" if spec else "- **Architecture**: not built by keras_resnet",
               f"- **Size**: {m['trainable_params']:,} trainable parameters, {flops} per image",
-              f"- **Input**: {m['preprocessing']}",
-              f"- **Output**: {m['num_classes']} class {m['outputs']}"
+              f"- **Input**: {m['input']}",
+              f"- **Output**: {m['classes']} class {m['outputs']}"
               + (f"; classes {', '.join(map(str, m['class_names'][:20]))}"
                  + (" ..." if len(m["class_names"]) > 20 else "")
                  if m["class_names"] else "")]
@@ -162,16 +167,25 @@ def markdown(card: dict) -> str:
         if t.get("final_metrics"):
             lines.append("- **Final metrics**: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in t["final_metrics"].items()))
+    threads = next((e["threads"] for e in card["exports"].values() if e.get("threads")), None)
+    many = f"{threads} threads" if threads else "all cores"
     lines += ["", "## Exports", "",
-              "| file | format | quantize | size | latency (batch 1) | top-1 Keras | "
-              "top-1 export | agreement | verified |",
-              "|---|---|---|---:|---:|---:|---:|---:|---|"]
+              "| file | format | quantize | size | latency 1 thread | latency "
+              f"{many} | × Keras ({many}) | top-1 Keras | top-1 export | agreement "
+              "| verified |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    cpus = set()
     for name, e in card["exports"].items():
         acc = e.get("accuracy") or {}
-        lat = f"{e['latency_ms']:.3f} ms" if e.get("latency_ms") is not None else ""
         other = "" if e["weights_sha256"] == m["weights_sha256"] else " (other weights)"
+        ratio = ""
+        if e.get("latency_ms") and e.get("keras_latency_ms"):
+            ratio = f"{e['latency_ms'] / e['keras_latency_ms']:.2f}"
+        if e.get("cpu"):
+            cpus.add(f"{e['cpu']} ({e['threads']} threads)")
         cells = [f"`{name}`{other}", e["format"], e.get("quantize") or "float32",
-                 _size(e.get("size_bytes")), lat,
+                 _size(e.get("size_bytes")), _ms(e.get("latency_ms_1thread")),
+                 _ms(e.get("latency_ms")), ratio,
                  f"{acc['keras_top1']:.4f}" if acc else "",
                  f"{acc['export_top1']:.4f}" if acc else "",
                  f"{acc['agreement']:.4f}" if acc else "",
@@ -179,9 +193,18 @@ def markdown(card: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     measured = [e["accuracy"]["examples"] for e in card["exports"].values()
                 if e.get("accuracy")]
-    lines += ["", (f"Top-1 on {measured[0]} validation examples; " if measured else "")
-              + "latency: median of timed runs in a fresh process. "
+    runtimes = sorted({e["runtime"] for e in card["exports"].values() if e.get("runtime")})
+    lines += ["", (f"Top-1 on {measured[0]} validation examples. " if measured else "")
+              + "Latency: batch 1, median of timed runs in a fresh process, with one thread "
+              "and with every core; × Keras: the export's latency over the Keras model's "
+              "own `predict_on_batch`, measured in the same process, interleaved"
+              + (f"; on {', '.join(sorted(cpus))}" if cpus else "")
+              + (f"; runtimes: {', '.join(runtimes)}" if runtimes else "") + ". "
               f"keras_resnet {env['keras_resnet']}, Keras {env['keras']} "
               f"({env['backend']}), TensorFlow {env['tensorflow']}, "
               f"updated {card['updated']}.", ""]
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"

@@ -4,7 +4,8 @@ Runs where TensorFlow is the Keras backend: in the exporting process on
 TensorFlow, in a TensorFlow worker process (from the ``.keras`` file) on JAX.
 TFLite goes SavedModel -> ``tf.lite.TFLiteConverter`` (one path for float and
 quantized files); ONNX is Keras' own exporter (tf2onnx), then onnxruntime's
-dynamic quantization when asked.
+static (``"int8"``, calibrated on the same representative examples as TFLite
+int8) or dynamic quantization when asked.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def convert(model: Any, dst: str, format: str, quantize: str | None = None,  # n
         format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
         quantize: See :mod:`keras_resnet.serving.quantize`.
         io_dtype: ``"int8"`` for a full-integer TFLite model's input and output.
-        representative: float32 examples for int8 calibration.
+        representative: float32 examples for int8 calibration (TFLite and ONNX).
     """
     if format == "saved_model":
         model.export(dst, format="tf_saved_model", verbose=False)
@@ -53,4 +54,4 @@ def convert(model: Any, dst: str, format: str, quantize: str | None = None,  # n
         target = os.path.join(work, "float.onnx") if quantize else dst
         model.export(target, format="onnx", verbose=False)
         if quantize:
-            quantize_onnx(target, dst)
+            quantize_onnx(target, dst, quantize, representative)

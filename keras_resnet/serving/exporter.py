@@ -4,13 +4,18 @@
 |---|---|---|---|
 | ``"keras"`` | ``.keras`` file | - | ``keras.models.load_model`` |
 | ``"saved_model"`` | folder | - | ``tf.saved_model.load(p).serve(x)``, ``TFSMLayer`` |
-| ``"tflite"`` | ``.tflite`` | ``dynamic``, ``float16``, ``int8`` | LiteRT (``[tflite]``) |
-| ``"onnx"`` | ``.onnx`` | ``dynamic`` | onnxruntime (``[onnx]``) |
+| ``"tflite"`` | ``.tflite`` | ``int8``, ``dynamic``, ``float16`` | LiteRT (``[tflite]``) |
+| ``"onnx"`` | ``.onnx`` | ``int8``, ``dynamic`` (slow: warns) | onnxruntime (``[onnx]``) |
+
+Any of them opens for predictions with
+:func:`~keras_resnet.serving.runtime.open_model`.
 
 Each export is written to a temporary path next to the target, reloaded in a
 fresh Python process (:mod:`keras_resnet.serving.verify`) and only then
 renamed into place, so a crash or a failed check never leaves a half-written
-model where a good one was. Its model card (:mod:`keras_resnet.serving.card`)
+model where a good one was. The check times the export at batch 1 with every
+core and with one thread, beside the Keras model it came from, on the same
+CPU (named in the result and the card). Its model card (:mod:`keras_resnet.serving.card`)
 is prepared before the rename and written right after it, atomically (a
 SavedModel's inside its folder, renamed with it). An existing target is
 replaced only with ``overwrite=True``. SavedModel, TFLite and ONNX need
@@ -23,15 +28,19 @@ Example:
 result = kr.export("runs/r20", "exported/r20_int8.tflite", format="tflite",
                    quantize="int8")     # calibrated on the run's training data
 result.accuracy   # {'keras_top1': 0.95, 'export_top1': 0.95, 'agreement': 0.99, ...}
+result.latency_ms, result.keras_latency_ms, result.threads   # every core
+result.latency_ms_1thread, result.keras_latency_ms_1thread     # one thread
 ```
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +49,20 @@ import numpy as np
 
 from keras_resnet import _checks as C
 from keras_resnet._io import atomic_path, atomic_write_text
+from keras_resnet.builders import spec_of
+from keras_resnet.layers import Preprocess
+from keras_resnet.runfolder import RunFolder
 from keras_resnet.serving import card as cards
 from keras_resnet.serving.convert import convert
-from keras_resnet.serving.formats import MAX_ACCURACY_DROP, SUFFIX, check_format, require
-from keras_resnet.serving.load import load_model, load_run_data, read_run
+from keras_resnet.serving.formats import (
+    MAX_ACCURACY_DROP,
+    SUFFIX,
+    advice,
+    canonical,
+    check_format,
+    require,
+)
+from keras_resnet.serving.load import load_model, run_data
 from keras_resnet.serving.quantize import REPRESENTATIVE_EXAMPLES, examples
 from keras_resnet.serving.verify import Check, ExportVerificationError, run_worker, verify_export
 
@@ -61,13 +80,21 @@ class ExportResult:
         quantize: Its quantization (None: float32).
         io_dtype: Input/output type (``"int8"`` only for full-integer TFLite).
         size_bytes: Size on disk (a SavedModel: its folder, without the card).
-        latency_ms: Median time per image at batch 1 in a fresh process (None
-            when not verified or ``latency_runs=0``).
+        latency_ms: Median time per image at batch 1 in a fresh process, with
+            ``threads`` threads (every core); None when not verified or
+            ``latency_runs=0``.
         accuracy: On the validation examples: ``examples``, ``keras_top1``,
             ``export_top1``, ``drop_pp`` (percentage points), ``agreement`` (share
             of equal top-1 predictions), ``max_abs_diff`` (None without
             validation data).
         card: Path of the ``model_card.json`` written with it.
+        latency_ms_1thread: The same with one thread.
+        keras_latency_ms: The Keras model's own ``predict_on_batch`` at batch 1,
+            every core, measured alike (same fresh process, interleaved runs).
+        keras_latency_ms_1thread: The same with one thread.
+        threads: The thread count of "every core".
+        cpu: The CPU model the latencies were measured on.
+        runtime: The runtime that ran the export, e.g. ``"onnxruntime 1.32.0"``.
     """
 
     path: str
@@ -80,11 +107,32 @@ class ExportResult:
     latency_ms: float | None = None
     accuracy: dict | None = None
     card: str | None = None
+    latency_ms_1thread: float | None = None
+    keras_latency_ms: float | None = None
+    keras_latency_ms_1thread: float | None = None
+    threads: int | None = None
+    cpu: str | None = None
+    runtime: str | None = None
+
+    @property
+    def latency_ratio(self) -> float | None:
+        """``latency_ms / keras_latency_ms``: below 1, the export is faster than Keras."""
+        if self.latency_ms is None or not self.keras_latency_ms:
+            return None
+        return self.latency_ms / self.keras_latency_ms
+
+    @property
+    def latency_ratio_1thread(self) -> float | None:
+        """The same ratio with one thread."""
+        if self.latency_ms_1thread is None or not self.keras_latency_ms_1thread:
+            return None
+        return self.latency_ms_1thread / self.keras_latency_ms_1thread
 
 
+@C.renamed(path="filepath")
 def export(
     model: Any,
-    path: str | os.PathLike,
+    filepath: str | os.PathLike,
     format: str = "saved_model",  # noqa: A002 - the name users expect
     *,
     quantize: str | None = None,
@@ -95,6 +143,7 @@ def export(
     latency_runs: int = 20,
     overwrite: bool = False,
     verify: bool = True,
+    include_preprocessing: bool = False,
 ) -> ExportResult:
     """Exports a model, checks it in a fresh process, and writes its model card.
 
@@ -102,15 +151,20 @@ def export(
         model: A Keras model, a ``.keras`` file, or a run folder of
             ``kr.train(out_dir=...)`` (whose ``run.json`` supplies the default
             representative and validation data, and the card's recipe).
-        path: Target file (``.keras``, ``.tflite``, ``.onnx``) or folder
-            (SavedModel).
-        format: ``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
-        quantize: None (float32), or for TFLite ``"dynamic"`` (int8 weights),
-            ``"float16"`` or ``"int8"`` (full integer, calibrated on
-            ``representative_data``); for ONNX ``"dynamic"``.
+        filepath: Target file (``.keras``, ``.tflite``, ``.onnx``) or folder
+            (SavedModel), as Keras' ``Model.export(filepath)``.
+        format: ``"keras"``, ``"saved_model"``, ``"tflite"`` or ``"onnx"``;
+            Keras' names ``"tf_saved_model"`` and ``"litert"`` work too.
+        quantize: None (float32); ``"int8"``: for TFLite full integer, for
+            ONNX static int8 (onnxruntime's QDQ, per-channel weights), both
+            calibrated on ``representative_data`` and the fastest on CPU;
+            for TFLite also ``"dynamic"`` (int8 weights) or ``"float16"``; for
+            ONNX ``"dynamic"`` (int8 weights, activations quantized at run
+            time: slower than float32, so it warns).
         io_dtype: ``"float32"``, or ``"int8"`` for a full-integer TFLite model
             that takes and returns int8 (scale and zero point in the card).
-        representative_data: Calibration examples for ``"int8"``: a
+        representative_data: Calibration examples for ``"int8"`` (TFLite and
+            ONNX alike): a
             :class:`~keras_resnet.Data` (its training split, first 300), an
             array of examples, an ``(x, y)`` pair or a dataset of batches.
             Default: 300 training examples of a run folder's data.
@@ -121,16 +175,25 @@ def export(
         max_accuracy_drop: Largest allowed drop of validation top-1 accuracy
             in percentage points (default 1.0); a larger drop is an error and
             nothing is written.
-        latency_runs: Timed batch-1 runs in the fresh process (0: not timed).
-        overwrite: Replace an existing ``path``.
+        latency_runs: Timed batch-1 runs of the export and of the Keras model,
+            with every core and with one thread, each in a fresh process (0:
+            not timed).
+        overwrite: Replace an existing ``filepath``.
         verify: Reload the export in a fresh process, compare outputs, measure
             accuracy and latency. Without it only the size is measured.
+        include_preprocessing: Put the model's recorded preprocessing (its
+            spec's ``preprocessing``: see ``kr.preprocess_input``) inside the
+            export, so the deployed model takes raw pixel values (0 to 255,
+            float32) as ``keras.applications``' models with
+            ``include_preprocessing`` do. Representative and validation data
+            are still given as the model's inputs (as ``kr.load_data`` gives
+            them); they are turned back into pixels for the check.
 
     Returns:
         An :class:`ExportResult`.
 
     Raises:
-        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        FileExistsError: ``filepath`` exists and ``overwrite`` is False.
         ExportVerificationError: the reloaded export differs from the model
             (:class:`AccuracyDropError`: lost more accuracy than allowed);
             nothing is written at ``path``.
@@ -142,74 +205,32 @@ def export(
               representative_data=data, validation_data=data)
     ```
     """
-    check_format(format, quantize, io_dtype)
-    C.check_bool("overwrite", overwrite)
-    C.check_bool("verify", verify)
-    C.check_int("latency_runs", latency_runs, minimum=0)
+    path, format = os.fspath(filepath), canonical(format)  # noqa: A001
+    _check(path, format, quantize, io_dtype, representative_data, validation_data, verify,
+           overwrite, latency_runs, include_preprocessing)
     drop = MAX_ACCURACY_DROP if max_accuracy_drop is None else C.check_float(
         "max_accuracy_drop", max_accuracy_drop, minimum=0)
-    path = os.fspath(path)
-    suffix = SUFFIX.get(format)
-    if suffix and not path.endswith(suffix):
-        C.fail("path", f"must end with {suffix!r} for format={format!r}", path)
-    if quantize != "int8" and representative_data is not None:
-        C.fail("representative_data", "is used only with quantize='int8'",
-               type(representative_data).__name__)
-    if not verify and validation_data is not None:
-        C.fail("validation_data", "is measured only with verify=True",
-               type(validation_data).__name__)
-    run = None
-    if isinstance(model, (str, os.PathLike)):
-        run = read_run(model)
-        model = load_model(model)
-    if not isinstance(model, keras.Model):
-        C.fail("model", "must be a keras.Model, a .keras file or a run folder", model,
-               TypeError)
-    require(format, quantize)
-    input_shape = tuple(model.inputs[0].shape[1:])
+    folder = RunFolder.of(model) if isinstance(model, (str, os.PathLike)) else None
+    model = _as_model(model, include_preprocessing)
+    rep, validation = _data(model, folder, quantize, representative_data, validation_data,
+                            verify, include_preprocessing)
     card_folder = None if format == "saved_model" else os.path.dirname(os.path.abspath(path))
     existing = cards.read_card(card_folder) if card_folder else None
-
-    run_data, note = _run_data(run, needed=(quantize == "int8" and representative_data is None)
-                               or (verify and validation_data is None))
-    rep = None
-    if quantize == "int8":
-        source = representative_data if representative_data is not None else run_data
-        if source is None:
-            C.fail("representative_data", "is required for quantize='int8': pass examples "
-                   "of the training data (a kr.Data, an array or a dataset), or export the "
-                   "run folder of kr.train, whose run.json names its data" + note,
-                   representative_data)
-        limit = None if isinstance(source, (np.ndarray, tuple)) else REPRESENTATIVE_EXAMPLES
-        rep, _ = examples(source, input_shape, "representative_data", "train", limit)
-    validation = None
-    if verify:
-        source = validation_data if validation_data is not None else run_data
-        if source is not None and (validation_data is not None
-                                   or getattr(source, "validation", None) is not None):
-            validation = examples(source, input_shape, "validation_data", "validation",
-                                  labels=True)
-
-    start = time.perf_counter()
-    check: Check | None = None
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    start, check = time.perf_counter(), None
+    with atomic_path(path, overwrite=overwrite) as tmp, \
+            _reference(model, verify and latency_runs > 0 and format != "keras") as reference:
         _write(model, tmp, format, quantize, io_dtype, rep)
         if verify:
             check = verify_export(model, tmp, format, quantize=quantize,
                                   validation=validation, max_accuracy_drop=drop,
-                                  latency_runs=latency_runs)
+                                  latency_runs=latency_runs, reference=reference)
         size = _size_on_disk(tmp)
-        entry = {"format": format, "quantize": quantize, "io_dtype": io_dtype,
-                 "size_bytes": size, "verified": verify,
-                 "max_abs_diff": check and check.max_abs_diff,
-                 "latency_ms": check and check.latency_ms,
-                 "latency_runs": latency_runs if check and check.latency_ms else None,
-                 "accuracy": check and check.accuracy, "io": check and check.io,
-                 "representative_examples": None if rep is None else len(rep)}
+        entry = _entry(format, quantize, io_dtype, size, verify, check, latency_runs, rep,
+                       include_preprocessing)
         card = cards.make_card(existing, card_folder or tmp,
                                os.path.basename(os.path.abspath(path)),
-                               cards.model_section(model, run), cards.training_section(run),
-                               entry)
+                               cards.model_section(model, folder),
+                               cards.training_section(folder), entry)
         texts = {cards.JSON_NAME: json.dumps(card, indent=2, default=str) + "\n",
                  cards.MD_NAME: cards.markdown(card)}
         if card_folder is None:  # a SavedModel: its card is inside it, renamed with it
@@ -219,24 +240,134 @@ def export(
     if card_folder is not None:  # beside the file: each replaced atomically, right after
         for name, text in texts.items():
             atomic_write_text(os.path.join(card_folder, name), text, overwrite=True)
-    card_path = os.path.join(card_folder or path, cards.JSON_NAME)
-    return ExportResult(path, format, check.max_abs_diff if check else None,
-                        time.perf_counter() - start, quantize, io_dtype, size,
-                        check.latency_ms if check else None,
-                        check.accuracy if check else None, card_path)
+    return _result(path, format, quantize, io_dtype, size, check,
+                   time.perf_counter() - start, os.path.join(card_folder or path,
+                                                             cards.JSON_NAME))
 
 
-def _run_data(run: Any, needed: bool) -> tuple:
-    """The run folder's data (or None) and why it is missing (for the int8 error)."""
-    if not needed or run is None:
-        return None, ""
-    if run.load_args is None:
-        return None, (f" ({run.folder!r} has no run.json with its data: a run folder of "
-                      "keras_resnet 0.1.0)")
+def _check(path: str, format: str, quantize: str | None,  # noqa: A002
+           io_dtype: str, representative_data: Any, validation_data: Any, verify: bool,
+           overwrite: bool, latency_runs: int, include_preprocessing: bool) -> None:
+    """Every argument, before any work."""
+    check_format(format, quantize, io_dtype)
+    slow = advice(format, quantize)
+    if slow:
+        warnings.warn(slow, UserWarning, stacklevel=3)
+    for name, value in (("overwrite", overwrite), ("verify", verify),
+                        ("include_preprocessing", include_preprocessing)):
+        C.check_bool(name, value)
+    C.check_int("latency_runs", latency_runs, minimum=0)
+    suffix = SUFFIX.get(format)
+    if suffix and not path.endswith(suffix):
+        C.fail("filepath", f"must end with {suffix!r} for format={format!r}", path)
+    if quantize != "int8" and representative_data is not None:
+        C.fail("representative_data", "is used only with quantize='int8'",
+               type(representative_data).__name__)
+    if not verify and validation_data is not None:
+        C.fail("validation_data", "is measured only with verify=True",
+               type(validation_data).__name__)
+    require(format, quantize)
+
+
+def _as_model(model: Any, include_preprocessing: bool) -> keras.Model:
+    """The model to export: loaded from a file or run folder, and with its recorded
+    preprocessing in front when asked."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    if not isinstance(model, keras.Model):
+        C.fail("model", "must be a keras.Model, a .keras file or a run folder", model,
+               TypeError)
+    if not include_preprocessing:
+        return model
     try:
-        return load_run_data(run), ""
-    except Exception as e:  # noqa: BLE001 - e.g. keras.datasets offline
-        return None, f" (its data could not be loaded: {e})"
+        spec = spec_of(model)
+    except TypeError:
+        C.fail("include_preprocessing", "needs a model built by keras_resnet (its spec "
+               "records the preprocessing)", True)
+    raw = keras.Input(tuple(model.inputs[0].shape[1:]), name="pixels")
+    return keras.Model(raw, model(Preprocess(spec.preprocessing)(raw)),
+                       name=f"{model.name}_raw")
+
+
+def _data(model: keras.Model, folder: RunFolder | None, quantize: str | None,
+          representative_data: Any, validation_data: Any, verify: bool,
+          raw: bool) -> tuple:
+    """``(calibration examples or None, (x, y) validation examples or None)`` as the
+    exported model takes them; a run folder's data where none is given."""
+    needed = (quantize == "int8" and representative_data is None) or (
+        verify and validation_data is None)
+    run, note = run_data(folder) if needed else (None, "")
+    shape = tuple(model.inputs[0].shape[1:])
+    rep = validation = None
+    if quantize == "int8":
+        source = representative_data if representative_data is not None else run
+        if source is None:
+            C.fail("representative_data", "is required for quantize='int8': pass examples "
+                   "of the training data (a kr.Data, an array or a dataset), or export the "
+                   "run folder of kr.train, whose run.json names its data" + note,
+                   representative_data)
+        limit = None if isinstance(source, (np.ndarray, tuple)) else REPRESENTATIVE_EXAMPLES
+        rep, _ = examples(source, shape, "representative_data", "train", limit)
+    if verify:
+        source = validation_data if validation_data is not None else run
+        if source is not None and (validation_data is not None
+                                   or getattr(source, "validation", None) is not None):
+            validation = examples(source, shape, "validation_data", "validation",
+                                  labels=True)
+    if raw:  # kr.load_data's inputs are pixels / 255: the raw model takes the pixels
+        rep = None if rep is None else rep * 255.0
+        validation = None if validation is None else (validation[0] * 255.0, validation[1])
+    return rep, validation
+
+
+def _entry(format: str, quantize: str | None, io_dtype: str, size: int,  # noqa: A002
+           verify: bool, check: Check | None, latency_runs: int, rep: Any,
+           include_preprocessing: bool) -> dict:
+    """The card's entry of this export."""
+    timed = check is not None and check.latency_ms is not None
+    return {"format": format, "quantize": quantize, "io_dtype": io_dtype,
+            "size_bytes": size, "verified": verify,
+            "input": "raw pixels (preprocessing inside)" if include_preprocessing
+            else "preprocessed (see the model's input)",
+            "max_abs_diff": check and check.max_abs_diff,
+            "latency_ms": check and check.latency_ms,
+            "latency_ms_1thread": check and check.latency_ms_1thread,
+            "keras_latency_ms": check and check.keras_latency_ms,
+            "keras_latency_ms_1thread": check and check.keras_latency_ms_1thread,
+            "threads": check.threads if timed and check else None,
+            "cpu": check.cpu if timed and check else None,
+            "runtime": check and check.runtime,
+            "latency_runs": latency_runs if timed else None,
+            "accuracy": check and check.accuracy, "io": check and check.io,
+            "representative_examples": None if rep is None else len(rep)}
+
+
+def _result(path: str, format: str, quantize: str | None, io_dtype: str,  # noqa: A002
+            size: int, check: Check | None, seconds: float, card: str) -> ExportResult:
+    result = ExportResult(path, format, check.max_abs_diff if check else None, seconds,
+                          quantize, io_dtype, size, check.latency_ms if check else None,
+                          check.accuracy if check else None, card)
+    if check is not None:
+        result.runtime = check.runtime
+        if check.latency_ms is not None:
+            result.latency_ms_1thread = check.latency_ms_1thread
+            result.keras_latency_ms = check.keras_latency_ms
+            result.keras_latency_ms_1thread = check.keras_latency_ms_1thread
+            result.threads, result.cpu = check.threads, check.cpu
+    return result
+
+
+@contextlib.contextmanager
+def _reference(model: Any, wanted: bool) -> Any:
+    """The model as a temporary ``.keras`` file, timed beside its export (None
+    when not wanted)."""
+    if not wanted:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="keras_resnet_reference_") as work:
+        path = os.path.join(work, "model.keras")
+        model.save(path)
+        yield path
 
 
 def _size_on_disk(path: str) -> int:

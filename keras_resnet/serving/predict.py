@@ -1,13 +1,21 @@
 """Top classes of a trained model for image files (``keras-resnet predict``).
 
-Reads images the way training saw them (resized, scaled to [0, 1]) and names
-the classes from ``labels.json`` of the run folder.
+Any model file (``.keras``, a run folder, a SavedModel, ``.tflite``, ``.onnx``)
+is opened with its own runtime (:func:`~keras_resnet.serving.open_model`).
+Every image is checked first (:func:`~keras_resnet.imagecheck.check_image_files`:
+a file the model could not read stops the command before any prediction,
+naming it), then read at the model's input size and given the preprocessing
+the model records (``kr.preprocess_input``: what its weights expect). Classes
+are named by ``labels.json`` of the run folder, or the model card beside an
+export.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,49 +23,46 @@ import keras
 import numpy as np
 
 from keras_resnet import _checks as C
-from keras_resnet.builders import outputs_logits
-from keras_resnet.serving.load import load_model, model_file
+from keras_resnet import preprocessing as P
+from keras_resnet.imagecheck import check_image_files
+from keras_resnet.serving.runtime import ExportedModel, open_model
 
 
-def _labels(model_path: str, labels: str | list | None, classes: int) -> list:
-    if isinstance(labels, list):
+def _labels(labels: str | list | None, found: list | None, classes: int) -> list:
+    if labels is None:
+        names: Any = found or [str(i) for i in range(classes)]
+    elif isinstance(labels, list):
         names = labels
     else:
-        path = labels or os.path.join(os.path.dirname(os.path.abspath(model_path)),
-                                      "labels.json")
-        if labels is None and not os.path.exists(path):
-            return [str(i) for i in range(classes)]
-        with open(path, encoding="utf-8") as fh:
+        with open(labels, encoding="utf-8") as fh:
             names = json.load(fh)
     if not isinstance(names, list) or len(names) != classes:
-        raise ValueError(f"labels must be a list of {classes} class names. Received: "
-                         f"{str(names)[:80]}")
+        C.fail("labels", f"must be a list of {classes} class names", str(names)[:80])
     return [str(n) for n in names]
 
 
-def load_image(path: str, input_shape: tuple) -> np.ndarray:
-    """Reads an image as the model's input: resized, scaled to [0, 1] as in training.
+def read_image(filepath: str, model: ExportedModel) -> np.ndarray:
+    """An image file as ``model``'s input: resized to its input size as
+    ``keras.utils.load_img`` does, then given the model's recorded preprocessing.
 
     Args:
-        path: Image file (PNG, JPEG, ...).
-        input_shape: The model's ``(height, width, channels)``; None sizes keep
-            the image's own.
+        filepath: Image file (PNG, JPEG, ...).
+        model: An opened model (:func:`~keras_resnet.serving.open_model`).
 
     Returns:
-        A float32 array of shape ``input_shape``.
+        A float32 array of the model's image shape ``(height, width, channels)``.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image file {path!r} does not exist")
-    h, w, c = input_shape
+    h, w, c = model.image_shape
     mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(c)
     if mode is None:
-        raise ValueError(f"the model takes {c} channels; images have 1, 3 or 4")
+        C.fail("model", "must take images of 1, 3 or 4 channels", model.image_shape)
     try:
-        img = keras.utils.load_img(path, color_mode=mode,
+        img = keras.utils.load_img(filepath, color_mode=mode,
                                    target_size=None if h is None or w is None else (h, w))
     except Exception as e:  # noqa: BLE001 - PIL raises many kinds
-        raise ValueError(f"{path!r} is not a readable image ({e})") from None
-    return keras.utils.img_to_array(img, dtype="float32") / 255.0
+        raise C.InvalidInput(f"{filepath!r} is not a readable image ({e})") from None
+    x = keras.utils.img_to_array(img, data_format="channels_last", dtype="float32")
+    return np.asarray(P.apply(x, model.preprocessing, "channels_last"), "float32")
 
 
 def predict_files(model: Any, images: list, top: int = 3,
@@ -65,26 +70,55 @@ def predict_files(model: Any, images: list, top: int = 3,
     """Yields ``(image path, [(class name, probability), ...])`` for each image.
 
     Args:
-        model: A ``.keras`` file, a run folder of ``kr.train``, or a loaded model.
-        images: Image file paths.
+        model: A ``.keras`` file, a run folder of ``kr.train``, a SavedModel
+            folder, an exported ``.tflite`` / ``.onnx`` file (run by LiteRT /
+            onnxruntime), or a loaded Keras model.
+        images: Image file paths; all are checked before the first prediction.
         top: How many classes to return per image.
         labels: Class names: a list, a JSON file, or None for ``labels.json``
-            next to the model (``keras-resnet train`` writes it) or class numbers.
+            next to the model (``keras-resnet train`` writes it), the class
+            names of the model card next to an export, or class numbers.
+
+    Example:
+
+    ```python
+    for path, top in kr.serving.predict_files("runs/r20", ["seven.png"], top=2):
+        print(path, top)        # seven.png [('7', 0.98), ('1', 0.01)]
+    ```
     """
     C.check_int("top", top, minimum=1)
-    model_path = model_file(model) if isinstance(model, str) else ""
-    if isinstance(model, str):
-        model = load_model(model)
-    shape = tuple(model.inputs[0].shape[1:])
-    if len(shape) != 3:
-        raise ValueError(f"predict takes image models; this one takes {shape} vectors")
-    logits = outputs_logits(model)
-    classes = int(model.outputs[0].shape[-1])
-    names = _labels(model_path, labels, classes)
+    if isinstance(model, keras.Model):
+        exported = _in_memory(model)
+    else:
+        exported = open_model(model)
+    if len(exported.image_shape) != 3:
+        C.fail("model", "must take images (predict reads image files)",
+               exported.input_shape)
+    check_image_files([os.fspath(i) for i in images])
+    names = _labels(labels, exported.class_names, exported.classes)
     for path in images:
-        x = load_image(path, shape)[None]
-        p = np.asarray(model.predict(x, verbose=0))[0]
-        if logits:
-            p = keras.ops.convert_to_numpy(keras.ops.softmax(p))
-        order = np.argsort(-p)[: min(top, classes)]
+        p = exported.predict(read_image(path, exported)[None])[0]
+        order = np.argsort(-p)[: min(top, exported.classes)]
         yield path, [(names[i], float(p[i])) for i in order]
+
+
+def _in_memory(model: keras.Model) -> ExportedModel:
+    """A loaded Keras model, opened as a file would be (saved to a temporary file)."""
+    with tempfile.TemporaryDirectory(prefix="kr-predict-") as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        return open_model(path)  # loaded into memory: the file may go
+
+
+def load_image(path: str, input_shape: tuple) -> np.ndarray:
+    """Deprecated: ``kr.load_image(filepath, model)`` (it applies the model's recorded
+    preprocessing; this reads pixels / 255)."""
+    warnings.warn("keras_resnet.serving.load_image(path, input_shape) is deprecated; use "
+                  "kr.load_image(filepath, model), which applies the model's recorded "
+                  "preprocessing", DeprecationWarning, stacklevel=2)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image file {path!r} does not exist")
+    h, w, c = input_shape
+    img = keras.utils.load_img(path, color_mode={1: "grayscale", 3: "rgb", 4: "rgba"}[c],
+                               target_size=None if h is None or w is None else (h, w))
+    return keras.utils.img_to_array(img, dtype="float32") / 255.0

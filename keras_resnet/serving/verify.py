@@ -2,8 +2,12 @@
 
 An export is loaded by its own runtime in a new Python process (the
 :mod:`keras_resnet.serving._worker`), run on a random check batch and on the
-validation examples, and timed at batch 1. This module compares what comes
-back with the Keras model and decides:
+validation examples, and timed at batch 1. Latency is measured twice, each
+time in a fresh process: with every core (:func:`~keras_resnet.serving.machine.all_cores`
+threads) and with one thread, LiteRT / onnxruntime and the process' Keras
+backend set to that count alike; the Keras model the export came from is
+timed in the same processes, interleaved with the export, so their ratio is
+fair. This module compares what comes back with the Keras model and decides:
 
 - float exports must match the model's outputs on the check batch within
   :data:`~keras_resnet.serving.formats.TOLERANCE`;
@@ -22,9 +26,11 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_resnet.serving.formats import TOLERANCE
+from keras_resnet.serving.machine import all_cores, thread_env
 
 
 class ExportVerificationError(RuntimeError):
@@ -37,23 +43,37 @@ class AccuracyDropError(ExportVerificationError):
 
 @dataclass
 class Check:
-    """What the fresh process measured.
+    """What the fresh processes measured.
 
     Attributes:
         max_abs_diff: Largest output difference on the random check batch.
-        latency_ms: Median time of one example (batch 1), or None.
+        latency_ms: Median time of one example (batch 1) with ``threads``
+            threads (every core), or None when not timed.
         accuracy: Validation numbers (see :func:`compare_accuracy`) or None.
         io: TFLite input/output types, scales and zero points (None otherwise).
+        latency_ms_1thread: The same with one thread.
+        keras_latency_ms: The Keras model's ``predict_on_batch``, measured
+            alike (same processes, interleaved), with every core.
+        keras_latency_ms_1thread: The same with one thread.
+        threads: The thread count of "every core".
+        cpu: The CPU model.
+        runtime: The runtime that ran the export, with its version.
     """
 
     max_abs_diff: float
     latency_ms: float | None = None
     accuracy: dict | None = None
     io: dict | None = None
+    latency_ms_1thread: float | None = None
+    keras_latency_ms: float | None = None
+    keras_latency_ms_1thread: float | None = None
+    threads: int | None = None
+    cpu: str | None = None
+    runtime: str | None = None
 
 
 def run_worker(job: dict, arrays: dict, backend: str | None, timeout: int,
-               error: type, message: str) -> dict:
+               error: type, message: str, threads: int | None = None) -> dict:
     """Runs one worker job in a fresh Python process.
 
     Args:
@@ -65,11 +85,13 @@ def run_worker(job: dict, arrays: dict, backend: str | None, timeout: int,
         error: Exception raised when the process fails; its message ends with
             the last lines the process printed.
         message: Start of that message.
+        threads: Threads of the process' Keras backend (None: its default).
 
     Returns:
         The job's result, with the paths of any ``y*`` outputs loaded as arrays.
     """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = thread_env(threads) if threads else dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if backend is not None:
         env["KERAS_BACKEND"] = backend
     with tempfile.TemporaryDirectory(prefix="keras_resnet_worker_") as tmp:
@@ -117,7 +139,7 @@ def compare_accuracy(expected: np.ndarray, got: np.ndarray, labels: np.ndarray) 
 def verify_export(model: Any, path: str, format: str, *,  # noqa: A002
                   quantize: str | None = None, atol: float | None = None,
                   validation: tuple | None = None, max_accuracy_drop: float = 1.0,
-                  latency_runs: int = 0) -> Check:
+                  latency_runs: int = 0, reference: str | None = None) -> Check:
     """Reloads an export in a fresh process and compares it with ``model``.
 
     Args:
@@ -130,7 +152,10 @@ def verify_export(model: Any, path: str, format: str, *,  # noqa: A002
         validation: ``(x, y)`` float32 examples and int labels, or None.
         max_accuracy_drop: Largest allowed drop of top-1 accuracy, in
             percentage points.
-        latency_runs: Timed runs at batch 1 (0: not timed).
+        latency_runs: Timed runs at batch 1, at every core and at one thread
+            (0: not timed).
+        reference: The model as a ``.keras`` file, timed beside the export
+            (None: not timed; for ``format="keras"`` the export is the model).
 
     Returns:
         A :class:`Check`.
@@ -144,12 +169,15 @@ def verify_export(model: Any, path: str, format: str, *,  # noqa: A002
     expected = np.asarray(model.predict(x, verbose=0))
     x_val, y_val = validation if validation is not None else (None, None)
     kind = f"{quantize} " if quantize else ""
-    result = run_worker(
-        {"job": "check", "format": format, "path": path, "latency_runs": latency_runs},
-        {"x": x, "x_val": x_val},
-        None if format == "keras" else "tensorflow",  # the exporters' runtime
-        1800, ExportVerificationError,
-        f"the {kind}{format} export at {path!r} did not reload in a fresh process")
+    # The exporters' runtime is TensorFlow; a .keras file runs on the user's backend.
+    backend = None if format == "keras" else "tensorflow"
+    same_backend = backend is None or keras.backend.backend() == backend
+    cores = all_cores()
+    job = {"job": "check", "format": format, "path": path, "latency_runs": latency_runs,
+           "threads": cores, "reference": reference if same_backend else None}
+    failed = f"the {kind}{format} export at {path!r} did not reload in a fresh process"
+    result = run_worker(job, {"x": x, "x_val": x_val}, backend, 1800,
+                        ExportVerificationError, failed)
     got = result["y"]
     if got.shape != expected.shape:
         raise ExportVerificationError(
@@ -174,4 +202,37 @@ def verify_export(model: Any, path: str, format: str, *,  # noqa: A002
                 f"{accuracy['keras_top1']:.4f}: a drop of {accuracy['drop_pp']:.2f} "
                 f"percentage points, more than max_accuracy_drop={max_accuracy_drop:g}; "
                 "nothing was written")
-    return Check(diff, result.get("latency_ms"), accuracy, result.get("io"))
+    check = Check(diff, result.get("latency_ms"), accuracy, result.get("io"),
+                  threads=cores, cpu=result.get("cpu"), runtime=result.get("runtime"),
+                  keras_latency_ms=result.get("keras_latency_ms"))
+    if latency_runs:
+        _time_more(check, job, x, backend, same_backend, reference, failed)
+    return check
+
+
+def _time_more(check: Check, job: dict, x: np.ndarray, backend: str | None,
+               same_backend: bool, reference: str | None, failed: str) -> None:
+    """One thread (a second fresh process), and the Keras model on its own backend
+    where the export's runtime process is another backend's (JAX users)."""
+    one = check.threads == 1
+    if one:
+        check.latency_ms_1thread = check.latency_ms
+    else:
+        single = run_worker(dict(job, threads=1, outputs=False), {"x": x}, backend, 1800,
+                            ExportVerificationError, failed, threads=1)
+        check.latency_ms_1thread = single["latency_ms"]
+        check.keras_latency_ms_1thread = single.get("keras_latency_ms")
+    if job["format"] == "keras":  # the export is the Keras model
+        check.keras_latency_ms = check.latency_ms
+        check.keras_latency_ms_1thread = check.latency_ms_1thread
+    elif reference and not same_backend:
+        timed = []
+        for threads in ([check.threads] if one else [check.threads, 1]):
+            timed.append(run_worker(
+                {"job": "check", "format": "keras", "path": reference, "outputs": False,
+                 "latency_runs": job["latency_runs"], "threads": threads}, {"x": x}, None,
+                1800, ExportVerificationError, "timing the Keras model failed",
+                threads=threads)["latency_ms"])
+        check.keras_latency_ms, check.keras_latency_ms_1thread = timed[0], timed[-1]
+    if one:
+        check.keras_latency_ms_1thread = check.keras_latency_ms

@@ -62,10 +62,11 @@ def augment_batch(x: np.ndarray, seed: int, epoch: int, batch: int, pad: int,
     Returns:
         The augmented images (a new array of the same shape and type).
     """
-    rng = np.random.RandomState([seed, epoch, batch, 1])
-    n = len(x)
-    dy, dx = rng.randint(-pad, pad + 1, size=(2, n))
-    flips = rng.rand(n) < 0.5 if flip else np.zeros(n, bool)
+    n = len(x)  # two streams, so image i's draws do not depend on the batch's size
+    dy, dx = np.random.RandomState([seed, epoch, batch, 1]).randint(-pad, pad + 1,
+                                                                    size=(n, 2)).T
+    flips = (np.random.RandomState([seed, epoch, batch, 2]).rand(n) < 0.5 if flip
+             else np.zeros(n, bool))
     if channels_first:
         x = np.moveaxis(x, 1, -1)
     h, w = x.shape[1], x.shape[2]

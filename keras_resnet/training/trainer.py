@@ -32,7 +32,7 @@ import numpy as np
 
 from keras_resnet import _checks as C
 from keras_resnet._io import raise_disk_full
-from keras_resnet.builders import ResNetModel, as_spec, build
+from keras_resnet.builders import ResNetModel, as_spec, build, spec_of
 from keras_resnet.data import Data, as_data
 from keras_resnet.imagecheck import write_bad_files
 from keras_resnet.runfolder import RunFolder, describe
@@ -214,6 +214,8 @@ def run(model: Any, data: Data, recipe: Recipe, folder: RunFolder | None = None,
                 else contextlib.nullcontext():
             model = _build(model, data, recipe, placement)
             spec = model.spec if isinstance(model, ResNetModel) else None
+            inner = _spec_of(model)  # also of a model that holds one (a new head, a wrapper)
+            data = data.as_input_of(inner and inner.preprocessing)  # what its weights expect
             epoch, previous = job.start(spec, recipe, data, overwrite)
             recipe.compile(model, steps_per_execution=steps_per_execution)
             if verbose and strategy is not None:
@@ -339,6 +341,15 @@ def _build(model: Any, data: Data, recipe: Recipe, placement: Placement) -> kera
     rebuilt = build(model.spec)
     rebuilt.set_weights(weights)
     return rebuilt
+
+
+def _spec_of(model: keras.Model) -> Any:
+    """The spec of a model built by this package (also one given a new head, or
+    wrapped), else None."""
+    try:
+        return spec_of(model)
+    except TypeError:
+        return None
 
 
 def _wants_vectors(model: Any) -> bool:

@@ -17,10 +17,10 @@ ALGORITHMS = ("hyperband", "random", "bayesian", "grid")
 #: What a trial can score (its best epoch).
 OBJECTIVES = ("val_accuracy", "val_loss", "accuracy", "loss")
 #: Hyperparameter names, in the order they are declared.
-HP_NAMES = ("depth", "use_l2", "l2", "width", "shortcut", "block_type",
+HP_NAMES = ("depth", "use_l2", "l2", "width", "shortcut", "block_type", "drop_path_rate",
             "learning_rate", "optimizer", "batch_size", "epochs", "schedule", "augment")
 #: The ones that change the recipe, not the network.
-RECIPE_HPS = HP_NAMES[6:]
+RECIPE_HPS = ("learning_rate", "optimizer", "batch_size", "epochs", "schedule", "augment")
 
 _LAZY = {
     "ResNetHyperModel": "space", "base_depth": "space", "default_depths": "space",

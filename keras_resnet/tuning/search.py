@@ -53,8 +53,10 @@ _ORACLES = {"random": kt.oracles.RandomSearchOracle, "grid": kt.oracles.GridSear
             "bayesian": kt.oracles.BayesianOptimizationOracle,
             "hyperband": kt.oracles.HyperbandOracle}
 _POLL_S = 0.5
-#: A trial worker is replaced after this many trials: on TensorFlow every trained
-#: model leaves about 20 MB that ``clear_session()`` does not free.
+#: Trial workers are replaced after this many trials each (the pool is closed and a
+#: new one started): on TensorFlow every trained model leaves about 20 MB that
+#: ``clear_session()`` does not free. (Not the executor's ``max_tasks_per_child``:
+#: on Python 3.11 it can leave queued tasks without a worker, CPython gh-115634.)
 TRIALS_PER_WORKER = 10
 _SETUP: dict = {}
 
@@ -242,10 +244,12 @@ class Search:
             with self.ledger.heartbeat(self._running):
                 if isinstance(setup, str):
                     self._run_workers(jobs, setup)
-                else:
-                    for trial_id, values in self._each():
-                        self.record(trial_id, run_trial(setup, values,
-                                                        self.trial_dir(trial_id)))
+                while not isinstance(setup, str) and not self.finished_all:
+                    job = self.claim()
+                    if job is None:  # others' trials run (one may die) or the oracle waits
+                        time.sleep(0 if self.finished_all else _POLL_S)
+                    else:
+                        self.record(job[0], run_trial(setup, job[1], self.trial_dir(job[0])))
         finally:  # trials this process will not finish are free for anyone (or a rerun)
             for trial_id in list(self._running):
                 self.ledger.release(trial_id)
@@ -253,26 +257,20 @@ class Search:
                 shutil.rmtree(self._scratch, ignore_errors=True)
                 self._scratch = None
 
-    def _each(self) -> Iterator[tuple]:
-        while True:
-            job = self.claim()
-            if job is not None:
-                yield job[0], job[1]
-            elif self.finished_all:
-                return
-            else:
-                time.sleep(_POLL_S)  # others' trials run (one may die) or the oracle waits
-
     def _run_workers(self, jobs: int, setup: str) -> None:
         while not self.finished_all:
-            with parallel.Pool(jobs, self.threads or 1,
-                               max_tasks_per_child=TRIALS_PER_WORKER) as pool:
+            with parallel.Pool(jobs, self.threads or 1) as pool:
                 futures: dict = {}
+                submitted = 0
                 try:
                     while True:
-                        while len(futures) < jobs and (job := self.claim()) is not None:
+                        while (len(futures) < jobs and submitted < TRIALS_PER_WORKER * jobs
+                               and (job := self.claim()) is not None):
                             futures[pool.submit(job[0], run_trial, setup=setup, values=job[1],
                                                 out_dir=self.trial_dir(job[0]))] = job[0]
+                            submitted += 1
+                        if not futures and submitted >= TRIALS_PER_WORKER * jobs:
+                            break  # fresh workers for the next trials
                         if not futures:
                             if self.finished_all:
                                 return
@@ -281,8 +279,9 @@ class Search:
                         ready, _ = cf.wait(futures, timeout=_POLL_S,
                                            return_when=cf.FIRST_COMPLETED)
                         for future in ready:
-                            self.record(futures.pop(future), future.result())
-                except cf.process.BrokenProcessPool as e:  # a worker died: its trial failed
+                            out = future.result()  # a dead worker raises: below
+                            self.record(futures.pop(future), out)
+                except cf.process.BrokenProcessPool as e:  # a worker died: its trials failed
                     for trial_id in futures.values():
                         self.record(trial_id, {"status": "FAILED", "message":
                                                f"the worker process died ({e})"})
@@ -411,59 +410,46 @@ def tune(
     isolate: bool = True,
     hyperband_factor: int = 3,
     depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
-    block_type: Any = None,
+    block_type: Any = None, drop_path_rate: Any = None,
     allow_zero_l2: bool = False,
     **recipe_fields: Any,
 ) -> TuneResult:
     """Searches depth and L2 (and more) for a base spec; every trial is a ``kr.train`` run.
 
-    Writes, in ``out_dir``: ``ledger.jsonl`` (every trial, its values, recipe
-    and per-epoch metrics), ``trials/<id>/`` (each trial's run folder),
+    Writes into ``out_dir``: ``ledger.jsonl`` (every trial's values, recipe and
+    per-epoch metrics), ``trials/<id>/`` (each trial's run folder),
     ``best_spec.json``, ``best_recipe.json`` and ``best_hyperparameters.json``.
     Run it again to resume, also after SIGKILL (no finished trial is lost or
     run again; a killed one resumes from its last epoch); run it in several
-    processes on one folder to share the trials.
+    processes on one folder (a shared disk) to share the trials.
 
     Args:
-        model: The base spec (``ModelSpec``, dict, spec file or preset name;
+        model: The base spec (anything :func:`~keras_resnet.as_spec` takes; the
             input shape and classes come from the data), or a
-            :class:`~keras_resnet.tuning.ResNetHyperModel` (then leave the
-            search space and recipe arguments unset).
-        data: A :class:`~keras_resnet.Data`, a source such as ``"digits"``, or
-            training inputs (with ``y``).
-        y: Integer labels, with array ``data``.
-        validation_data: ``(x_val, y_val)``, with array ``data``.
+            :class:`~keras_resnet.tuning.ResNetHyperModel`.
+        data, y, validation_data: As :func:`keras_resnet.train` takes them.
         recipe: The base training recipe (``kr.Recipe`` or its dict).
-        hyperparameters: The space as a ``keras_tuner.HyperParameters`` (names
-            of :data:`~keras_resnet.tuning.HP_NAMES`); the keyword shortcuts
-            add to it.
-        algorithm: ``"hyperband"``, ``"random"``, ``"bayesian"`` or ``"grid"``.
-            Hyperband trials train from scratch for their budget (``epochs``
-            is the most).
+        hyperparameters: The space as a ``keras_tuner.HyperParameters`` (names of
+            :data:`~keras_resnet.tuning.HP_NAMES`); the shortcuts add to it.
+        algorithm: ``"hyperband"``, ``"random"``, ``"bayesian"`` or ``"grid"``
+            (Hyperband trains each trial from scratch for its budget).
         max_trials: Trials in all, resumed ones included (Hyperband: a cap).
         objective: ``"val_accuracy"``, ``"val_loss"``, ``"accuracy"`` or
             ``"loss"``; a trial scores its best epoch.
         out_dir: The project folder; default ``tuner/<base name>_<algorithm>``.
         overwrite: Delete the project first (only a tuner project is deleted).
         verbose: Keras' meaning: 0 silent; otherwise one line per trial.
-        jobs: Trials trained side by side in worker processes; ``"auto"``
-            follows :func:`keras_resnet.parallel.plan_jobs` for the biggest
-            network of the space.
-        threads: Threads of each worker; ``"auto"``: 1 when that network's
-            step is small, else every core, whatever ``jobs`` (the thread count
-            changes float results; each trial records it).
+        jobs, threads: Trials side by side in worker processes, and each
+            worker's threads (:func:`keras_resnet.parallel.plan_jobs`, for the
+            space's biggest network; the thread count changes float results).
         isolate: Train in worker processes (replaced every
-            :data:`TRIALS_PER_WORKER` trials: TensorFlow keeps ~20 MB per
-            trained model); False trains in this process, one trial at a time.
+            :data:`TRIALS_PER_WORKER` trials); False trains in this process.
         hyperband_factor: Hyperband's reduction factor.
-        depth, l2, width, shortcut, block_type, allow_zero_l2: The space's
-            keyword shortcuts; see :class:`~keras_resnet.tuning.ResNetHyperModel`.
-        **recipe_fields: Recipe fields (``epochs``, ``batch_size``,
-            ``learning_rate``, ``optimizer``, ``schedule``, ``augment``,
-            ``seed``, ...): a value sets the recipe's field; for the
-            searchable ones (``learning_rate``, ``optimizer``, ``batch_size``,
-            ``epochs``, ``schedule``, ``augment``) a list, a range dict or True
-            searches it. ``seed`` also seeds the oracle.
+        depth, l2, width, shortcut, block_type, drop_path_rate, allow_zero_l2:
+            The space's shortcuts (:class:`~keras_resnet.tuning.ResNetHyperModel`).
+        **recipe_fields: Recipe fields; for ``learning_rate``, ``optimizer``,
+            ``batch_size``, ``epochs``, ``schedule`` and ``augment`` a list, a
+            range dict or True searches it. ``seed`` also seeds the oracle.
 
     Returns:
         A :class:`TuneResult`.
@@ -494,8 +480,12 @@ def tune(
         raise C.InvalidInput(f"objective {objective!r} needs validation data: pass "
                              "validation_data=(x_val, y_val). Received: validation_data=None")
     hypermodel = _hypermodel(model, recipe, hyperparameters, recipe_fields, dict(
-        depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type),
-        allow_zero_l2, algorithm, data)
+        depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
+        drop_path_rate=drop_path_rate), allow_zero_l2, algorithm, data)
+    for h in hypermodel.hyperparameters.space:  # a grid of what the user asked for only
+        if algorithm == "grid" and getattr(h, "step", 0) is None:
+            C.fail(h.name, "is a continuous range, which algorithm='grid' cannot "
+                   "enumerate: give a list of values or a 'step'", h.get_config())
     out_dir = _project(out_dir, hypermodel, algorithm, overwrite)
     config = json.loads(json.dumps({
         "event": "search", "format": L.FORMAT, "algorithm": algorithm,

@@ -11,6 +11,7 @@ A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, trained by
 | ``width`` | multiplier on every block's and the stem's filters | no (0.5, 1, 2) |
 | ``shortcut`` | the model-wide shortcut option ``"A"``-``"D"`` | no (every valid one) |
 | ``block_type`` | swaps conv blocks, e.g. basic <-> preact_basic | no (the base's twin) |
+| ``drop_path_rate`` | stochastic depth's largest rate (residual nets) | no (0 to 0.2) |
 | ``learning_rate`` | the recipe's initial learning rate | no (log-uniform 1e-4 to 0.1) |
 | ``optimizer`` | the recipe's optimizer | no (sgd, adam) |
 | ``batch_size``, ``epochs`` | the recipe's | no (32, 64, 128; epochs: none) |
@@ -29,10 +30,9 @@ KerasTuner's ``tune_new_entries=False``).
 
 from __future__ import annotations
 
-import math
+import contextlib
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import replace as _dc_replace
 from typing import Any
 
 import keras
@@ -42,22 +42,23 @@ from keras_resnet import _checks as C
 from keras_resnet import presets
 from keras_resnet.builders import as_spec, build
 from keras_resnet.data import Data, as_data
-from keras_resnet.spec import MAX_FILTERS, MAX_REPEAT, SHORTCUTS, BlockSpec, ModelSpec
+from keras_resnet.spec import MAX_REPEAT, SHORTCUTS, ModelSpec
 from keras_resnet.training import Recipe, train
 from keras_resnet.training.recipe import OPTIMIZERS, SCHEDULES
 from keras_resnet.tuning import HP_NAMES, RECIPE_HPS
 
-CONV_BLOCKS = ("basic", "preact_basic", "bottleneck", "preact_bottleneck")
-_TWIN = dict(zip(CONV_BLOCKS, ("preact_basic", "basic", "preact_bottleneck", "bottleneck")))
+CONV_BLOCKS = tuple(presets.CONV_TWINS)
 #: Allowed values: (minimum, maximum) of numbers, or the choices.
 _LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20),
                  "epochs": (1, 1 << 20), "l2": (0.0, 1.0), "width": (0.0, 64.0),
                  "learning_rate": (0.0, 10.0), "shortcut": SHORTCUTS,
                  "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS,
+                 "drop_path_rate": (0.0, 0.99),
                  "schedule": SCHEDULES, "augment": (False, True), "use_l2": (False, True)}
 _INT_HPS = ("depth", "batch_size", "epochs")
 #: What True means, where it does not depend on the base.
 _TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0, 2.0],
+         "drop_path_rate": {"min": 0.0, "max": 0.2, "sampling": "linear"},
          "optimizer": ["sgd", "adam"], "batch_size": [32, 64, 128],
          "learning_rate": {"min": 1e-4, "max": 0.1, "sampling": "log"},
          "schedule": ["step", "cosine"], "augment": [False, True]}
@@ -89,11 +90,10 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
 
     Absent keys keep the base's value; training hyperparameters and
     KerasTuner's ``tuner/...`` entries are ignored; unknown keys are an error.
-    ``depth`` is ``keras_resnet.presets.with_depth`` (the paper's n for the
-    CIFAR ResNets); ``width`` multiplies every block's and the stem's filters;
-    ``shortcut`` is the model-wide option (block overrides stay); ``block_type``
-    swaps every conv block (bottleneck-only options dropped for basic types);
-    ``l2`` is the L2 strength, and ``use_l2=False`` sets it to 0.
+    ``depth``, ``width`` and ``block_type`` are ``keras_resnet.presets``'
+    ``with_depth``, ``with_width`` and ``with_block_type``; ``shortcut`` is the
+    model-wide option (block overrides stay); ``l2`` and ``drop_path_rate``
+    set the spec's field, and ``use_l2=False`` sets ``l2`` to 0.
 
     Args:
         base_spec: Anything :func:`~keras_resnet.as_spec` accepts.
@@ -113,42 +113,15 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
         C.fail("values", "must be a dict of hyperparameter values", values, TypeError)
     C.check_keys("values", {k: v for k, v in values.items()
                             if not (isinstance(k, str) and k.startswith("tuner/"))}, HP_NAMES)
-    v = {k: check_value(k, values[k], True) for k in ("depth", "width", "block_type",
-                                                      "shortcut", "l2")
-         if values.get(k) is not None}
-    if "depth" in v:
-        spec = presets.with_depth(spec, v["depth"])
-    blocks, changes = list(spec.blocks), dict[str, Any]()
-    if "width" in v:
-        def scale(f: int) -> int:
-            return max(1, min(MAX_FILTERS, int(math.floor(f * v["width"] + 0.5))))
-
-        blocks = [_dc_replace(b, filters=scale(b.filters)) if isinstance(b, BlockSpec)
-                  else b for b in blocks]
-        if spec.stem is not None:
-            changes["stem"] = _dc_replace(spec.stem, filters=scale(spec.stem.filters))
-    if "block_type" in v:
-        if not any(b.type in CONV_BLOCKS for b in blocks):
-            C.fail("block_type", f"needs a base with {'/'.join(CONV_BLOCKS)} blocks; "
-                   f"this one has {sorted({b.type for b in blocks})}", v["block_type"])
-        blocks = [_swap_block(b, v["block_type"]) for b in blocks]
-    if "shortcut" in v:
-        changes["shortcut"] = v["shortcut"]
+    v = {k: check_value(k, values[k], True) for k in HP_NAMES[:7]
+         if values.get(k) is not None and k != "use_l2"}
+    for name, edit in (("depth", presets.with_depth), ("width", presets.with_width),
+                       ("block_type", presets.with_block_type)):
+        spec = edit(spec, v[name]) if name in v else spec
+    changes = {k: v[k] for k in ("shortcut", "l2", "drop_path_rate") if k in v}
     if "use_l2" in values and not C.check_bool("use_l2", values["use_l2"]):
         changes["l2"] = 0.0
-    elif "l2" in v:
-        changes["l2"] = v["l2"]
-    if blocks != list(spec.blocks):
-        changes["blocks"] = tuple(blocks)
     return spec.replace(**changes) if changes else spec
-
-
-def _swap_block(b: Any, target: str) -> Any:
-    if b.type not in CONV_BLOCKS or b.type == target:
-        return b
-    extra: dict = {} if "bottleneck" in target else {"bottleneck_ratio": None,
-                                                     "stride_1x1": False}
-    return _dc_replace(b, type=target, **extra)
 
 
 def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
@@ -162,7 +135,7 @@ def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
         v = int(v) if name == "depth" and isinstance(v, float) and v.is_integer() else v
         return C.check_int(name, v, minimum=limits[0], maximum=limits[1])
     v = C.check_float(name, v, minimum=limits[0], maximum=limits[1])
-    if v == 0 and name != "l2":
+    if v == 0 and name not in ("l2", "drop_path_rate"):
         C.fail(name, "must be > 0", v)
     if v == 0 and not allow_zero_l2:
         C.fail(name, "is 0 (no weight decay), which is allowed only with "
@@ -172,18 +145,11 @@ def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
 
 def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
             allow_zero_l2: bool = False) -> None:
-    """Declares one hyperparameter from a keyword shortcut (see the module's table).
-
-    Args:
-        hp: Where to declare it.
-        name: A name of :data:`HP_NAMES`.
-        value: A value (``Fixed``), a list (``Choice``; ``Boolean`` for
-            ``augment``), a range dict (``Int``/``Float``), or False (nothing
-            declared).
-        default: The default of a choice or range, where it is one of its values.
-        allow_zero_l2: Allow ``l2 = 0``; an ``l2`` range then lives in the
-            conditional scope of a ``use_l2`` switch (declared first).
-    """
+    """Declares one hyperparameter from a keyword shortcut (see the module's table):
+    a value is ``Fixed``, a list ``Choice`` (``Boolean`` for ``augment``), a range
+    dict ``Int``/``Float`` (an ``l2`` range with ``allow_zero_l2`` in the scope of
+    a ``use_l2`` switch, declared first), False nothing. ``default`` is the
+    choice's or range's default where it is one of its values."""
     if value is False:
         return
     if isinstance(value, (list, tuple)):
@@ -197,30 +163,24 @@ def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
             hp.Boolean(name, default=False)
         else:
             hp.Choice(name, values, default=default if default in values else values[0])
-    elif isinstance(value, Mapping):
-        _declare_range(hp, name, value, default, allow_zero_l2)
-    elif isinstance(value, (str, bool, numbers.Real)):
+        return
+    if isinstance(value, (str, bool, numbers.Real)):
         hp.Fixed(name, check_value(name, value, allow_zero_l2))
-    else:
-        C.fail(name, "must be None, True, False, a value, a list of choices or a "
-               "{'min', 'max'} range", value, TypeError)
-
-
-def _declare_range(hp: kt.HyperParameters, name: str, value: Mapping, default: Any,
-                   allow_zero_l2: bool) -> None:
-    if isinstance(_LIMITS[name][0], (str, bool)):
-        C.fail(name, "takes a value or a list of choices, not a range", value, TypeError)
+        return
+    if not isinstance(value, Mapping) or isinstance(_LIMITS[name][0], (str, bool)):
+        C.fail(name, "takes a value or a list of choices, not a range" if isinstance(
+            value, Mapping) else "must be None, True, False, a value, a list of choices "
+            "or a {'min', 'max'} range", value, TypeError)
     C.check_keys(name, value, ("min", "max", "step", "sampling", "default"))
     if "min" not in value or "max" not in value:
         C.fail(name, "range needs 'min' and 'max'", dict(value))
     lo, hi = (check_value(name, value[k], allow_zero_l2) for k in ("min", "max"))
     sampling = C.check_choice(f"{name}.sampling", value.get("sampling", "linear"),
                               ("linear", "log"))
-    if lo >= hi:
-        C.fail(name, "range needs min < max", dict(value))
-    if sampling == "log" and lo <= 0:
-        C.fail(name, "log-uniform range needs min > 0; to allow l2=0 pass "
-               "allow_zero_l2=True (a use_l2 switch)", dict(value))
+    if lo >= hi or (sampling == "log" and lo <= 0):
+        C.fail(name, "range needs min < max" if lo >= hi else "log-uniform range needs "
+               "min > 0; to allow l2=0 pass allow_zero_l2=True (a use_l2 switch)",
+               dict(value))
     step = value.get("step")
     if step is not None:
         step = C.check_float(f"{name}.step", step, minimum=0.0)
@@ -229,10 +189,8 @@ def _declare_range(hp: kt.HyperParameters, name: str, value: Mapping, default: A
     if default is not None and not lo <= check_value(name, default, True) <= hi:
         C.fail(name, "default must lie in [min, max]", dict(value))
     kind = hp.Int if name in _INT_HPS else hp.Float
-    if name == "l2" and allow_zero_l2:
-        with hp.conditional_scope("use_l2", [True]):
-            kind(name, lo, hi, step=step, sampling=sampling, default=default)
-    else:
+    with hp.conditional_scope("use_l2", [True]) if name == "l2" and allow_zero_l2 \
+            else contextlib.nullcontext():
         kind(name, lo, hi, step=step, sampling=sampling, default=default)
 
 
@@ -264,8 +222,8 @@ class ResNetHyperModel(kt.HyperModel):
             ``Recipe()``); searched training hyperparameters replace its fields.
         hyperparameters: A ``keras_tuner.HyperParameters`` with the space (names
             from the module's table); the keyword shortcuts declare into it.
-        depth, l2, width, shortcut, block_type, learning_rate, optimizer,
-            batch_size, epochs, schedule, augment: See the module's table.
+        depth, l2, width, shortcut, block_type, drop_path_rate, learning_rate,
+            optimizer, batch_size, epochs, schedule, augment: See the module's table.
         allow_zero_l2: Allow ``l2 = 0``: a range gets a Boolean ``use_l2``.
         input_shape: Override the base's input shape (e.g. ``(8, 8, 1)``).
         classes: Override the base's number of classes.
@@ -288,9 +246,9 @@ class ResNetHyperModel(kt.HyperModel):
         recipe: Recipe | Mapping | None = None,
         hyperparameters: kt.HyperParameters | None = None,
         depth: Any = None, l2: Any = None, width: Any = None, shortcut: Any = None,
-        block_type: Any = None, learning_rate: Any = None, optimizer: Any = None,
-        batch_size: Any = None, epochs: Any = None, schedule: Any = None,
-        augment: Any = None,
+        block_type: Any = None, drop_path_rate: Any = None, learning_rate: Any = None,
+        optimizer: Any = None, batch_size: Any = None, epochs: Any = None,
+        schedule: Any = None, augment: Any = None,
         allow_zero_l2: bool = False,
         input_shape: Sequence | None = None,
         classes: int | None = None,
@@ -310,13 +268,15 @@ class ResNetHyperModel(kt.HyperModel):
         self.base = as_spec(model).replace(**changes) if changes else as_spec(model)
         self.hyperparameters = make_space(self.base, self.recipe, hyperparameters, dict(
             depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
-            learning_rate=learning_rate, optimizer=optimizer, batch_size=batch_size,
-            epochs=epochs, schedule=schedule, augment=augment), self.allow_zero_l2)
+            drop_path_rate=drop_path_rate, learning_rate=learning_rate, optimizer=optimizer,
+            batch_size=batch_size, epochs=epochs, schedule=schedule, augment=augment),
+            self.allow_zero_l2)
         check_space(self.base, self.hyperparameters, self.allow_zero_l2)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        """Declares the search space on ``hp`` (KerasTuner hook)."""
-        hp.merge(self.hyperparameters)
+        """Declares the search space on ``hp`` (KerasTuner hook); values ``hp`` holds
+        already (a trial's) are kept."""
+        hp.merge(self.hyperparameters, overwrite=False)
 
     def spec(self, values: Mapping) -> ModelSpec:
         """The spec for hyperparameter ``values`` (:func:`spec_for` on this base)."""
@@ -396,7 +356,7 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
     own = max(set(types), key=types.count) if types else None
     true = dict(_TRUE, depth=default_depths(base_depth(base)),
                 shortcut=[s for s in SHORTCUTS if _valid(base, {"shortcut": s})],
-                block_type=own and [own, _TWIN[own]])
+                block_type=own and [own, presets.CONV_TWINS[own]])
     defaults = {"depth": base_depth(base), "l2": base.l2 or 1e-4, "shortcut": base.shortcut,
                 "width": 1.0, **recipe.to_dict()}
     declared = {h.name for h in hp.space}
@@ -427,7 +387,7 @@ def check_space(base: ModelSpec, hp: kt.HyperParameters, allow_zero_l2: bool) ->
         for v in points(h):
             check_value(h.name, v, allow_zero_l2 or h.name == "use_l2")
     combos: list = [{}]
-    for name in ("depth", "width", "shortcut", "block_type"):
+    for name in ("depth", "width", "shortcut", "block_type", "drop_path_rate"):
         if name in space:
             combos = [{**c, name: v} for c in combos for v in points(space[name])]
         if len(combos) > 2000:

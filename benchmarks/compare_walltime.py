@@ -49,15 +49,14 @@ def bare(depths: list, epochs: int) -> None:
     import keras
 
     import keras_resnet as kr
-    from keras_resnet.experiment import _cifar_spec
-    from keras_resnet.training.recipe import learning_rate_at, prepare
+    from keras_resnet.training.recipe import learning_rate_at
 
     data = kr.load_data("digits", seed=0)
     for depth in depths:
         for residual in (False, True):
             keras.backend.clear_session()
-            model = prepare(_cifar_spec(depth, "A").replace(residual=residual), data,
-                            kr.Recipe(seed=0))  # seeds, builds for the data
+            model = kr.Recipe(seed=0).build(kr.presets.cifar(depth, "A", residual),
+                                            data)  # seeds, builds for the data
             model.compile(optimizer=keras.optimizers.SGD(LR, momentum=0.9),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             schedule = keras.callbacks.LearningRateScheduler(

@@ -20,7 +20,7 @@ Measures, with `kr.train` on CIFAR ResNet-20 over the built-in digits:
    against another checkout (e.g. the main branch), alternating A B B A, as the
    check that the multi-process code costs the one-process path nothing.
 
-Processes get one thread each (``keras_resnet.workers.thread_env``). Prints a
+Processes get one thread each (``keras_resnet.parallel.thread_env``). Prints a
 Markdown table and writes JSON next to it (``--out``).
 """
 
@@ -65,7 +65,7 @@ def child(args: argparse.Namespace) -> None:
     data = kr.load_data("digits", seed=0)
     digest = None
     if args.multi:  # (a --baseline-tree may predate it)
-        from keras_resnet.training.run import weights_digest
+        from keras_resnet.training import weights_digest
 
         digest = weights_digest(result.model)
     print(json.dumps({"seconds": seconds, "examples": len(data.train[0]),
@@ -80,10 +80,10 @@ def free_port() -> int:
 
 def launch(args: argparse.Namespace, out_dir: str, index: int | None, port: int,
            tree: str = ROOT) -> subprocess.Popen:
-    from keras_resnet.workers import thread_env
+    from keras_resnet.parallel import thread_env
 
-    env = thread_env(1, {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-                         "PYTHONPATH": tree})
+    env = {**os.environ, **thread_env(1), "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": tree}
     cmd = [sys.executable, os.path.abspath(__file__), "--_child", "--epochs", str(args.epochs),
            "--batch-size", str(args.batch_size), "--out-dir", out_dir]
     if index is not None:

@@ -103,7 +103,6 @@ def _runners(preset, data, recipe, batch: int, epochs: int, spe: int,
     import keras
 
     import keras_resnet as kr
-    from keras_resnet.training.recipe import prepare
 
     def ours():
         timer = _epoch_timer()
@@ -115,7 +114,7 @@ def _runners(preset, data, recipe, batch: int, epochs: int, spe: int,
         def run():
             timer = _epoch_timer()
             keras.backend.clear_session()
-            model = prepare(preset, data, recipe)
+            model = recipe.build(preset, data)
             model.compile(optimizer=keras.optimizers.SGD(recipe.learning_rate, momentum=0.9),
                           loss="sparse_categorical_crossentropy",
                           metrics=["accuracy"], steps_per_execution=k)
@@ -153,7 +152,7 @@ def _runners(preset, data, recipe, batch: int, epochs: int, spe: int,
         def bare_pydataset():
             timer = _epoch_timer()
             keras.backend.clear_session()
-            model = prepare(preset, data, recipe)
+            model = recipe.build(preset, data)
             model.compile(optimizer=keras.optimizers.SGD(recipe.learning_rate, momentum=0.9),
                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             model.fit(Batches(), epochs=epochs, validation_data=data.validation, verbose=0,
@@ -172,7 +171,7 @@ def run_backend(quick: bool, rounds: int, epochs: int, only: str = "", spe: int 
     import keras
 
     import keras_resnet as kr
-    from keras_resnet.training.recipe import auto_steps_per_execution, prepare, step_macs
+    from keras_resnet.training.recipe import auto_steps_per_execution
 
     out = {"backend": keras.backend.backend(), "cases": [], "load_start": os.getloadavg()}
     for name, preset, data, batch in _cases(quick):
@@ -184,9 +183,9 @@ def run_backend(quick: bool, rounds: int, epochs: int, only: str = "", spe: int 
         cpu: dict = {}
 
         keras.backend.clear_session()
-        model = prepare(preset, data, recipe)
+        model = recipe.build(preset, data)
         auto_spe = auto_steps_per_execution(model, batch)
-        macs = step_macs(model, 1)
+        macs = float(kr.flops(model))  # forward multiply-adds of one image
         runs = _runners(preset, data, recipe, batch, epochs, spe or auto_spe, ablation)
         names = list(runs)
         for r in range(rounds):

@@ -15,7 +15,6 @@ import argparse
 import keras
 
 import keras_resnet as kr
-from keras_resnet.report import stage_table
 
 
 @kr.register_block("se_basic", options={"pool": None, "dropout": 0.0, "se_ratio": 0.25},
@@ -47,7 +46,7 @@ def main(argv=None):
         classes=10,
     )
     model = kr.build_resnet(spec)
-    print(stage_table(model))  # stage2_block1 gets a projection, the others the identity
+    print(kr.stage_table(model))  # stage2_block1 gets a projection, the others the identity
     print("blocks registered:", ", ".join(kr.list_blocks()))
     squeeze = [model.get_layer(f"stage{i}_block1_se_reduce").filters for i in (1, 2)]
     print(f"squeeze channels per stage: {squeeze[0]}, {squeeze[1]}")  # 16*0.25, 32*0.5

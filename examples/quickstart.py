@@ -12,7 +12,6 @@ import keras
 import numpy as np
 
 import keras_resnet as kr
-from keras_resnet.report import stage_table
 
 
 def main(argv=None):
@@ -36,7 +35,7 @@ def main(argv=None):
         classes=data.classes,
     )
     model = kr.build_resnet(spec)
-    print(stage_table(model))
+    print(kr.stage_table(model))
 
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -29,22 +29,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     data = kr.load_data("digits")
-    best, search = kr.tune("cifar_resnet20", data, algorithm="random",
-                           max_trials=args.trials, epochs=args.epochs,
-                           depth=[1, 2, 3, 5], allow_zero_l2=True, threads=1,
-                           directory=args.out, project_name="depth_l2", overwrite=True)
-    print(kr.tuning.results_table(search))
-    depth = kr.tuning.base_depth(best)
+    result = kr.tune("cifar_resnet20", data, algorithm="random", max_trials=args.trials,
+                     epochs=args.epochs, depth=[1, 2, 3, 5], allow_zero_l2=True, threads=1,
+                     out_dir=os.path.join(args.out, "depth_l2"), overwrite=True)
+    print(result.table())
+    best = result.best_spec
+    depth = kr.presets.depth_of(best)
     print(f"best: depth n={depth} ({6 * depth + 2} layers), l2={best.l2:.3g}")
 
     # The winner's spec and recipe, as the search wrote them: kr.train gives
     # the best trial's score again.
-    folder = os.path.join(args.out, "depth_l2")
-    with open(os.path.join(folder, "best_recipe.json")) as fh:
-        recipe = json.load(fh)
-    result = kr.train(os.path.join(folder, "best_spec.json"), data, **recipe, verbose=0)
-    print(f"best trial {search.completed()[0].score:.4f}; retrained: best validation "
-          f"accuracy {max(result.history['val_accuracy']):.4f}")
+    with open(result.paths["best_recipe"]) as fh:
+        recipe = kr.Recipe.from_dict(json.load(fh))
+    again = kr.train(result.paths["best_spec"], data, recipe=recipe, verbose=0)
+    print(f"best trial {result.best_score:.4f}; retrained: best validation "
+          f"accuracy {max(again.history['val_accuracy']):.4f}")
     return best
 
 

@@ -510,9 +510,10 @@ def test_augmentation_is_whole_pixel_shifts_and_flips_drawn_from_seed_epoch_batc
     np.testing.assert_array_equal(augment_batch(x, 0, 0, 0, 1), out)
     for other in [(1, 0, 0), (0, 1, 0), (0, 0, 1)]:
         assert not np.array_equal(augment_batch(x, *other, 1), out)
-    # the draws do not depend on what the images hold
+    # the draws do not depend on what the images hold, nor on the batch's size
     y = rng.rand(200, 8, 8, 1).astype("float32") + 1
     assert _draws(y, augment_batch(y, 0, 0, 0, 1)) == drawn
+    np.testing.assert_array_equal(augment_batch(x[:10], 0, 0, 0, 1), out[:10])
     # pad 4 at 32x32 (the paper's): shifts up to 4 pixels, never more
     big = rng.rand(64, 32, 32, 3).astype("float32") + 1
     moved = augment_batch(big, 5, 2, 7, 4)

@@ -237,8 +237,9 @@ def run_all(fn: Callable, tasks: dict[str, dict], jobs: int, threads: int = 1,
         ``{task id: fn's return value}``.
 
     Raises:
-        The first exception a task raised (the other tasks are stopped), or
-        ``RuntimeError`` naming the task whose worker died.
+        Exception: The first exception a task raised, as it was raised (the other
+            tasks are stopped).
+        RuntimeError: A worker died; the message names its task.
     """
     results: dict[str, Any] = {}
     with Pool(min(jobs, max(1, len(tasks))), threads, on_event) as pool:

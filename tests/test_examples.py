@@ -47,7 +47,7 @@ def test_from_keras_applications():
 
 @pytest.mark.slow
 def test_export_and_serve(tmp_path):
-    out = run_example("export_and_serve", "--epochs", "1", "--out", str(tmp_path))
+    out = run_example("export_and_serve", "--epochs", "3", "--out", str(tmp_path))
     assert "same from TFSMLayer: True" in out
     keras_says = out.split("Keras model says: ")[1].splitlines()[0]
     served = out.split("fresh process says: classes: ")[1].splitlines()[0]

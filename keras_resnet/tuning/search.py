@@ -445,8 +445,14 @@ def tune(
         isolate: Train in worker processes (replaced every
             :data:`TRIALS_PER_WORKER` trials); False trains in this process.
         hyperband_factor: Hyperband's reduction factor.
-        depth, l2, width, shortcut, block_type, drop_path_rate, allow_zero_l2:
-            The space's shortcuts (:class:`~keras_resnet.tuning.ResNetHyperModel`).
+        depth: Blocks in the deepest stage (the space's shortcuts: a value, a list,
+            a range dict, True or False, as :class:`~keras_resnet.tuning.ResNetHyperModel`).
+        l2: L2 strength (default: a log range 1e-6 to 1e-2).
+        width: Filter multiplier.
+        shortcut: Shortcut option.
+        block_type: Conv block type.
+        drop_path_rate: Stochastic depth's largest rate.
+        allow_zero_l2: Also try no weight decay (a ``use_l2`` switch).
         **recipe_fields: Recipe fields; for ``learning_rate``, ``optimizer``,
             ``batch_size``, ``epochs``, ``schedule`` and ``augment`` a list, a
             range dict or True searches it. ``seed`` also seeds the oracle.
@@ -463,6 +469,9 @@ def tune(
     kr.train(result.best_spec, "digits", recipe=result.best_recipe)
     ```
     """
+    if "residual" in recipe_fields:
+        raise C.InvalidInputType("tune() got residual=, removed in 0.3: plain or residual is "
+                                 "the spec's field; pass spec.replace(residual=False)")
     out_dir = _old_out_dir(out_dir, recipe_fields, model, algorithm)
     C.check_choice("algorithm", algorithm, ALGORITHMS)
     max_trials = C.check_int("max_trials", max_trials, minimum=1, maximum=1 << 20)

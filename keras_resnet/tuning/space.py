@@ -222,8 +222,19 @@ class ResNetHyperModel(kt.HyperModel):
             ``Recipe()``); searched training hyperparameters replace its fields.
         hyperparameters: A ``keras_tuner.HyperParameters`` with the space (names
             from the module's table); the keyword shortcuts declare into it.
-        depth, l2, width, shortcut, block_type, drop_path_rate, learning_rate,
-            optimizer, batch_size, epochs, schedule, augment: See the module's table.
+        depth: Blocks in the deepest stage (each shortcut takes None, True, False,
+            a value, a list or a range dict: see the module's table).
+        l2: L2 strength.
+        width: Filter multiplier.
+        shortcut: Shortcut option.
+        block_type: Conv block type.
+        drop_path_rate: Stochastic depth's largest rate.
+        learning_rate: The recipe's learning rate.
+        optimizer: The recipe's optimizer.
+        batch_size: The recipe's batch size.
+        epochs: The recipe's epochs.
+        schedule: The recipe's schedule.
+        augment: The recipe's augmentation.
         allow_zero_l2: Allow ``l2 = 0``: a range gets a Boolean ``use_l2``.
         input_shape: Override the base's input shape (e.g. ``(8, 8, 1)``).
         classes: Override the base's number of classes.
@@ -253,7 +264,14 @@ class ResNetHyperModel(kt.HyperModel):
         input_shape: Sequence | None = None,
         classes: int | None = None,
         name: str | None = None,
+        **removed: Any,
     ) -> None:
+        if "residual" in removed:
+            raise C.InvalidInputType(
+                "ResNetHyperModel(residual=...) was removed in 0.3: plain or residual is "
+                "the spec's field; pass spec.replace(residual=False) (or a plain preset)")
+        if removed:
+            C.fail("ResNetHyperModel()", "got unknown arguments", sorted(removed), TypeError)
         super().__init__(name=name)
         self.allow_zero_l2 = C.check_bool("allow_zero_l2", allow_zero_l2)
         self.recipe = Recipe.of(recipe)

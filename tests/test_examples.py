@@ -62,6 +62,22 @@ def test_plain_vs_residual(tmp_path):
     assert (tmp_path / "figure.png").exists()
 
 
+@pytest.mark.slow
+def test_fine_tune():
+    """Few epochs: whether fine-tuning beats training from scratch is not asserted (over
+    seeds 0-2 with the defaults the two were within a few points either way)."""
+    import re
+
+    out = run_example("fine_tune", "--pretrain-epochs", "3", "--epochs", "5", timeout=900)
+    match = re.search(r"validation accuracy on 5-9: fine-tuned ([0-9.]+), from scratch "
+                      r"([0-9.]+)", out)
+    assert match, out
+    tuned, scratch = float(match.group(1)), float(match.group(2))
+    assert "frozen: stem; preprocessing 'unit'" in out
+    assert "fine-tuning on 144 images of 5-9 (20%)" in out
+    assert 0.5 < tuned <= 1 and 0.2 < scratch <= 1, out  # chance is 0.2
+
+
 def test_every_example_is_short_and_tested():
     names = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "examples"))
                    if f.endswith(".py"))

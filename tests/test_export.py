@@ -241,7 +241,8 @@ def test_verification_catches_a_wrong_export(model, tmp_path):
 def test_bad_arguments(model, tmp_path):
     with pytest.raises(ValueError, match=r"^format must be one of 'keras', 'saved_model'"):
         kr.export(model, str(tmp_path / "x"), "pb")
-    with pytest.raises(ValueError, match=r"^path must end with '\.tflite'"):
+    with pytest.raises(ValueError, match=r"^filepath must end with '\.tflite' for "
+                                         r"format='tflite'\. Received: filepath="):
         kr.export(model, str(tmp_path / "x.lite"), "tflite")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         kr.export(str(tmp_path / "missing.keras"), str(tmp_path / "y.keras"), "keras")
@@ -256,6 +257,19 @@ def test_bad_arguments(model, tmp_path):
     kr.export(model, str(nested), "keras", verify=False)
     assert nested.is_file() and sorted(os.listdir(nested.parent)) == [
         "MODEL_CARD.md", "m.keras", "model_card.json"]
+
+
+def test_export_path_keyword_is_deprecated(model, tmp_path):
+    """0.2's path= works for one release, with a warning naming filepath=."""
+    target = tmp_path / "old.keras"
+    with pytest.warns(DeprecationWarning, match=r"^export\(path=\.\.\.\) is deprecated "
+                                                r"\(0\.3\); use filepath=$"):
+        result = kr.export(model, path=str(target), format="keras", verify=False)
+    assert result.path == str(target) and target.is_file()
+    with pytest.raises(TypeError, match=r"^export\(\) got both path= \(its 0\.2 name\) "
+                                        r"and filepath=; give filepath= only$"):
+        kr.export(model, path=str(tmp_path / "a.keras"), filepath=str(tmp_path / "b.keras"))
+    assert not (tmp_path / "a.keras").exists() and not (tmp_path / "b.keras").exists()
 
 
 def test_serving_imports_nothing_from_training():

@@ -246,7 +246,6 @@ def test_hypermodel_rejects_bad_arguments(kwargs, exc, pattern):
         tuning.ResNetHyperModel(cifar8(), **kwargs)
 
 
-@pytest.mark.xfail(strict=True, reason="see notes: /work/notes/test-move-findings.md 12")
 def test_removed_residual_argument_names_the_replacement(tmp_path):
     """0.2's ResNetHyperModel(residual=) and kr.tune(residual=) are gone: like
     kr.train's and kr.build's, the error names spec.replace(residual=False)."""

@@ -199,7 +199,7 @@ def api(arg: str) -> str:
         top = {n for n in kr.__all__ if not n.startswith("__")}
         shown = [n for n in names if not (n in top and getattr(kr, n) is getattr(module, n))]
         linked = [n for n in names if n not in shown]
-        lines = [_first_line(module.__doc__), ""]
+        lines = []  # the module's docstring opens the page
         if linked:
             refs = ", ".join(f"[`kr.{n}`][{_home(getattr(module, n))}]" for n in linked)
             lines += [f"Documented with the package: {refs}.", ""]

@@ -246,16 +246,6 @@ def test_port_weights_refuses_different_architectures():
                                                     input_shape=(64, 64, 3)))
 
 
-@pytest.mark.slow
-def test_readme_preset_table_is_current():
-    import os
-
-    from keras_resnet.report import presets_markdown
-
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
-    assert presets_markdown() in readme
-
-
 def test_flops_of_spec_and_other_input_size():
     assert kr.flops("cifar_resnet20") == 40_551_040
     # at 64x64 every feature map has 4x the positions (classifier unchanged)

@@ -427,7 +427,10 @@ def tune(
         model: The base spec (anything :func:`~keras_resnet.as_spec` takes; the
             input shape and classes come from the data), or a
             :class:`~keras_resnet.tuning.ResNetHyperModel`.
-        data, y, validation_data: As :func:`keras_resnet.train` takes them.
+        data: A :class:`~keras_resnet.Data`, a source (``"digits"``, a folder) or
+            training arrays (with ``y``), as :func:`keras_resnet.train` takes them.
+        y: Integer labels, with array ``data``.
+        validation_data: ``(x_val, y_val)``, with array ``data``.
         recipe: The base training recipe (``kr.Recipe`` or its dict).
         hyperparameters: The space as a ``keras_tuner.HyperParameters`` (names of
             :data:`~keras_resnet.tuning.HP_NAMES`); the shortcuts add to it.
@@ -439,9 +442,10 @@ def tune(
         out_dir: The project folder; default ``tuner/<base name>_<algorithm>``.
         overwrite: Delete the project first (only a tuner project is deleted).
         verbose: Keras' meaning: 0 silent; otherwise one line per trial.
-        jobs, threads: Trials side by side in worker processes, and each
-            worker's threads (:func:`keras_resnet.parallel.plan_jobs`, for the
-            space's biggest network; the thread count changes float results).
+        jobs: Trials side by side in worker processes (``"auto"``:
+            :func:`keras_resnet.parallel.plan_jobs` for the space's biggest network).
+        threads: Threads of each worker (``"auto"``: 1 for small steps, else every
+            core); it changes float results, and each trial records it.
         isolate: Train in worker processes (replaced every
             :data:`TRIALS_PER_WORKER` trials); False trains in this process.
         hyperband_factor: Hyperband's reduction factor.

@@ -11,20 +11,20 @@ machine's speed hits all alike:
   ``model.compile(SGD(momentum=0.9), ...)`` then ``model.fit(x, y,
   batch_size=32, validation_data=...)`` with the step schedule as a
   ``LearningRateScheduler`` (what a user writes by hand);
-- (b) ``keras-resnet compare`` as of commit 285636a (before issue 14), from a
-  ``git worktree`` at ``--old-tree`` (made if missing);
+- (b) ``keras-resnet compare`` as of an older commit (``--old``, default
+  285636a, the last one before compare trained side by side), from a ``git
+  worktree`` at ``--old-tree`` (made if missing);
 - (c) ``keras-resnet compare`` of this checkout (defaults: ``--jobs auto``);
 - (d) only with ``--only ...d``: the same with ``--jobs 1`` (one worker, the
   same thread count, so the same numbers): what training side by side buys.
 
 Every child runs in an empty folder, and the script first checks that (b)'s
-children import 285636a's code and the others this tree's: ``python -m``
-puts the working directory ahead of ``PYTHONPATH``, so run from a checkout,
-(b) used to time this tree's code (the first session's numbers of
-2026-11-30). Prints the wall times, the ratios (a)/(c) and (b)/(c) (the target is
->= 2.5), the load average before and after (``os.getloadavg``), and writes
-JSON with each model's own seconds. Hosts of this kind differ up to 3x in
-absolute time: compare only ratios measured in one run.
+children import the old commit's code and the others this tree's (``python -m``
+puts the working directory ahead of ``PYTHONPATH``: run from a checkout
+without that folder, (b) would time this tree's code). Prints the wall times,
+the ratios (a)/(c) and (b)/(c), the load average before and after
+(``os.getloadavg``), and writes JSON with each model's own seconds. Machines
+differ up to 3x in absolute time: compare only ratios measured in one run.
 """
 
 from __future__ import annotations
@@ -85,8 +85,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 32, 44, 56])
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--old-tree", default="/tmp/kr-285636a",
-                        help="a git worktree at 285636a (made if missing)")
+    parser.add_argument("--old", default=OLD, help="the commit (b) runs")
+    parser.add_argument("--old-tree", help="a git worktree at --old (made if missing; "
+                        "default /tmp/kr-<old>)")
     parser.add_argument("--only", default="abc", help="which of a, b, c, d to run")
     parser.add_argument("--out", default="compare_walltime.json")
     parser.add_argument("--_bare", action="store_true", help=argparse.SUPPRESS)
@@ -94,9 +95,10 @@ def main() -> int:
     if args._bare:
         bare(args.depths, args.epochs)
         return 0
+    args.old_tree = args.old_tree or f"/tmp/kr-{args.old}"
     if "b" in args.only and not os.path.isdir(args.old_tree):
-        subprocess.run(["git", "-C", HERE, "worktree", "add", "--detach", args.old_tree, OLD],
-                       check=True)
+        subprocess.run(["git", "-C", HERE, "worktree", "add", "--detach", args.old_tree,
+                        args.old], check=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     flags = ["compare", "--depths", *map(str, args.depths), "--epochs", str(args.epochs),
              "--verbose", "0"]
@@ -113,7 +115,8 @@ def main() -> int:
               {**env, "PYTHONPATH": HERE}),
     }
     names = {"a": "bare model.fit, one after another",
-             "b": f"keras-resnet compare at {OLD}", "c": "keras-resnet compare (this tree)",
+             "b": f"keras-resnet compare at {args.old}",
+             "c": "keras-resnet compare (this tree)",
              "d": "keras-resnet compare --jobs 1 (this tree)"}
     order = [k for k in "abcd" if k in args.only]
     load_before = os.getloadavg()

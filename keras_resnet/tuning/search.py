@@ -288,16 +288,17 @@ class Search:
 
     def record(self, trial_id: str, out: dict) -> None:
         """Records a trial's result, prints its line, releases its claim."""
-        t0, values, again = self._running.pop(trial_id)
+        t0, values, again = self._running[trial_id]
         record = {"event": "finished", "trial_id": trial_id, "status": out["status"],
                   "metrics": out.get("metrics", {}), "message": out.get("message"),
                   "threads": self.threads}
         with self.ledger.lock():
             self.sync()
             if trial_id not in self.finished:
-                self.ledger.append(record)
+                self.ledger.append(record)  # if this fails, run() releases the claim
                 self._apply(record)
             self.ledger.release(trial_id)
+        del self._running[trial_id]
         seconds = time.perf_counter() - t0
         self.trial_stats[trial_id] = {"seconds": seconds, "again": again,
                                       **{k: out.get(k) for k in ("status", "rss_mb", "pid")}}

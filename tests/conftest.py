@@ -104,6 +104,30 @@ BACKEND_INDEPENDENT = {
     "test_train.py": {"test_schedule", "test_bad_arguments_fail_before_work",
                       "test_kill_during_backup_write_still_resumes_exactly",
                       "test_resume_with_other_settings_names_each_difference"},
+    # parser and signature checks, the CLI's exit codes (a monkeypatched train), files
+    "test_api.py": {"test_each_command_has_its_functions_parameters",
+                    "test_help_shows_every_default", "test_recipe_defaults_are_the_commands_own",
+                    "test_debug_and_config_anywhere",
+                    "test_exit_2_for_input_errors_before_the_work",
+                    "test_exit_130_for_ctrl_c", "test_public_signatures_use_one_name_per_concept",
+                    "test_plot_refuses_to_overwrite_unless_asked"},
+    # the pool's workers pin the numpy backend; locks, files and graphs build no layer
+    "test_parallel.py": "*",
+    "test_runfolder.py": "*",
+    "test_portability.py": "*",
+    # orchestration on top of training that kept tests run on JAX (resume, the ledger)
+    "test_disk_full.py": "*",
+    # TensorFlow decodes image files whatever the backend (tf.data)
+    "test_imagecheck.py": "*",
+    "test_readme.py": "*",
+    "test_site.py": "*",
+    "test_docs_pages.py": {"test_every_page_is_run_here_or_by_the_test_of_its_subject",
+                           "test_every_no_run_mark_says_why_and_stands_before_a_block",
+                           "test_tests_named_as_proof_exist"},
+    "test_preprocessing.py": {"test_every_mode_on_a_known_pixel",
+                              "test_the_default_and_files_without_the_field",
+                              "test_spec_json_round_trip", "test_invalid_values_name_the_field",
+                              "test_per_channel_conventions_need_rgb"},
     "test_tuning.py": {
         "test_every_hyperparameter_has_its_name_and_default_range",
         "test_spec_for_depth_scales_stages_in_proportion",

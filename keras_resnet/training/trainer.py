@@ -217,6 +217,9 @@ def run(model: Any, data: Data, recipe: Recipe, folder: RunFolder | None = None,
             inner = _spec_of(model)  # also of a model that holds one (a new head, a wrapper)
             data = data.as_input_of(inner and inner.preprocessing)  # what its weights expect
             epoch, previous = job.start(spec, recipe, data, overwrite)
+            if steps_per_execution == "auto" and strategy is not None and \
+                    keras.backend.backend() == "tensorflow":
+                steps_per_execution = 1  # k steps per call fail under a tf.distribute strategy
             recipe.compile(model, steps_per_execution=steps_per_execution)
             if verbose and strategy is not None:
                 print(f"training with {strategy.name}", flush=True)

@@ -137,14 +137,21 @@ def test_the_forbidden_patterns_catch_what_they_are_for():
 @pytest.mark.slow
 def test_the_readme_quickstart_runs_as_written(tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    assert len(blocks) == 1 and 8 <= len(blocks[0].splitlines()) <= 14
+    assert len(blocks) == 3 and 8 <= len(blocks[0].splitlines()) <= 15  # the quickstart
     monkeypatch.chdir(tmp_path)
     # the export's check runs in a fresh process: it must import this checkout
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md (quickstart)", "exec"), namespace)  # noqa: S102
+    for i, block in enumerate(blocks):  # the quickstart, then its sections' snippets
+        exec(compile(block, f"README.md (block {i + 1})", "exec"), namespace)  # noqa: S102
     assert (tmp_path / "runs" / "r20" / "model.keras").exists()
     assert (tmp_path / "exported" / "r20.keras").exists()
     assert {"depth", "l2"} <= set(namespace["search"].best_values)
     assert len(namespace["result"].history["loss"]) == 3
+    assert namespace["tuned"].output.shape[-1] == 5 and namespace["x"].shape == (1, 64, 64, 3)
+    frozen = [layer.name for layer in namespace["tuned"].layers if not layer.trainable]
+    assert frozen and all(not name.startswith("stage4") for name in frozen)
+    shapes = {k: tuple(v.shape) for k, v in namespace["features"].output.items()}
+    assert shapes == {"P3": (None, 28, 28, 512), "P4": (None, 14, 14, 1024),
+                      "P5": (None, 7, 7, 2048)}

@@ -422,7 +422,7 @@ def test_a_folder_of_180_photos_with_one_truncated_jpeg(tmp_path):
     result = kr.train(spec, data, epochs=1, verbose=0, out_dir=str(tmp_path / "run"))
     assert len(result.history["loss"]) == len(result.history["val_loss"]) == 1
     assert np.isfinite(result.history["loss"][0]) and result.model.output_shape == (None, 3)
-    ic.write_bad_files(result.out_dir, data.bad_files)
+    # kr.train writes the files it left out into its run folder
     assert json.loads((tmp_path / "run" / "bad_files.json").read_text())[0]["path"] == \
         "dog/holiday/broken.jpg"
     run = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -230,3 +230,31 @@ def test_channels_first_image_input(tmp_path):
         keras.config.set_image_data_format(old)
     assert x.shape == (3, 32, 32)
     assert np.array_equal(x, expected)
+
+
+def test_keras_resnet_predict_gives_keras_applications_answer_on_an_image_file(tmp_path,
+                                                                               capsys):
+    """The command a user runs: `keras-resnet predict model.keras photo.jpg` gives the
+    probabilities of keras.applications' own pipeline (load_img, preprocess_input,
+    predict) for a model with ported weights (random weights are enough)."""
+    from keras_resnet.cli import main
+
+    keras.utils.set_random_seed(11)
+    size = 64
+    ka = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3))
+    randomize_bn(ka)
+    ours = kr.presets.port_weights(ka, kr.build_resnet("resnet50", input_shape=(size, size, 3)))
+    ours.save(str(tmp_path / "r50.keras"))
+    path = str(tmp_path / "photo.jpg")
+    keras.utils.save_img(path, raw_images((70, 50, 3), seed=5))
+    img = keras.utils.load_img(path, target_size=(size, size))
+    x = keras.applications.resnet.preprocess_input(keras.utils.img_to_array(img))
+    expected = ka.predict(x[None], verbose=0)[0]
+    top = np.argsort(-expected)[:3]
+    [(_, got)] = list(kr.serving.predict_files(str(tmp_path / "r50.keras"), [path], top=3))
+    assert [int(name) for name, _ in got] == top.tolist()
+    np.testing.assert_allclose([p for _, p in got], expected[top], atol=1e-5, rtol=0)
+    assert main(["predict", str(tmp_path / "r50.keras"), path, "--top", "3"]) == 0
+    printed = capsys.readouterr().out.strip().split(": ", 1)[1].split(", ")
+    assert [int(p.split()[0]) for p in printed] == top.tolist()
+    assert [float(p.split()[1]) for p in printed] == [round(float(v), 3) for v in expected[top]]

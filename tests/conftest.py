@@ -68,6 +68,11 @@ def _fresh_keras():
 # Names are test functions (all their parameters) or, for the preset table, rows.
 BACKEND_INDEPENDENT = {
     "test_layering.py": "*",
+    # they start JAX processes whatever the suite's backend
+    "test_multi_process.py": {"test_two_processes_train_one_model",
+                              "test_a_process_alone_gives_up_in_bounded_time",
+                              "test_a_coordinator_alone_ends_in_bounded_time_after_saying_what_it_waited_for",
+                              "test_sigkill_of_one_process_then_the_job_resumes"},
     "test_docs.py": "*",
     "test_spec.py": "*",
     "test_fuzz.py": {"test_invalid_specs_name_the_field_before_any_layer",

@@ -5,6 +5,7 @@ KERAS_BACKEND=jax whatever the suite's backend, so they run in the JAX suite onl
 (the TensorFlow suite skips them; it checks the one-line refusal instead).
 """
 
+import importlib.util
 import json
 import os
 import signal
@@ -22,8 +23,10 @@ from keras_resnet.parallel import thread_env
 from keras_resnet.training import MultiProcess, weights_digest
 from keras_resnet.training.pipeline import EpochFeed, shard_epoch
 
-JAX_SUITE = pytest.mark.skipif(keras.backend.backend() != "jax",
-                               reason="starts JAX processes; run in the JAX suite")
+# The tests that start processes pin KERAS_BACKEND=jax in them, so they run from either
+# suite; conftest.py's BACKEND_INDEPENDENT keeps the JAX pass from repeating them.
+JAX_SUITE = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                               reason="starts JAX processes; needs jax installed")
 TF_ONLY = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                              reason="the TensorFlow refusal")
 
@@ -91,6 +94,9 @@ def test_multi_process_settings_are_checked(monkeypatch):
         MultiProcess().resolved()
     with pytest.raises(ValueError, match=r"process_id must be <= 1\. Received: process_id=2"):
         MultiProcess("127.0.0.1:1234", 2, 2).resolved()
+    with pytest.raises(ValueError, match=r"^job_addresses must be host:port .*"
+                       r"Received: job_addresses='10\.0\.0\.1:http'"):
+        MultiProcess("10.0.0.1:http", 2, 0).resolved()
     monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.1:99")
     monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "2")
     monkeypatch.setenv("KERAS_DISTRIBUTION_PROCESS_ID", "1")
@@ -200,9 +206,25 @@ def test_a_process_alone_gives_up_in_bounded_time(tmp_path):
     [(code, _, stderr)] = finish([start(tmp_path / "run", 1, port, 1, tmp_path, timeout=3)])
     seconds = time.monotonic() - t0
     assert code == 1 and seconds < 60, (seconds, stderr[-2000:])
+    where = f"process 1 of 2, coordinator 127.0.0.1:{port}"
+    assert f"keras-resnet: {where}: joining the job (waiting up to 3 s)" in stderr
     line = last_line(stderr)
-    assert line.startswith(f"keras-resnet: error: process 1 of 2, coordinator "
-                           f"127.0.0.1:{port}: the job did not form within 3 s"), line
+    assert line.startswith(f"keras-resnet: error: {where}: the job did not form within 3 s "
+                           f"(nothing answers at 127.0.0.1:{port})"), line
+    assert not os.path.exists(tmp_path / "run")
+
+
+@JAX_SUITE
+def test_a_coordinator_alone_ends_in_bounded_time_after_saying_what_it_waited_for(tmp_path):
+    # JAX ends a coordinator whose peers never join (SIGABRT, its own message): bounded,
+    # not zero, and the line before names the job; no run folder is left behind.
+    port = free_port()
+    t0 = time.monotonic()
+    [(code, _, stderr)] = finish([start(tmp_path / "run", 0, port, 1, tmp_path, timeout=3)])
+    seconds = time.monotonic() - t0
+    assert code != 0 and seconds < 60, (code, seconds, stderr[-2000:])
+    assert (f"keras-resnet: process 0 of 2, coordinator 127.0.0.1:{port}: joining the job "
+            "(waiting up to 3 s)") in stderr
     assert not os.path.exists(tmp_path / "run")
 
 

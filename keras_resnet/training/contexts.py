@@ -25,8 +25,10 @@ import atexit
 import contextlib
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +80,15 @@ class MultiProcess:
             process's address, comma-separated, the first being process 0's).
         num_processes: Processes in the job.
         process_id: This process, ``0 .. num_processes - 1``.
-        connect_timeout: Seconds to wait for every process to join; then this
-            process ends with one line naming the address (JAX itself would
-            wait 300 s and abort).
+        connect_timeout: Seconds to wait for the job to form. A process other
+            than 0 that finds nothing listening at the coordinator in this time
+            raises :class:`ProcessGroupError` naming the address (the usual
+            mistakes: process 0 not started, a wrong host or port). Once the
+            coordinator answers, JAX waits the rest of this time for every
+            process to join and, if one never does, ends the process itself
+            (SIGABRT, after JAX's own message): its public API has no way to
+            turn that into an exception. Each process says on stderr which job
+            it joins before it waits.
 
     Example:
 
@@ -109,8 +117,10 @@ class MultiProcess:
                 values[name] = os.environ[var]
         address = C.check_str("job_addresses", values["job_addresses"])
         first = address.split(",")[0].strip()
-        if ":" not in first:
-            C.fail("job_addresses", "must be host:port of process 0", address)
+        port = first.rpartition(":")[2]
+        if ":" not in first or not port.isdigit() or not 0 < int(port) < 65536:
+            C.fail("job_addresses", "must be host:port of process 0 (a port 1-65535)",
+                   address)
         try:
             count = int(values["num_processes"])
             index = int(values["process_id"])
@@ -200,6 +210,16 @@ def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
     where = (f"process {config.process_id} of {config.num_processes}, coordinator "
              f"{str(config.job_addresses).split(',')[0]}")
     if not jax.distributed.is_initialized():  # once per process
+        coordinator = str(config.job_addresses).split(",")[0].strip()
+        print(f"keras-resnet: {where}: joining the job (waiting up to "
+              f"{config.connect_timeout:g} s)", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + config.connect_timeout
+        if config.process_id != 0 and not _answers(coordinator, deadline):
+            raise ProcessGroupError(
+                f"{where}: the job did not form within {config.connect_timeout:g} s "
+                f"(nothing answers at {coordinator}); is process 0 running at that "
+                f"address, and were all {config.num_processes} processes started with "
+                "the same address and count?")
         # Collectives between CPU devices of several processes need gloo (on GPU
         # or TPU machines this only concerns the host's CPU devices).
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -208,8 +228,8 @@ def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
             # (Keras passes none: JAX would wait 300 s). The random state Keras
             # would agree on across processes is set by the run's seed instead.
             jax.distributed.initialize(
-                str(config.job_addresses).split(",")[0].strip(), config.num_processes,
-                config.process_id, initialization_timeout=int(config.connect_timeout))
+                coordinator, config.num_processes, config.process_id,
+                initialization_timeout=max(1, round(deadline - time.monotonic())))
         except Exception as e:  # noqa: BLE001 - JAX's runtime errors name no address
             raise ProcessGroupError(
                 f"{where}: the job did not form within {config.connect_timeout:g} s ({e}); "
@@ -234,6 +254,26 @@ def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
                                 if not isinstance(e, ValueError) else f"{where}: {e}") from e
     finally:
         keras.distribution.set_distribution(previous)
+
+
+def _answers(address: str, deadline: float) -> bool:
+    """Whether something accepts a TCP connection at ``host:port`` before
+    ``deadline`` (``time.monotonic()``), trying twice a second.
+
+    JAX's client aborts the process when the coordinator never answers; this
+    check lets a process that would only wait for a missing process 0 raise
+    instead."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(left, 1.0)):
+                return True
+        except OSError:
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 
 def same_on_every_process(value: int, what: str) -> int:

@@ -256,7 +256,8 @@ def _train_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argumen
     _opt(g, "--process-id", type=int, help="multi_process: this process, 0 .. N-1; 0 "
          "writes --out (default $KERAS_DISTRIBUTION_PROCESS_ID)")
     _opt(g, "--connect-timeout", type=float, metavar="SECONDS", shown=240,
-         help="multi_process: give up when the job has not formed by then")
+         help="multi_process: give up when the job has not formed by then (process "
+         "0 is then ended by JAX itself)")
     _opt(g, "--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"),
          help="compute in half precision (variables and softmax stay float32)")
     _deprecated(p, "--preset", "--spec", into="old_model", replacement="the MODEL argument")

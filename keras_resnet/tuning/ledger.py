@@ -25,7 +25,7 @@ import filelock
 import psutil
 
 from keras_resnet import _checks as C
-from keras_resnet._io import raise_disk_full
+from keras_resnet._io import atomic_write_text, raise_disk_full
 
 LEDGER = "ledger.jsonl"
 #: Version of the ledger format, in its first record (0.3: 4; 0.2.0: 3).
@@ -53,13 +53,8 @@ class Ledger:
         self.claims = os.path.join(path, "claims")
         os.makedirs(self.claims, exist_ok=True)
         self.offset = 0  # bytes of the ledger this process has read
-        self._lock = filelock.FileLock(os.path.join(path, "lock"))
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Holds the project's lock (the operating system releases it if the process dies)."""
-        with self._lock:
-            yield
+        #: The project's lock (the operating system releases it if the process dies).
+        self.lock = filelock.FileLock(os.path.join(path, "lock"))
 
     def read(self, start: int | None = None) -> list:
         """Whole records from ``start`` (default: where the last read ended)."""
@@ -101,7 +96,7 @@ class Ledger:
         Raises:
             ValueError: the ledger describes another search, or is of another format.
         """
-        with self.lock():
+        with self.lock:
             records = self.read(0)
             if not records:
                 self.append(config)
@@ -121,13 +116,8 @@ class Ledger:
 
     def claim(self, trial_id: str) -> None:
         """Marks a trial as run by this process (lock held)."""
-        tmp = f"{self._claim(trial_id)}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"host": HOST, "pid": os.getpid(), "started": _started(os.getpid())},
-                      fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._claim(trial_id))
+        me = {"host": HOST, "pid": os.getpid(), "started": _started(os.getpid())}
+        atomic_write_text(self._claim(trial_id), json.dumps(me), overwrite=True)
 
     def release(self, trial_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -1,19 +1,14 @@
 """The search: :func:`tune`, its loop over the ledger, its trials, its result.
 
-Each process keeps a stock KerasTuner oracle, given the space at
-construction, driven only through its public methods, and replays
-:mod:`~keras_resnet.tuning.ledger`'s records into it: a ``created`` record is
-``create_trial`` (with the recorded values), a ``finished`` one
-``update_trial`` per epoch and ``end_trial``. So the oracle's state is a
-function of the ledger: a (re)started process replays it and goes on, and
-processes sharing a folder agree. KerasTuner's own files go to a scratch
-folder that is never read back.
-
-Each trial is a ``kr.train`` run in its own run folder (``trials/<id>/``), in
-:mod:`keras_resnet.parallel` workers, ``jobs`` side by side: a killed trial
-resumes from its last epoch. As in KerasTuner's chief/worker mode, a worker
-that is free asks the oracle for the next trial, which the oracle chooses from
-the trials finished so far.
+Each process keeps a stock KerasTuner oracle, driven only through its public
+methods, and replays :mod:`~keras_resnet.tuning.ledger`'s records into it (a
+``created`` record is ``create_trial`` with the recorded values, a ``finished``
+one ``update_trial`` per epoch and ``end_trial``): the oracle's state is a
+function of the ledger, so a restarted process goes on, and processes sharing a
+folder agree. Each trial is a ``kr.train`` run in its own run folder
+(``trials/<id>/``: a killed trial resumes from its last epoch), in
+:mod:`keras_resnet.parallel` workers, ``jobs`` side by side; as in KerasTuner's
+chief/worker mode, a free worker asks the oracle for the next trial.
 """
 
 from __future__ import annotations
@@ -62,13 +57,9 @@ _SETUP: dict = {}
 
 
 def run_trial(setup: str | tuple, values: dict, out_dir: str | None) -> dict:
-    """Trains one trial (in a worker, or in the search's process); a failure of
-    the trial is a result, not an exception.
-
-    Returns:
-        ``{"status": "COMPLETED", "metrics": {name: [per epoch]}, "seconds",
-        "rss_mb", "pid"}``, or ``{"status": "FAILED", "message"}``.
-    """
+    """Trains one trial (in a worker, or in this process); a failure is a result:
+    ``{"status": "FAILED", "message"}``, else ``{"status": "COMPLETED", "metrics":
+    {name: [per epoch]}, "seconds", "rss_mb", "pid"}``."""
     if isinstance(setup, str):  # a pickle of (hypermodel, data ref), read once per worker
         if setup not in _SETUP:
             with open(setup, "rb") as fh:
@@ -105,17 +96,6 @@ def _replaying(cls: type) -> type:
                                                      "replay": None})
 
 
-class _Space(kt.HyperModel):
-    """Declares the search space only (what the oracle's scratch tuner needs)."""
-
-    def __init__(self, hypermodel: ResNetHyperModel) -> None:
-        super().__init__()
-        self.hypermodel = hypermodel
-
-    def build(self, hp: kt.HyperParameters) -> None:
-        self.hypermodel.declare_hyperparameters(hp)
-
-
 class Search:
     """A search's state: the ledger replayed into a stock oracle, and its loop.
 
@@ -149,8 +129,9 @@ class Search:
         """Applies the ledger's new records to the oracle (lock held)."""
         if self.oracle is None:
             c = self.config
-            args = dict(objective=_objective(c["objective"]), seed=c["seed"] + 1,
-                        hyperparameters=self.hypermodel.hyperparameters.copy(),
+            direction = "min" if c["objective"].endswith("loss") else "max"
+            args = dict(objective=kt.Objective(c["objective"], direction),
+                        seed=c["seed"] + 1, hyperparameters=self.hypermodel.hyperparameters.copy(),
                         tune_new_entries=False, allow_new_entries=False,
                         max_consecutive_failed_trials=1 << 30)
             if c["algorithm"] == "hyperband":
@@ -160,8 +141,9 @@ class Search:
                 args["max_trials"] = c["max_trials"]
             self.oracle = _replaying(_ORACLES[c["algorithm"]])(**args)
             self._scratch = self._scratch or tempfile.mkdtemp(prefix="kr-tune-oracle-")
-            # A stock Tuner gives the oracle its (scratch) folder.
-            kt.Tuner(oracle=self.oracle, hypermodel=_Space(self.hypermodel),
+            # A stock Tuner gives the oracle its (scratch) folder; its "model" only
+            # declares the space.
+            kt.Tuner(oracle=self.oracle, hypermodel=self.hypermodel.declare_hyperparameters,
                      directory=self._scratch, project_name="oracle", overwrite=True)
             self.oracle.verbose = 0  # the oracle's own property: its lines are ours to print
             self.created, self.finished = {}, {}
@@ -225,7 +207,7 @@ class Search:
     def claim(self) -> tuple | None:
         """The next trial this process runs, or None: none yet (others' trials run,
         or the oracle waits for results), or none left (then :attr:`finished_all`)."""
-        with self.ledger.lock():
+        with self.ledger.lock:
             self.sync()
             job = self._next()
             self.finished_all = job is None and not self._unfinished()
@@ -242,12 +224,11 @@ class Search:
         (``setup`` is ``(hypermodel, data)``)."""
         try:
             with self.ledger.heartbeat(self._running):
-                if isinstance(setup, str):
-                    self._run_workers(jobs, setup)
-                while not isinstance(setup, str) and not self.finished_all:
-                    job = self.claim()
-                    if job is None:  # others' trials run (one may die) or the oracle waits
-                        time.sleep(0 if self.finished_all else _POLL_S)
+                while not self.finished_all:
+                    if isinstance(setup, str):
+                        self._run_workers(jobs, setup)
+                    elif (job := self.claim()) is None:  # others' trials run, or the
+                        time.sleep(0 if self.finished_all else _POLL_S)  # oracle waits
                     else:
                         self.record(job[0], run_trial(setup, job[1], self.trial_dir(job[0])))
         finally:  # trials this process will not finish are free for anyone (or a rerun)
@@ -258,33 +239,31 @@ class Search:
                 self._scratch = None
 
     def _run_workers(self, jobs: int, setup: str) -> None:
-        while not self.finished_all:
-            with parallel.Pool(jobs, self.threads or 1) as pool:
-                futures: dict = {}
-                submitted = 0
-                try:
-                    while True:
-                        while (len(futures) < jobs and submitted < TRIALS_PER_WORKER * jobs
-                               and (job := self.claim()) is not None):
-                            futures[pool.submit(job[0], run_trial, setup=setup, values=job[1],
-                                                out_dir=self.trial_dir(job[0]))] = job[0]
-                            submitted += 1
-                        if not futures and submitted >= TRIALS_PER_WORKER * jobs:
-                            break  # fresh workers for the next trials
-                        if not futures:
-                            if self.finished_all:
-                                return
-                            time.sleep(_POLL_S)  # others' trials run, or the oracle waits
-                            continue
-                        ready, _ = cf.wait(futures, timeout=_POLL_S,
-                                           return_when=cf.FIRST_COMPLETED)
-                        for future in ready:
-                            out = future.result()  # a dead worker raises: below
-                            self.record(futures.pop(future), out)
-                except cf.process.BrokenProcessPool as e:  # a worker died: its trials failed
-                    for trial_id in futures.values():
-                        self.record(trial_id, {"status": "FAILED", "message":
-                                               f"the worker process died ({e})"})
+        """Runs trials in a pool of ``jobs`` workers, until the search ends or the
+        workers have had their :data:`TRIALS_PER_WORKER` trials."""
+        with parallel.Pool(jobs, self.threads or 1) as pool:
+            futures: dict = {}
+            submitted = 0
+            try:
+                while True:
+                    while (len(futures) < jobs and submitted < TRIALS_PER_WORKER * jobs
+                           and (job := self.claim()) is not None):
+                        futures[pool.submit(job[0], run_trial, setup=setup, values=job[1],
+                                            out_dir=self.trial_dir(job[0]))] = job[0]
+                        submitted += 1
+                    if not futures:
+                        if self.finished_all or submitted >= TRIALS_PER_WORKER * jobs:
+                            return  # the end, or fresh workers for the next trials
+                        time.sleep(_POLL_S)  # others' trials run, or the oracle waits
+                        continue
+                    ready, _ = cf.wait(futures, timeout=_POLL_S, return_when=cf.FIRST_COMPLETED)
+                    for future in ready:
+                        out = future.result()  # a dead worker raises: below
+                        self.record(futures.pop(future), out)
+            except cf.process.BrokenProcessPool as e:  # a worker died: its trials failed
+                for trial_id in futures.values():
+                    self.record(trial_id, {"status": "FAILED", "message":
+                                           f"the worker process died ({e})"})
 
     def record(self, trial_id: str, out: dict) -> None:
         """Records a trial's result, prints its line, releases its claim."""
@@ -292,7 +271,7 @@ class Search:
         record = {"event": "finished", "trial_id": trial_id, "status": out["status"],
                   "metrics": out.get("metrics", {}), "message": out.get("message"),
                   "threads": self.threads}
-        with self.ledger.lock():
+        with self.ledger.lock:
             self.sync()
             if trial_id not in self.finished:
                 self.ledger.append(record)  # if this fails, run() releases the claim
@@ -381,10 +360,6 @@ class TuneResult:
                       "is deprecated: use result.best_spec and result.search",
                       DeprecationWarning, stacklevel=2)
         return iter((self.best_spec, self.search))
-
-
-def _objective(name: str) -> kt.Objective:
-    return kt.Objective(name, "min" if name.endswith("loss") else "max")
 
 
 def _format(v: Any) -> str:
@@ -487,7 +462,12 @@ def tune(
     C.check_choice("objective", objective, OBJECTIVES)
     if not isolate and jobs not in ("auto", 1):
         C.fail("jobs", "must be 1 with isolate=False (trials in this process)", jobs)
-    _refuse_kerastuner_chief()
+    if "KERASTUNER_ORACLE_IP" in os.environ:  # KerasTuner's chief/worker mode
+        raise C.InvalidInput(
+            "KERASTUNER_ORACLE_IP is set, but kr.tune does not use KerasTuner's chief "
+            "and workers: start the same search in every process on the same out_dir "
+            "(a shared folder) instead. Received: KERASTUNER_ORACLE_IP="
+            f"{os.environ['KERASTUNER_ORACLE_IP']!r}")
     base = model.base if isinstance(model, ResNetHyperModel) else as_spec(model)
     data = as_data(data, y, validation_data, flatten=base.is_mlp)
     if objective.startswith("val_") and data.validation is None:
@@ -511,7 +491,11 @@ def tune(
     jobs, threads = parallel.plan_jobs(max_trials, jobs, threads, small_steps=is_small_step(
         hypermodel.spec(biggest), biggest.get("batch_size", hypermodel.recipe.batch_size)))
     with tempfile.TemporaryDirectory(prefix="kr-tune-") as scratch:
-        setup = _setup(hypermodel, data, scratch) if isolate else (hypermodel, data)
+        setup: Any = (hypermodel, data)
+        if isolate:  # a pickle of (HyperModel, data ref) the workers read once
+            setup = os.path.join(scratch, "setup.pkl")
+            with open(setup, "wb") as fh:
+                pickle.dump((hypermodel, data.to_ref(scratch)), fh)
         search = Search(hypermodel, out_dir, config, verbose, threads if isolate else None)
         done = search.ledger.start(config)
         if verbose and done is not None:
@@ -539,15 +523,6 @@ def _old_out_dir(out_dir: Any, fields: dict, model: Any, algorithm: str) -> Any:
     if not isinstance(name, str) or name in ("", ".", "..") or os.sep in name:
         C.fail("project_name", "must be a folder name (no path separators)", name)
     return os.path.join(os.fspath(directory or "tuner"), name)
-
-
-def _refuse_kerastuner_chief() -> None:
-    if "KERASTUNER_ORACLE_IP" in os.environ:
-        raise C.InvalidInput(
-            "KERASTUNER_ORACLE_IP is set, but kr.tune does not use KerasTuner's chief "
-            "and workers: start the same search in every process on the same out_dir "
-            "(a shared folder) instead. Received: KERASTUNER_ORACLE_IP="
-            f"{os.environ['KERASTUNER_ORACLE_IP']!r}")
 
 
 def _hypermodel(model: Any, recipe: Any, hyperparameters: Any, recipe_fields: dict,
@@ -597,14 +572,6 @@ def _biggest(hm: ResNetHyperModel) -> dict:
             if n in space}
 
 
-def _setup(hm: ResNetHyperModel, data: Data, scratch: str) -> str:
-    """A pickle of (HyperModel, data ref) the workers read once."""
-    path = os.path.join(scratch, "setup.pkl")
-    with open(path, "wb") as fh:
-        pickle.dump((hm, data.to_ref(scratch)), fh)
-    return path
-
-
 def _result(search: Search) -> TuneResult:
     """Writes best_spec.json, best_recipe.json and best_hyperparameters.json; the result."""
     trials = search.completed()
@@ -621,7 +588,7 @@ def _result(search: Search) -> TuneResult:
     record = {"trial_id": best.trial_id, "score": best.score, "values": values,
               "objective": search.config["objective"], "recipe": recipe.to_dict(),
               "threads": search.finished[best.trial_id].get("threads")}
-    with search.ledger.lock():
+    with search.ledger.lock:
         spec.save(paths["best_spec"], overwrite=True)
         for name, content in (("best_recipe", recipe.to_dict()),
                               ("best_hyperparameters", record)):

@@ -33,6 +33,7 @@ FORMAT = 4
 STALE_S = 120.0  # a claim without a heartbeat for this long belongs to a dead process
 HOST = socket.gethostname()
 TRIALS = "trials"  # one run folder per trial
+_AGAIN = "Pass overwrite=True (--overwrite) to start it again, or another out_dir"
 OURS = {LEDGER, "lock", "claims", TRIALS, "best_spec.json", "best_hyperparameters.json",
         "best_recipe.json"}
 
@@ -88,21 +89,20 @@ class Ledger:
             os.close(fd)
 
     def start(self, config: dict) -> int | None:
-        """Begins a new ledger with the search's description, or checks the one there.
-
-        Returns:
-            None for a new search, else the number of trials finished so far.
-
-        Raises:
-            ValueError: the ledger describes another search, or is of another format.
-        """
+        """Begins a new ledger with the search's description (returns None), or checks
+        the one there (a ``ValueError`` for another search or format) and returns the
+        number of trials finished so far."""
         with self.lock:
             records = self.read(0)
             if not records:
                 self.append(config)
                 return None
             if records[0] != config:
-                check_format(self.path, records[0])
+                if records[0].get("format") != FORMAT:
+                    raise C.InvalidInput(
+                        f"{self.path!r} holds a search in ledger format "
+                        f"{records[0].get('format')!r}, written by an earlier version; this "
+                        f"one reads format {FORMAT}. {_AGAIN}")
                 differ = sorted(k for k in set(records[0]) | set(config)
                                 if records[0].get(k) != config.get(k))
                 raise C.InvalidInput(
@@ -156,12 +156,8 @@ class Ledger:
 
 
 def check_folder(path: str) -> None:
-    """Refuses a folder that holds anything but a search of this version.
-
-    Raises:
-        ValueError: ``path`` is not a folder, holds a 0.1 search (KerasTuner's
-            own files) or files a search does not write.
-    """
+    """Refuses (``ValueError``) a folder that holds anything but a search of this version:
+    a file, a 0.1 search (KerasTuner's own files), files a search does not write."""
     if not os.path.exists(path):
         return
     if not os.path.isdir(path):
@@ -171,8 +167,7 @@ def check_folder(path: str) -> None:
             e.startswith("trial_") for e in entries)):
         raise C.InvalidInput(
             f"{path!r} holds a search written by keras_resnet 0.1 (KerasTuner's own "
-            "state files, no ledger.jsonl); this version cannot resume it. Pass "
-            "overwrite=True (--overwrite) to start it again, or another out_dir")
+            f"state files, no ledger.jsonl); this version cannot resume it. {_AGAIN}")
     for entry in sorted(entries - OURS):
         if not entry.startswith("."):
             raise C.InvalidInput(
@@ -180,11 +175,3 @@ def check_folder(path: str) -> None:
                 "tuner project, so it is neither resumed nor deleted. Choose another "
                 "out_dir")
 
-
-def check_format(path: str, first: dict) -> None:
-    """Refuses a ledger of another format (an earlier version wrote it)."""
-    if first.get("format") != FORMAT:
-        raise C.InvalidInput(
-            f"{path!r} holds a search in ledger format {first.get('format')!r}, written "
-            f"by an earlier version; this one reads format {FORMAT}. Pass "
-            "overwrite=True (--overwrite) to start it again, or another out_dir")

@@ -392,50 +392,46 @@ def tune(
 ) -> TuneResult:
     """Searches depth and L2 (and more) for a base spec; every trial is a ``kr.train`` run.
 
-    Writes into ``out_dir``: ``ledger.jsonl`` (every trial's values, recipe and
-    per-epoch metrics), ``trials/<id>/`` (each trial's run folder),
-    ``best_spec.json``, ``best_recipe.json`` and ``best_hyperparameters.json``.
-    Run it again to resume, also after SIGKILL (no finished trial is lost or
-    run again; a killed one resumes from its last epoch); run it in several
-    processes on one folder (a shared disk) to share the trials.
+    Writes into ``out_dir``: ``ledger.jsonl`` (every trial's values, recipe and per-epoch
+    metrics), ``trials/<id>/`` (each trial's run folder), ``best_spec.json``,
+    ``best_recipe.json`` and ``best_hyperparameters.json``. Run it again to resume, also
+    after SIGKILL (no finished trial is lost or run again; a killed one resumes from its
+    last epoch); run it in several processes on one folder (a shared disk) to share the trials.
 
     Args:
-        model: The base spec (anything :func:`~keras_resnet.as_spec` takes; the
-            input shape and classes come from the data), or a
-            :class:`~keras_resnet.tuning.ResNetHyperModel`.
-        data: A :class:`~keras_resnet.Data`, a source (``"digits"``, a folder) or
-            training arrays (with ``y``), as :func:`keras_resnet.train` takes them.
+        model: The base spec (anything :func:`~keras_resnet.as_spec` takes; the input shape
+            and classes come from the data), or a :class:`~keras_resnet.tuning.ResNetHyperModel`.
+        data: A :class:`~keras_resnet.Data`, a source (``"digits"``, a folder) or training
+            arrays (with ``y``), as :func:`keras_resnet.train` takes them.
         y: Integer labels, with array ``data``.
         validation_data: ``(x_val, y_val)``, with array ``data``.
         recipe: The base training recipe (``kr.Recipe`` or its dict).
         hyperparameters: The space as a ``keras_tuner.HyperParameters`` (names of
             :data:`~keras_resnet.tuning.HP_NAMES`); the shortcuts add to it.
-        algorithm: ``"hyperband"``, ``"random"``, ``"bayesian"`` or ``"grid"``
-            (Hyperband trains each trial from scratch for its budget).
+        algorithm: ``"hyperband"``, ``"random"``, ``"bayesian"`` or ``"grid"`` (Hyperband
+            trains each trial from scratch for its budget).
         max_trials: Trials in all, resumed ones included (Hyperband: a cap).
-        objective: ``"val_accuracy"``, ``"val_loss"``, ``"accuracy"`` or
-            ``"loss"``; a trial scores its best epoch.
+        objective: One of :data:`~keras_resnet.tuning.OBJECTIVES`; a trial scores its best epoch.
         out_dir: The project folder; default ``tuner/<base name>_<algorithm>``.
         overwrite: Delete the project first (only a tuner project is deleted).
         verbose: Keras' meaning: 0 silent; otherwise one line per trial.
         jobs: Trials side by side in worker processes (``"auto"``:
             :func:`keras_resnet.parallel.plan_jobs` for the space's biggest network).
-        threads: Threads of each worker (``"auto"``: 1 for small steps, else every
-            core); it changes float results, and each trial records it.
-        isolate: Train in worker processes (replaced every
-            :data:`TRIALS_PER_WORKER` trials); False trains in this process.
+        threads: Threads of each worker (``"auto"``: 1 for small steps, else every core); it
+            changes float results, and each trial records it.
+        isolate: Train in worker processes (replaced every :data:`TRIALS_PER_WORKER`
+            trials); False trains in this process.
         hyperband_factor: Hyperband's reduction factor.
-        depth: Blocks in the deepest stage (the space's shortcuts: a value, a list,
-            a range dict, True or False, as :class:`~keras_resnet.tuning.ResNetHyperModel`).
+        depth: Blocks in the deepest stage (the space's shortcuts: a value, a list, a range
+            dict, True or False, as :class:`~keras_resnet.tuning.ResNetHyperModel`).
         l2: L2 strength (default: a log range 1e-6 to 1e-2).
         width: Filter multiplier.
         shortcut: Shortcut option.
         block_type: Conv block type.
         drop_path_rate: Stochastic depth's largest rate.
         allow_zero_l2: Also try no weight decay (a ``use_l2`` switch).
-        **recipe_fields: Recipe fields; for ``learning_rate``, ``optimizer``,
-            ``batch_size``, ``epochs``, ``schedule`` and ``augment`` a list, a
-            range dict or True searches it. ``seed`` also seeds the oracle.
+        **recipe_fields: Recipe fields; a list, a range dict or True searches one of
+            :data:`~keras_resnet.tuning.RECIPE_HPS`. ``seed`` also seeds the oracle.
 
     Returns:
         A :class:`TuneResult`.
@@ -455,8 +451,8 @@ def tune(
     out_dir = _old_out_dir(out_dir, recipe_fields, model, algorithm)
     C.check_choice("algorithm", algorithm, ALGORITHMS)
     max_trials = C.check_int("max_trials", max_trials, minimum=1, maximum=1 << 20)
-    for name, value in dict(overwrite=overwrite, isolate=isolate).items():
-        C.check_bool(name, value)
+    C.check_bool("overwrite", overwrite)
+    C.check_bool("isolate", isolate)
     factor = C.check_int("hyperband_factor", hyperband_factor, minimum=2, maximum=100)
     C.check_choice("verbose", verbose, ("auto", 0, 1, 2))
     C.check_choice("objective", objective, OBJECTIVES)
@@ -487,7 +483,9 @@ def tune(
         "seed": hypermodel.recipe.seed or 0,
         "hyperband_factor": factor if algorithm == "hyperband" else None,
         "hypermodel": hypermodel.get_config()}))
-    biggest = _biggest(hypermodel)
+    # the space's most expensive network: its training step sets the threads
+    space = {h.name: h for h in hypermodel.hyperparameters.space}
+    biggest = {n: max(points(space[n])) for n in ("depth", "width", "batch_size") if n in space}
     jobs, threads = parallel.plan_jobs(max_trials, jobs, threads, small_steps=is_small_step(
         hypermodel.spec(biggest), biggest.get("batch_size", hypermodel.recipe.batch_size)))
     with tempfile.TemporaryDirectory(prefix="kr-tune-") as scratch:
@@ -563,13 +561,6 @@ def _project(out_dir: Any, hm: ResNetHyperModel, algorithm: str, overwrite: bool
     if overwrite and os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     return out_dir
-
-
-def _biggest(hm: ResNetHyperModel) -> dict:
-    """The values of the space's most expensive network (its step sets the threads)."""
-    space = {h.name: h for h in hm.hyperparameters.space}
-    return {n: max(points(space[n])) for n in ("depth", "width", "batch_size")
-            if n in space}
 
 
 def _result(search: Search) -> TuneResult:

@@ -17,15 +17,13 @@ A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, trained by
 | ``batch_size``, ``epochs`` | the recipe's | no (32, 64, 128; epochs: none) |
 | ``schedule``, ``augment`` | the recipe's | no (step, cosine; off, on) |
 
-The space is a ``keras_tuner.HyperParameters``: pass your own as
-``hyperparameters=`` (its names from the table), or use the keyword
-shortcuts, which declare into it: None (the default above), True (the range
-above), False (not searched), a value (``hp.Fixed``), a list (``hp.Choice``)
-or, for numbers, a dict ``{"min", "max", "step", "sampling", "default"}``
-(``hp.Int``/``hp.Float``). A log range cannot reach 0, so with
-``allow_zero_l2=True`` an ``l2`` range gets a Boolean ``use_l2`` with ``l2``
-in its conditional scope. Only the declared hyperparameters are searched (as
-KerasTuner's ``tune_new_entries=False``).
+The space is a ``keras_tuner.HyperParameters``: pass your own as ``hyperparameters=``
+(names from the table), or use the keyword shortcuts, which declare into it: None (the
+default above), True (the range above), False (not searched), a value (``hp.Fixed``), a
+list (``hp.Choice``) or, for numbers, a dict ``{"min", "max", "step", "sampling",
+"default"}`` (``hp.Int``/``hp.Float``). A log range cannot reach 0: with
+``allow_zero_l2=True`` an ``l2`` range is in the scope of a Boolean ``use_l2``. Only the
+declared hyperparameters are searched (KerasTuner's ``tune_new_entries=False``).
 """
 
 from __future__ import annotations
@@ -145,11 +143,8 @@ def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
 
 def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
             allow_zero_l2: bool = False) -> None:
-    """Declares one hyperparameter from a keyword shortcut (see the module's table):
-    a value is ``Fixed``, a list ``Choice`` (``Boolean`` for ``augment``), a range
-    dict ``Int``/``Float`` (an ``l2`` range with ``allow_zero_l2`` in the scope of
-    a ``use_l2`` switch, declared first), False nothing. ``default`` is the
-    choice's or range's default where it is one of its values."""
+    """Declares one hyperparameter from a keyword shortcut (see the module's docstring);
+    ``default`` is the choice's or range's default where it is one of its values."""
     if value is False:
         return
     if isinstance(value, (list, tuple)):
@@ -209,11 +204,10 @@ def points(h: Any) -> list:
 class ResNetHyperModel(kt.HyperModel):
     """A ``keras_tuner.HyperModel`` over a base spec and a training recipe.
 
-    ``build(hp)`` seeds, builds :func:`spec_for`'s network and compiles it with
-    the trial's recipe; ``fit`` trains it with :meth:`Recipe.fit
-    <keras_resnet.Recipe.fit>`: the steps of ``kr.train``. It works with every
-    stock KerasTuner tuner; :func:`~keras_resnet.tuning.tune` adds resume,
-    several processes and trials side by side.
+    ``build(hp)`` seeds, builds :func:`spec_for`'s network and compiles it with the trial's
+    recipe; ``fit`` trains it with :meth:`Recipe.fit <keras_resnet.Recipe.fit>` (the steps
+    of ``kr.train``). It works with every stock KerasTuner tuner;
+    :func:`~keras_resnet.tuning.tune` adds resume, several processes and trials side by side.
 
     Args:
         model: The base spec: a ``ModelSpec``, its dict, a spec file or a
@@ -292,8 +286,7 @@ class ResNetHyperModel(kt.HyperModel):
         check_space(self.base, self.hyperparameters, self.allow_zero_l2)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
-        """Declares the search space on ``hp`` (KerasTuner hook); values ``hp`` holds
-        already (a trial's) are kept."""
+        """Declares the space on ``hp`` (KerasTuner hook), keeping the values it holds."""
         hp.merge(self.hyperparameters, overwrite=False)
 
     def spec(self, values: Mapping) -> ModelSpec:
@@ -301,12 +294,10 @@ class ResNetHyperModel(kt.HyperModel):
         return spec_for(self.base, values)
 
     def recipe_for(self, values: Mapping) -> Recipe:
-        """The recipe for hyperparameter ``values``: the base recipe, changed.
-
-        Hyperband's ``tuner/epochs`` sets ``epochs`` (a trial trains from
-        scratch for its budget); a searched optimizer without a searched or
-        fixed learning rate takes its usual rate (0.1 for SGD, else 1e-3).
-        """
+        """The recipe for hyperparameter ``values``: the base recipe, changed. Hyperband's
+        ``tuner/epochs`` sets ``epochs`` (a trial trains from scratch for its budget); a
+        searched optimizer without a searched or fixed learning rate takes its usual rate
+        (0.1 for SGD, else 1e-3)."""
         changes = {k: values[k] for k in RECIPE_HPS if values.get(k) is not None}
         if values.get("tuner/epochs") is not None:
             changes["epochs"] = int(values["tuner/epochs"])
@@ -326,13 +317,10 @@ class ResNetHyperModel(kt.HyperModel):
     def fit(self, hp: kt.HyperParameters, model: keras.Model, x: Any = None,
             y: Any = None, validation_data: Any = None, callbacks: Sequence = (),
             verbose: Any = "auto", **kwargs: Any) -> Any:
-        """Trains ``model`` with the trial's recipe (KerasTuner calls this).
-
-        ``x`` is a ``Data``, a source name or training inputs (with ``y`` and
-        ``validation_data``); ``epochs`` and ``batch_size`` come from the
-        recipe, and other ``fit`` arguments a tuner passes are ignored.
-        Returns the ``History``.
-        """
+        """Trains ``model`` with the trial's recipe (KerasTuner calls this); returns the
+        ``History``. ``x`` is a ``Data``, a source name or training inputs (with ``y`` and
+        ``validation_data``); ``epochs`` and ``batch_size`` come from the recipe, other
+        ``fit`` arguments a tuner passes are ignored."""
         return self.recipe_for(hp.values).fit(model, as_data(x, y, validation_data),
                                               callbacks=callbacks, verbose=verbose)
 
@@ -363,8 +351,7 @@ class ResNetHyperModel(kt.HyperModel):
 
 def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None,
                shortcuts: dict, allow_zero_l2: bool) -> kt.HyperParameters:
-    """The search space: ``given`` (a ``keras_tuner.HyperParameters``) plus what the
-    keyword shortcuts declare (see the module's table)."""
+    """The search space: ``given`` plus what the keyword shortcuts declare."""
     if given is not None and not isinstance(given, kt.HyperParameters):
         C.fail("hyperparameters", "must be a keras_tuner.HyperParameters", given, TypeError)
     hp = kt.HyperParameters()
@@ -373,7 +360,7 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
     types = [b.type for b in base.blocks if b.type in CONV_BLOCKS]
     own = max(set(types), key=types.count) if types else None
     true = dict(_TRUE, depth=default_depths(base_depth(base)),
-                shortcut=[s for s in SHORTCUTS if _valid(base, {"shortcut": s})],
+                shortcut=[s for s in SHORTCUTS if not _invalid(base, {"shortcut": s})],
                 block_type=own and [own, presets.CONV_TWINS[own]])
     defaults = {"depth": base_depth(base), "l2": base.l2 or 1e-4, "shortcut": base.shortcut,
                 "width": 1.0, **recipe.to_dict()}
@@ -398,8 +385,8 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
 
 
 def check_space(base: ModelSpec, hp: kt.HyperParameters, allow_zero_l2: bool) -> None:
-    """Every value is allowed, and every discrete combination (and each range's
-    ends) gives a valid spec; else a ``ValueError`` naming the combination."""
+    """Every value is allowed, and every discrete combination (and each range's ends)
+    gives a valid spec; else a ``ValueError`` naming the combination."""
     space = {h.name: h for h in hp.space}
     for h in space.values():
         for v in points(h):
@@ -411,18 +398,17 @@ def check_space(base: ModelSpec, hp: kt.HyperParameters, allow_zero_l2: bool) ->
         if len(combos) > 2000:
             return  # too many to check up front; build() reports a bad one clearly
     for values in combos:
-        try:
-            spec_for(base, values)
-        except (ValueError, TypeError) as e:
+        if error := _invalid(base, values):
             shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
             raise C.InvalidInput(
-                f"the search space holds an invalid network ({shown}): {e}. "
-                "Restrict the choices of depth/width/shortcut/block_type") from None
+                f"the search space holds an invalid network ({shown}): {error}. "
+                "Restrict the choices of depth/width/shortcut/block_type")
 
 
-def _valid(base: ModelSpec, values: dict) -> bool:
+def _invalid(base: ModelSpec, values: dict) -> Exception | None:
+    """The error :func:`spec_for` raises for ``values``, or None."""
     try:
         spec_for(base, values)
-    except (ValueError, TypeError):
-        return False
-    return True
+    except (ValueError, TypeError) as e:
+        return e
+    return None

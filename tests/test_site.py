@@ -164,7 +164,8 @@ class DevTools:
     JSON messages separated by NUL bytes, written to the browser's fd 3, read from its
     fd 4."""
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, log: str) -> None:
+        self.log = log  # the browser's stderr: the reason when it dies
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
         r, w = _above_4(to_browser_r), _above_4(from_browser_w)
@@ -174,7 +175,7 @@ class DevTools:
             ["/bin/sh", "-c", f'exec "$@" 3<&{r} 4>&{w} {r}<&- {w}>&-', "sh", CHROMIUM,
              *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
             pass_fds=(r, w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            stderr=open(log, "wb"))
         os.close(r)
         os.close(w)
         self._buffer = b""
@@ -202,7 +203,10 @@ class DevTools:
                 return None
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
+                with open(self.log, errors="replace") as f:
+                    tail = f.read()[-1500:]
+                raise RuntimeError(f"chromium closed the DevTools pipe (exit code "
+                                   f"{self.proc.wait(timeout=10)}); its stderr ends: {tail}")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
@@ -294,6 +298,22 @@ def server(site):
     httpd.server_close()
 
 
+def open_browser(tmp_path) -> DevTools:
+    """A browser that answers, started again once if it dies before its first answer
+    (a browser that cannot start is not a fault of the site; twice is)."""
+    for attempt in (1, 2):
+        browser = DevTools(str(tmp_path / f"profile{attempt}"),
+                           str(tmp_path / f"chromium{attempt}.log"))
+        try:
+            browser.send("Target.setDiscoverTargets", {"discover": True})
+            return browser
+        except RuntimeError:
+            browser.close()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -304,10 +324,9 @@ def test_pages_render_in_headless_chromium_without_errors(server, tmp_path):
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium package "
                     "(apt-get install -y chromium) to open the site in a browser")
     shots = artifacts()
-    browser = DevTools(str(tmp_path / "profile"))
+    browser = open_browser(tmp_path)
     failures, seen = [], []
     try:
-        browser.send("Target.setDiscoverTargets", {"discover": True})
         for path, words in PAGES:
             url = server + path
             target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]

@@ -453,22 +453,30 @@ def test_machine_names_the_cpu_and_sets_thread_counts():
 
 
 @needs_onnx
-@pytest.mark.slow
-def test_int8_onnx_is_faster_than_float32_on_resnet50(tmp_path):
-    """ResNet-50 (64x64, random weights): the static int8 ONNX model runs at most 0.7x
-    the float32 one's time at one thread, timed interleaved in one process."""
-    from keras_resnet.serving.runtime import latencies
+def test_onnxruntime_runs_the_int8_onnx_model_with_integer_convolutions(tmp_path):
+    """What makes the static int8 ONNX model fast, checked without a clock: after
+    onnxruntime's own graph optimizations every convolution is an integer QLinearConv
+    and no float Conv is left (dynamic quantization's ConvInteger with run-time
+    activation quantization was the slow path). Its speed against float32 is measured
+    by benchmarks/latency.py, which prints the ratio, not by a test."""
+    import onnx
+    import onnxruntime as ort
 
     keras.utils.set_random_seed(0)
-    r50 = kr.build_resnet("resnet50", input_shape=(64, 64, 3))
-    rep = np.random.RandomState(0).uniform(0, 1, (32, 64, 64, 3)).astype("float32")
-    kr.export(r50, str(tmp_path / "f.onnx"), "onnx", verify=False)
-    kr.export(r50, str(tmp_path / "q.onnx"), "onnx", quantize="int8",
+    model = kr.build_resnet("cifar_resnet20", input_shape=(16, 16, 3), classes=10)
+    rep = np.random.RandomState(0).uniform(0, 1, (32, 16, 16, 3)).astype("float32")
+    kr.export(model, str(tmp_path / "q.onnx"), "onnx", quantize="int8",
               representative_data=rep, verify=False)
-    f32, int8 = open_model(tmp_path / "f.onnx", 1), open_model(tmp_path / "q.onnx", 1)
-    ms = latencies({"float32": f32, "int8": int8}, rep[0], 20)
-    assert ms["int8"] < 0.7 * ms["float32"], ms
-    np.testing.assert_allclose(int8.predict(rep[:4]).sum(-1), 1, atol=1e-5)
+    convs = sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "as_run.onnx")
+    ort.InferenceSession(str(tmp_path / "q.onnx"), options,
+                         providers=["CPUExecutionProvider"])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "as_run.onnx")).graph.node]
+    assert convs == 19  # the stem and 18 in the blocks (option A: no shortcut convolution)
+    assert ops.count("QLinearConv") == convs, sorted(set(ops))
+    assert "Conv" not in ops and "ConvInteger" not in ops, sorted(set(ops))
 
 
 @needs_onnx

@@ -259,7 +259,10 @@ def _train_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argumen
          help="multi_process: give up when the job has not formed by then (process "
          "0 is then ended by JAX itself)")
     _opt(g, "--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"),
-         help="compute in half precision (variables and softmax stay float32)")
+         help="compute in half precision (variables and softmax stay float32); "
+         "mixed_bfloat16 measured 1.3-1.45x faster training steps for ResNet-50 at 64-224 "
+         "px on TensorFlow with a CPU that has AVX-512 BF16, no gain for the CIFAR nets or "
+         "on JAX's CPU backend; it changes the numbers")
     _deprecated(p, "--preset", "--spec", into="old_model", replacement="the MODEL argument")
     return p
 

@@ -170,9 +170,10 @@ class DevTools:
         self._from_browser, from_browser_w = os.pipe()
         r, w = _above_4(to_browser_r), _above_4(from_browser_w)
         # The shell puts the pipe ends at the fds the browser expects (3: it reads,
-        # 4: it writes), then becomes the browser.
+        # 4: it writes), then becomes the browser. bash, not sh: dash refuses fd
+        # numbers above 9 ("Bad fd number"), which a busy test process hands out.
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", f'exec "$@" 3<&{r} 4>&{w} {r}<&- {w}>&-', "sh", CHROMIUM,
+            ["bash", "-c", f'exec "$@" 3<&{r} 4>&{w} {r}<&- {w}>&-', "bash", CHROMIUM,
              *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
             pass_fds=(r, w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(log, "wb"))

@@ -199,18 +199,26 @@ def test_two_processes_train_one_model(tmp_path, jax_cache):
     assert not [p for p in os.listdir(tmp_path / "tmp1") if p.startswith("keras-resnet")]
 
 
-@JAX_SUITE
-def test_a_process_alone_gives_up_in_bounded_time(tmp_path):
+def alone(tmp_path, index):
+    """One process of a two-process job, started alone with a 3 s connect timeout:
+    (exit code, seconds, stderr, the job's name in its messages)."""
     port = free_port()
     t0 = time.monotonic()
-    [(code, _, stderr)] = finish([start(tmp_path / "run", 1, port, 1, tmp_path, timeout=3)])
-    seconds = time.monotonic() - t0
+    [(code, _, stderr)] = finish([start(tmp_path / "run", index, port, 1, tmp_path,
+                                        timeout=3)])
+    where = f"process {index} of 2, coordinator 127.0.0.1:{port}"
+    return code, time.monotonic() - t0, stderr, where
+
+
+@JAX_SUITE
+def test_a_process_alone_gives_up_in_bounded_time(tmp_path):
+    code, seconds, stderr, where = alone(tmp_path, 1)
     assert code == 1 and seconds < 60, (seconds, stderr[-2000:])
-    where = f"process 1 of 2, coordinator 127.0.0.1:{port}"
     assert f"keras-resnet: {where}: joining the job (waiting up to 3 s)" in stderr
     line = last_line(stderr)
+    address = where.rpartition(" ")[2]
     assert line.startswith(f"keras-resnet: error: {where}: the job did not form within 3 s "
-                           f"(nothing answers at 127.0.0.1:{port})"), line
+                           f"(nothing answers at {address})"), line
     assert not os.path.exists(tmp_path / "run")
 
 
@@ -218,13 +226,9 @@ def test_a_process_alone_gives_up_in_bounded_time(tmp_path):
 def test_a_coordinator_alone_ends_in_bounded_time_after_saying_what_it_waited_for(tmp_path):
     # JAX ends a coordinator whose peers never join (SIGABRT, its own message): bounded,
     # not zero, and the line before names the job; no run folder is left behind.
-    port = free_port()
-    t0 = time.monotonic()
-    [(code, _, stderr)] = finish([start(tmp_path / "run", 0, port, 1, tmp_path, timeout=3)])
-    seconds = time.monotonic() - t0
+    code, seconds, stderr, where = alone(tmp_path, 0)
     assert code != 0 and seconds < 60, (code, seconds, stderr[-2000:])
-    assert (f"keras-resnet: process 0 of 2, coordinator 127.0.0.1:{port}: joining the job "
-            "(waiting up to 3 s)") in stderr
+    assert f"keras-resnet: {where}: joining the job (waiting up to 3 s)" in stderr
     assert not os.path.exists(tmp_path / "run")
 
 

@@ -207,10 +207,9 @@ def _multi_process(config: MultiProcess) -> Iterator[Distribution]:
     config = config.resolved()
     import jax
 
-    where = (f"process {config.process_id} of {config.num_processes}, coordinator "
-             f"{str(config.job_addresses).split(',')[0]}")
+    coordinator = str(config.job_addresses).split(",")[0].strip()
+    where = f"process {config.process_id} of {config.num_processes}, coordinator {coordinator}"
     if not jax.distributed.is_initialized():  # once per process
-        coordinator = str(config.job_addresses).split(",")[0].strip()
         print(f"keras-resnet: {where}: joining the job (waiting up to "
               f"{config.connect_timeout:g} s)", file=sys.stderr, flush=True)
         deadline = time.monotonic() + config.connect_timeout

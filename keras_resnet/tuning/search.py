@@ -16,7 +16,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
-import pickle
 import secrets
 import shutil
 import tempfile
@@ -53,27 +52,21 @@ _POLL_S = 0.5
 #: ``clear_session()`` does not free. (Not the executor's ``max_tasks_per_child``:
 #: on Python 3.11 it can leave queued tasks without a worker, CPython gh-115634.)
 TRIALS_PER_WORKER = 10
-_SETUP: dict = {}
 
 
-def run_trial(setup: str | tuple, values: dict, out_dir: str | None) -> dict:
-    """Trains one trial (in a worker, or in this process); a failure is a result:
+def run_trial(hypermodel: ResNetHyperModel, data: Data | dict, values: dict,
+              out_dir: str | None) -> dict:
+    """Trains one trial (in a worker, or in this process; ``data`` may be a
+    :meth:`Data.to_ref <keras_resnet.Data.to_ref>`); a failure is a result:
     ``{"status": "FAILED", "message"}``, else ``{"status": "COMPLETED", "metrics":
     {name: [per epoch]}, "seconds", "rss_mb", "pid"}``."""
-    if isinstance(setup, str):  # a pickle of (hypermodel, data ref), read once per worker
-        if setup not in _SETUP:
-            with open(setup, "rb") as fh:
-                hm, ref = pickle.load(fh)
-            _SETUP[setup] = (hm, Data.from_ref(ref))
-        hypermodel, data = _SETUP[setup]
-    else:
-        hypermodel, data = setup
     start = time.perf_counter()
     try:
         keras.backend.clear_session()
         folder = out_dir and RunFolder(out_dir)
-        history = (folder.history() if folder and folder.status() == folder.FINISHED
-                   else hypermodel.train_trial(values, data, out_dir))
+        history = (folder.history() if folder and folder.status() == folder.FINISHED else
+                   hypermodel.train_trial(values, Data.from_ref(data) if isinstance(
+                       data, dict) else data, out_dir))
     except Exception as e:  # noqa: BLE001
         first = (str(e).strip().splitlines() or [""])[0]
         return {"status": "FAILED", "message": f"{type(e).__name__}: {first}"}
@@ -218,19 +211,20 @@ class Search:
     def trial_dir(self, trial_id: str) -> str:
         return os.path.join(self.out_dir, L.TRIALS, trial_id)
 
-    def run(self, jobs: int, setup: str | tuple) -> None:
+    def run(self, jobs: int, data: Data | dict) -> None:
         """Runs trials until every trial of the search is finished: in ``jobs``
-        worker processes (``setup`` is a pickle's path), or in this process
-        (``setup`` is ``(hypermodel, data)``)."""
+        worker processes (``data`` is a :meth:`Data.to_ref <keras_resnet.Data.to_ref>`),
+        or in this process (``data`` is a ``Data``)."""
         try:
             with self.ledger.heartbeat(self._running):
                 while not self.finished_all:
-                    if isinstance(setup, str):
-                        self._run_workers(jobs, setup)
+                    if isinstance(data, dict):
+                        self._run_workers(jobs, data)
                     elif (job := self.claim()) is None:  # others' trials run, or the
                         time.sleep(0 if self.finished_all else _POLL_S)  # oracle waits
                     else:
-                        self.record(job[0], run_trial(setup, job[1], self.trial_dir(job[0])))
+                        self.record(job[0], run_trial(self.hypermodel, data, job[1],
+                                                         self.trial_dir(job[0])))
         finally:  # trials this process will not finish are free for anyone (or a rerun)
             for trial_id in list(self._running):
                 self.ledger.release(trial_id)
@@ -238,7 +232,7 @@ class Search:
                 shutil.rmtree(self._scratch, ignore_errors=True)
                 self._scratch = None
 
-    def _run_workers(self, jobs: int, setup: str) -> None:
+    def _run_workers(self, jobs: int, data: dict) -> None:
         """Runs trials in a pool of ``jobs`` workers, until the search ends or the
         workers have had their :data:`TRIALS_PER_WORKER` trials."""
         with parallel.Pool(jobs, self.threads or 1) as pool:
@@ -248,7 +242,8 @@ class Search:
                 while True:
                     while (len(futures) < jobs and submitted < TRIALS_PER_WORKER * jobs
                            and (job := self.claim()) is not None):
-                        futures[pool.submit(job[0], run_trial, setup=setup, values=job[1],
+                        futures[pool.submit(job[0], run_trial, hypermodel=self.hypermodel,
+                                            data=data, values=job[1],
                                             out_dir=self.trial_dir(job[0]))] = job[0]
                         submitted += 1
                     if not futures:
@@ -489,11 +484,6 @@ def tune(
     jobs, threads = parallel.plan_jobs(max_trials, jobs, threads, small_steps=is_small_step(
         hypermodel.spec(biggest), biggest.get("batch_size", hypermodel.recipe.batch_size)))
     with tempfile.TemporaryDirectory(prefix="kr-tune-") as scratch:
-        setup: Any = (hypermodel, data)
-        if isolate:  # a pickle of (HyperModel, data ref) the workers read once
-            setup = os.path.join(scratch, "setup.pkl")
-            with open(setup, "wb") as fh:
-                pickle.dump((hypermodel, data.to_ref(scratch)), fh)
         search = Search(hypermodel, out_dir, config, verbose, threads if isolate else None)
         done = search.ledger.start(config)
         if verbose and done is not None:
@@ -501,7 +491,7 @@ def tune(
         if verbose and isolate:
             print(f"[tune] {jobs} worker process{'es' if jobs > 1 else ''} of {threads} "
                   f"thread{'s' if threads > 1 else ''}", flush=True)
-        search.run(jobs, setup)
+        search.run(jobs, data.to_ref(scratch) if isolate else data)
     return _result(search)
 
 

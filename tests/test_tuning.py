@@ -182,6 +182,19 @@ def test_spec_for_depth_scales_stages_in_proportion(preset, depth, expected):
     assert repeats(tuning.spec_for(preset, {"depth": depth})) == expected
 
 
+def test_drop_path_rate_true_is_the_range_0_to_0_2_and_0_is_a_choice():
+    """drop_path_rate = 0 is no stochastic depth, not 'no weight decay': its range and its
+    choices may hold 0 without allow_zero_l2."""
+    rate = space_of(tuning.ResNetHyperModel(cifar8(), drop_path_rate=True))["drop_path_rate"]
+    assert (rate.min_value, rate.max_value, rate.sampling) == (0.0, 0.2, "linear")
+    rate = space_of(tuning.ResNetHyperModel(cifar8(), drop_path_rate=[0.0, 0.1]))
+    assert rate["drop_path_rate"].values == [0.0, 0.1]
+    assert tuning.spec_for(cifar8(), {"drop_path_rate": 0.0}).drop_path_rate == 0.0
+    with pytest.raises(ValueError, match=r"l2 is 0 \(no weight decay\), which is allowed "
+                                         r"only with allow_zero_l2=True"):
+        tuning.ResNetHyperModel(cifar8(), l2=[0.0, 1e-4])
+
+
 def test_spec_for_depth_ignores_pool_entries_and_keeps_the_base():
     spec = kr.ModelSpec(input_shape=(16, 16, 3), stem=kr.StemSpec(8, 3, 1, pool=None),
                         blocks=[kr.BlockSpec("basic", 8, repeat=2), kr.PoolSpec("max", 2),
@@ -280,9 +293,9 @@ def test_hypermodel_rejects_a_space_with_invalid_networks():
     ({"epochs": [1, 2], "algorithm": "hyperband"}, TypeError, r"epochs must be one number"),
     ({"algorithm": "grid"}, ValueError, r"l2 is a continuous range, which algorithm='grid'"),
     ({"objective": "f1"}, ValueError, r"objective must be one of"),
-    ({"project_name": "a/b"}, ValueError, r"project_name must be a folder name"),
-    ({"directory": "elsewhere"}, TypeError, r"out_dir is given with directory=/project_name= "
-                                            r"\(their 0\.2 spelling\); give out_dir only"),
+    ({"directory": "elsewhere"}, TypeError, r"^tune\(directory=\.\.\.\) was deprecated in "
+                                            r"0\.3 and is removed; use out_dir="),
+    ({"project_name": "p"}, TypeError, r"^tune\(project_name=\.\.\.\) .* use out_dir="),
     ({"hyperparameters": {"depth": [1, 2]}}, TypeError,
      r"hyperparameters must be a keras_tuner\.HyperParameters"),
     ({"isolate": False, "jobs": 2}, ValueError, r"jobs must be 1 with isolate=False"),
@@ -298,8 +311,6 @@ def test_tune_rejects_bad_arguments_before_any_work(tmp_path, kwargs, exc, patte
     # max_trials=1, epochs=1, in this process: a search that wrongly starts ends soon
     args = dict(validation_data=val, out_dir=str(tmp_path / "tuner"), algorithm="random",
                 max_trials=1, epochs=1, isolate=False, verbose=0)
-    if "project_name" in kwargs:  # 0.2's spelling of the folder (deprecated)
-        args["directory"] = args.pop("out_dir")
     args.update(kwargs)
     y = args.pop("y", y)
     with pytest.raises(exc, match=pattern):
@@ -431,9 +442,9 @@ def test_the_winner_trained_again_with_kr_train_gives_its_score(tmp_path, capsys
     table = result.table()
     assert "learning_rate" in table and "2 completed, 0 failed" in table
     assert table.splitlines()[2].split()[:2] == ["1", top.trial_id]
-    with pytest.warns(DeprecationWarning, match=r"results_table\(result\) is deprecated; "
-                                                r"use result\.table\(\)"):
-        assert tuning.results_table(result) == table
+    with pytest.raises(AttributeError, match=r"results_table\(result\) was deprecated in "
+                                             r"0\.3 and is removed; use result\.table\(\)"):
+        tuning.results_table(result)
     # the trials ran in worker processes, kr.train here: the same numbers
     stats = result.search.trial_stats
     assert sorted(stats) == sorted(t["trial_id"] for t in result.trials)
@@ -443,27 +454,16 @@ def test_the_winner_trained_again_with_kr_train_gives_its_score(tmp_path, capsys
         assert s["status"] == "COMPLETED" and s["again"] is False
 
 
-def test_the_0_2_spellings_of_tune_still_work_with_a_warning(tmp_path):
-    """A tuple `best, search = kr.tune(...)` and directory=/project_name=, for one release."""
-    args = dict(algorithm="random", max_trials=1, epochs=1, depth=1, isolate=False,
-                verbose=0)
-    with pytest.warns(DeprecationWarning, match=r"^tune\(directory=\.\.\., "
-                      r"project_name=\.\.\.\) is deprecated \(0\.3\); use "
-                      r"out_dir=os\.path\.join\(directory, project_name\)$"):
-        result = kr.tune(tiny_spec(), tiny_data(100, 50), directory=str(tmp_path / "d"),
-                         project_name="p", **args)
-    assert result.out_dir == str(tmp_path / "d" / "p")
-    assert os.path.isfile(tmp_path / "d" / "p" / "best_spec.json")
-    with pytest.warns(DeprecationWarning, match=r"^kr\.tune returns a TuneResult in 0\.3; "
-                      r"`best, search = kr\.tune\(\.\.\.\)` is deprecated"):
+def test_the_0_2_spellings_of_tune_fail_naming_the_replacement(tmp_path):
+    """Deprecated in 0.3, removed since: base=, directory=/project_name= (the error names
+    out_dir=) and unpacking the result as `best, search` (a TuneResult is no tuple)."""
+    with pytest.raises(TypeError, match=r"^tune\(base=\.\.\.\) was deprecated in 0\.3 and "
+                                        r"is removed; use model="):
+        kr.tune(base=tiny_spec(), data=tiny_data(100, 50), out_dir=str(tmp_path / "p"))
+    assert not os.path.exists(tmp_path / "p")
+    result = tuning.TuneResult(tiny_spec(), kr.Recipe(), 0.5, {}, [], "p", {}, None)
+    with pytest.raises(TypeError, match="cannot unpack non-iterable TuneResult"):
         best, search = result
-    assert best == result.best_spec and search is result.search
-    with pytest.warns(DeprecationWarning, match=r"^tune\(base=\.\.\.\) is deprecated "
-                                                r"\(0\.3\); use model="):  # resumed: done
-        again = kr.tune(base=tiny_spec(), data=tiny_data(100, 50), out_dir=result.out_dir,
-                        **args)
-    assert again.best_spec == result.best_spec and again.best_score == result.best_score
-    assert len(ledger(result.out_dir)) == 3  # the search, a created and a finished record
 
 
 def test_trials_side_by_side_give_the_scores_of_trials_one_at_a_time(tmp_path, capsys):
@@ -536,19 +536,14 @@ def test_cli_tune_prints_progress_the_table_and_the_recipe(tmp_path, capsys):
                                                           for v in values)
 
 
-def test_cli_tune_old_folder_options_still_work_with_a_warning(tmp_path, capsys):
-    spec = tmp_path / "tiny.json"
-    tiny_spec().save(str(spec))
-    code = main(["tune", str(spec), "--max-trials", "1", "--epochs", "1", "--depth", "1",
-                 "--algorithm", "random", "--no-isolate", "--directory", str(tmp_path / "d"),
-                 "--project-name", "p"])
-    err = capsys.readouterr().err
-    assert code == 0, err
-    assert "keras-resnet: warning: --directory is deprecated (0.3); use --out DIR/PROJECT" \
-        in err
-    assert "keras-resnet: warning: --project-name is deprecated (0.3); use --out " \
-           "DIR/PROJECT" in err
-    assert os.path.exists(tmp_path / "d" / "p" / "best_spec.json")
+def test_cli_tune_old_folder_options_fail_naming_out(tmp_path, capsys):
+    for flag in ("--directory", "--project-name"):
+        code = main(["tune", "cifar_resnet20", "--max-trials", "1", "--epochs", "1",
+                     "--no-isolate", flag, str(tmp_path / "d")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert err.startswith(f"keras-resnet: error: {flag} was removed") and "--out" in err
+    assert not os.path.exists(tmp_path / "d")
 
 
 def test_cli_tune_default_out_is_tuner_model_algorithm(tmp_path, capsys, monkeypatch):

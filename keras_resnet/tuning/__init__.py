@@ -25,7 +25,7 @@ RECIPE_HPS = ("learning_rate", "optimizer", "batch_size", "epochs", "schedule", 
 _LAZY = {
     "ResNetHyperModel": "space", "base_depth": "space", "default_depths": "space",
     "spec_for": "space", "Search": "search", "TuneResult": "search",
-    "results_table": "search", "tune": "search",
+    "tune": "search",
 }
 
 __all__ = ["ALGORITHMS", "HP_NAMES", "OBJECTIVES", "RECIPE_HPS", *_LAZY]
@@ -34,4 +34,7 @@ __all__ = ["ALGORITHMS", "HP_NAMES", "OBJECTIVES", "RECIPE_HPS", *_LAZY]
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f"keras_resnet.tuning.{_LAZY[name]}"), name)
+    if name == "results_table":
+        raise AttributeError("kr.tuning.results_table(result) was deprecated in 0.3 and is "
+                             "removed; use result.table()")
     raise AttributeError(f"module 'keras_resnet.tuning' has no attribute {name!r}")

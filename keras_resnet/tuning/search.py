@@ -20,8 +20,7 @@ import secrets
 import shutil
 import tempfile
 import time
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,18 +349,12 @@ class TuneResult:
                 f"\n{len(self.trials) - failed} completed, {failed} failed ({name}: best "
                 "epoch of each trial)")
 
-    def __iter__(self) -> Iterator:
-        warnings.warn("kr.tune returns a TuneResult in 0.3; `best, search = kr.tune(...)` "
-                      "is deprecated: use result.best_spec and result.search",
-                      DeprecationWarning, stacklevel=2)
-        return iter((self.best_spec, self.search))
-
 
 def _format(v: Any) -> str:
     return (f"{v:.3g}" if v != 0 else "0") if isinstance(v, float) else str(v)
 
 
-@C.renamed(base="model")
+@C.renamed(base="model", directory="out_dir", project_name="out_dir")
 def tune(
     model: Any,
     data: Any = "digits",
@@ -443,7 +436,6 @@ def tune(
     if "residual" in recipe_fields:
         raise C.InvalidInputType("tune() got residual=, removed in 0.3: plain or residual is "
                                  "the spec's field; pass spec.replace(residual=False)")
-    out_dir = _old_out_dir(out_dir, recipe_fields, model, algorithm)
     C.check_choice("algorithm", algorithm, ALGORITHMS)
     max_trials = C.check_int("max_trials", max_trials, minimum=1, maximum=1 << 20)
     C.check_bool("overwrite", overwrite)
@@ -493,24 +485,6 @@ def tune(
                   f"thread{'s' if threads > 1 else ''}", flush=True)
         search.run(jobs, data.to_ref(scratch) if isolate else data)
     return _result(search)
-
-
-def _old_out_dir(out_dir: Any, fields: dict, model: Any, algorithm: str) -> Any:
-    """0.2's ``directory=`` and ``project_name=`` (one release, with a warning)."""
-    directory, project = fields.pop("directory", None), fields.pop("project_name", None)
-    if directory is None and project is None:
-        return out_dir
-    warnings.warn("tune(directory=..., project_name=...) is deprecated (0.3); use "
-                  "out_dir=os.path.join(directory, project_name)", DeprecationWarning,
-                  stacklevel=3)
-    if out_dir is not None:
-        C.fail("out_dir", "is given with directory=/project_name= (their 0.2 spelling); "
-               "give out_dir only", out_dir, TypeError)
-    base = model.base if isinstance(model, ResNetHyperModel) else as_spec(model)
-    name = project or f"{base.name or 'resnet'}_{algorithm}"
-    if not isinstance(name, str) or name in ("", ".", "..") or os.sep in name:
-        C.fail("project_name", "must be a folder name (no path separators)", name)
-    return os.path.join(os.fspath(directory or "tuner"), name)
 
 
 def _hypermodel(model: Any, recipe: Any, hyperparameters: Any, recipe_fields: dict,
@@ -580,11 +554,3 @@ def _result(search: Search) -> TuneResult:
               "values": hm.describe(search.created[t]["values"]),
               "out_dir": search.trial_dir(t)} for t in order]
     return TuneResult(spec, recipe, best.score, values, table, search.out_dir, paths, search)
-
-
-def results_table(result: TuneResult, num_trials: int = 10) -> str:
-    """Deprecated: ``result.table(num_trials)``."""
-    warnings.warn("kr.tuning.results_table(result) is deprecated; use result.table()",
-                  DeprecationWarning, stacklevel=2)
-    return result.table(num_trials)
-

@@ -1,29 +1,13 @@
 """The search space: hyperparameters, :func:`spec_for` and the KerasTuner HyperModel.
 
 A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, trained by
-``kr.train``, so the winner trained again with ``kr.train`` scores the same.
-
-| name | meaning | searched by default (True: the range) |
-|---|---|---|
-| ``depth`` | blocks in the deepest stage; the others scale along | yes: ~1/3x to ~7/3x the base |
-| ``l2`` | L2 weight decay on every kernel | yes: log-uniform 1e-6 to 1e-2 |
-| ``use_l2`` | only with ``allow_zero_l2=True``: False means ``l2 = 0`` | with the flag |
-| ``width`` | multiplier on every block's and the stem's filters | no (0.5, 1, 2) |
-| ``shortcut`` | the model-wide shortcut option ``"A"``-``"D"`` | no (every valid one) |
-| ``block_type`` | swaps conv blocks, e.g. basic <-> preact_basic | no (the base's twin) |
-| ``drop_path_rate`` | stochastic depth's largest rate (residual nets) | no (0 to 0.2) |
-| ``learning_rate`` | the recipe's initial learning rate | no (log-uniform 1e-4 to 0.1) |
-| ``optimizer`` | the recipe's optimizer | no (sgd, adam) |
-| ``batch_size``, ``epochs`` | the recipe's | no (32, 64, 128; epochs: none) |
-| ``schedule``, ``augment`` | the recipe's | no (step, cosine; off, on) |
-
-The space is a ``keras_tuner.HyperParameters``: pass your own as ``hyperparameters=``
-(names from the table), or use the keyword shortcuts, which declare into it: None (the
-default above), True (the range above), False (not searched), a value (``hp.Fixed``), a
-list (``hp.Choice``) or, for numbers, a dict ``{"min", "max", "step", "sampling",
-"default"}`` (``hp.Int``/``hp.Float``). A log range cannot reach 0: with
-``allow_zero_l2=True`` an ``l2`` range is in the scope of a Boolean ``use_l2``. Only the
-declared hyperparameters are searched (KerasTuner's ``tune_new_entries=False``).
+``kr.train``, so the winner trained again with ``kr.train`` scores the same. The space
+is a ``keras_tuner.HyperParameters`` (names: :data:`~keras_resnet.tuning.HP_NAMES`;
+their meaning and default ranges: the Tuning page's table). Keyword shortcuts declare
+into it: None (the default), True (the default range), False (not searched), a value
+(``hp.Fixed``), a list (``hp.Choice``) or, for numbers, a dict ``{"min", "max", "step",
+"sampling", "default"}`` (``hp.Int``/``hp.Float``). Only the declared ones are searched
+(KerasTuner's ``tune_new_entries=False``).
 """
 
 from __future__ import annotations
@@ -47,12 +31,10 @@ from keras_resnet.tuning import HP_NAMES, RECIPE_HPS
 
 CONV_BLOCKS = tuple(presets.CONV_TWINS)
 #: Allowed values: (minimum, maximum) of numbers, or the choices.
-_LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20),
-                 "epochs": (1, 1 << 20), "l2": (0.0, 1.0), "width": (0.0, 64.0),
-                 "learning_rate": (0.0, 10.0), "shortcut": SHORTCUTS,
-                 "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS,
-                 "drop_path_rate": (0.0, 0.99),
-                 "schedule": SCHEDULES, "augment": (False, True), "use_l2": (False, True)}
+_LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20), "epochs": (1, 1 << 20),
+                 "l2": (0.0, 1.0), "width": (0.0, 64.0), "learning_rate": (0.0, 10.0),
+                 "drop_path_rate": (0.0, 0.99), "shortcut": SHORTCUTS,
+                 "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 _INT_HPS = ("depth", "batch_size", "epochs")
 #: What True means, where it does not depend on the base.
 _TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0, 2.0],
@@ -124,20 +106,18 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
 
 def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
     """One value of a hyperparameter, checked against its limits and normalised."""
-    limits = _LIMITS[name]
     if name in ("augment", "use_l2"):
         return C.check_bool(name, v)
+    limits = _LIMITS[name]
     if isinstance(limits[0], str):
         return C.check_choice(name, v, limits)
     if name in _INT_HPS:
         v = int(v) if name == "depth" and isinstance(v, float) and v.is_integer() else v
         return C.check_int(name, v, minimum=limits[0], maximum=limits[1])
     v = C.check_float(name, v, minimum=limits[0], maximum=limits[1])
-    if v == 0 and name not in ("l2", "drop_path_rate"):
-        C.fail(name, "must be > 0", v)
-    if v == 0 and not allow_zero_l2:
-        C.fail(name, "is 0 (no weight decay), which is allowed only with "
-               "allow_zero_l2=True", v)
+    if v == 0 and name != "drop_path_rate" and not (name == "l2" and allow_zero_l2):
+        C.fail(name, "must be > 0" if name != "l2" else "is 0 (no weight decay), which is "
+               "allowed only with allow_zero_l2=True", v)
     return v
 
 
@@ -162,7 +142,8 @@ def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
     if isinstance(value, (str, bool, numbers.Real)):
         hp.Fixed(name, check_value(name, value, allow_zero_l2))
         return
-    if not isinstance(value, Mapping) or isinstance(_LIMITS[name][0], (str, bool)):
+    if not isinstance(value, Mapping) or name in ("augment", "use_l2") or isinstance(
+            _LIMITS[name][0], str):
         C.fail(name, "takes a value or a list of choices, not a range" if isinstance(
             value, Mapping) else "must be None, True, False, a value, a list of choices "
             "or a {'min', 'max'} range", value, TypeError)
@@ -191,14 +172,10 @@ def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
 
 def points(h: Any) -> list:
     """Values of a declared hyperparameter worth checking: every choice, a range's ends."""
-    kinds = kt.engine.hyperparameters
-    if isinstance(h, kinds.Fixed):
-        return [h.value]
-    if isinstance(h, kinds.Boolean):
-        return [False, True]
-    if isinstance(h, kinds.Choice):
-        return list(h.values)
-    return [h.min_value, h.max_value]
+    if hasattr(h, "min_value"):  # Int, Float
+        return [h.min_value, h.max_value]
+    return list(h.values) if hasattr(h, "values") else [h.value] if hasattr(
+        h, "value") else [False, True]  # Choice, Fixed, Boolean
 
 
 class ResNetHyperModel(kt.HyperModel):
@@ -215,9 +192,9 @@ class ResNetHyperModel(kt.HyperModel):
         recipe: The base training recipe (a ``Recipe`` or its dict; default
             ``Recipe()``); searched training hyperparameters replace its fields.
         hyperparameters: A ``keras_tuner.HyperParameters`` with the space (names
-            from the module's table); the keyword shortcuts declare into it.
+            from the Tuning page's table); the keyword shortcuts declare into it.
         depth: Blocks in the deepest stage (each shortcut takes None, True, False,
-            a value, a list or a range dict: see the module's table).
+            a value, a list or a range dict: see the Tuning page's table).
         l2: L2 strength.
         width: Filter multiplier.
         shortcut: Shortcut option.
@@ -260,24 +237,16 @@ class ResNetHyperModel(kt.HyperModel):
         name: str | None = None,
         **removed: Any,
     ) -> None:
-        if "residual" in removed:
+        if removed:  # 0.2's residual= gets the message kr.train's and kr.build's give
             raise C.InvalidInputType(
-                "ResNetHyperModel(residual=...) was removed in 0.3: plain or residual is "
-                "the spec's field; pass spec.replace(residual=False) (or a plain preset)")
-        if removed:
-            C.fail("ResNetHyperModel()", "got unknown arguments", sorted(removed), TypeError)
+                "ResNetHyperModel(residual=...) was removed in 0.3: plain or residual is the "
+                "spec's field; pass spec.replace(residual=False)" if "residual" in removed
+                else f"ResNetHyperModel() got unexpected arguments: {sorted(removed)}")
         super().__init__(name=name)
         self.allow_zero_l2 = C.check_bool("allow_zero_l2", allow_zero_l2)
         self.recipe = Recipe.of(recipe)
-        changes: dict = {}
-        if input_shape is not None:
-            if not isinstance(input_shape, (list, tuple)):
-                C.fail("input_shape", "must be a tuple such as (8, 8, 1)", input_shape,
-                       TypeError)
-            changes["input_shape"] = tuple(input_shape)
-        if classes is not None:
-            changes["classes"] = C.check_int("classes", classes, minimum=1)
-        self.base = as_spec(model).replace(**changes) if changes else as_spec(model)
+        self.base = as_spec(model).replace(**{k: v for k, v in (
+            ("input_shape", input_shape), ("classes", classes)) if v is not None})
         self.hyperparameters = make_space(self.base, self.recipe, hyperparameters, dict(
             depth=depth, l2=l2, width=width, shortcut=shortcut, block_type=block_type,
             drop_path_rate=drop_path_rate, learning_rate=learning_rate, optimizer=optimizer,
@@ -363,7 +332,7 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
                 shortcut=[s for s in SHORTCUTS if not _invalid(base, {"shortcut": s})],
                 block_type=own and [own, presets.CONV_TWINS[own]])
     defaults = {"depth": base_depth(base), "l2": base.l2 or 1e-4, "shortcut": base.shortcut,
-                "width": 1.0, **recipe.to_dict()}
+                "width": 1.0, "drop_path_rate": base.drop_path_rate, **recipe.to_dict()}
     declared = {h.name for h in hp.space}
     for name, value in shortcuts.items():
         if value is None and (name not in ("depth", "l2") or name in declared):
@@ -390,7 +359,7 @@ def check_space(base: ModelSpec, hp: kt.HyperParameters, allow_zero_l2: bool) ->
     space = {h.name: h for h in hp.space}
     for h in space.values():
         for v in points(h):
-            check_value(h.name, v, allow_zero_l2 or h.name == "use_l2")
+            check_value(h.name, v, allow_zero_l2)
     combos: list = [{}]
     for name in ("depth", "width", "shortcut", "block_type", "drop_path_rate"):
         if name in space:

@@ -1,6 +1,6 @@
 """The search space: hyperparameters, :func:`spec_for` and the KerasTuner HyperModel.
 
-A trial is :func:`spec_for` + :meth:`ResNetHyperModel.recipe_for`, trained by
+A trial is :func:`spec_for` + :func:`recipe_for`, trained by
 ``kr.train``, so the winner trained again with ``kr.train`` scores the same. The space
 is a ``keras_tuner.HyperParameters`` (names: :data:`~keras_resnet.tuning.HP_NAMES`;
 their meaning and default ranges: the Tuning page's table). Keyword shortcuts declare
@@ -26,16 +26,11 @@ from keras_resnet.builders import as_spec, build
 from keras_resnet.data import Data, as_data
 from keras_resnet.spec import MAX_REPEAT, SHORTCUTS, ModelSpec
 from keras_resnet.training import Recipe, train
-from keras_resnet.training.recipe import OPTIMIZERS, SCHEDULES
 from keras_resnet.tuning import HP_NAMES, RECIPE_HPS
 
 CONV_BLOCKS = tuple(presets.CONV_TWINS)
-#: Allowed values: (minimum, maximum) of numbers, or the choices.
-_LIMITS: dict = {"depth": (1, MAX_REPEAT), "batch_size": (1, 1 << 20), "epochs": (1, 1 << 20),
-                 "l2": (0.0, 1.0), "width": (0.0, 64.0), "learning_rate": (0.0, 10.0),
-                 "drop_path_rate": (0.0, 0.99), "shortcut": SHORTCUTS,
-                 "block_type": CONV_BLOCKS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 _INT_HPS = ("depth", "batch_size", "epochs")
+_NUMBER_HPS = (*_INT_HPS, "l2", "width", "drop_path_rate", "learning_rate")
 #: What True means, where it does not depend on the base.
 _TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0, 2.0],
          "drop_path_rate": {"min": 0.0, "max": 0.2, "sampling": "linear"},
@@ -93,8 +88,7 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
         C.fail("values", "must be a dict of hyperparameter values", values, TypeError)
     C.check_keys("values", {k: v for k, v in values.items()
                             if not (isinstance(k, str) and k.startswith("tuner/"))}, HP_NAMES)
-    v = {k: check_value(k, values[k], True) for k in HP_NAMES[:7]
-         if values.get(k) is not None and k != "use_l2"}
+    v = {k: values[k] for k in HP_NAMES[:7] if values.get(k) is not None and k != "use_l2"}
     for name, edit in (("depth", presets.with_depth), ("width", presets.with_width),
                        ("block_type", presets.with_block_type)):
         spec = edit(spec, v[name]) if name in v else spec
@@ -104,31 +98,45 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
     return spec.replace(**changes) if changes else spec
 
 
-def check_value(name: str, v: Any, allow_zero_l2: bool) -> Any:
-    """One value of a hyperparameter, checked against its limits and normalised."""
+def recipe_for(recipe: Recipe, values: Mapping) -> Recipe:
+    """Applies hyperparameter values to a recipe (the one place that does). Hyperband's
+    ``tuner/epochs`` sets ``epochs`` (a trial trains from scratch for its budget); a
+    searched optimizer without a searched or fixed learning rate takes its usual rate
+    (0.1 for SGD, else 1e-3)."""
+    changes = {k: values[k] for k in RECIPE_HPS if values.get(k) is not None}
+    if values.get("tuner/epochs") is not None:
+        changes["epochs"] = int(values["tuner/epochs"])
+    if "epochs" in changes and isinstance(changes["epochs"], int):
+        changes["warmup_epochs"] = min(recipe.warmup_epochs, changes["epochs"])
+    return recipe.replace(**changes) if changes else recipe
+
+
+def check_value(name: str, v: Any, base: ModelSpec, recipe: Recipe,
+                allow_zero_l2: bool) -> Any:
+    """One value of a hyperparameter, checked by the spec or recipe it changes."""
     if name in ("augment", "use_l2"):
         return C.check_bool(name, v)
-    limits = _LIMITS[name]
-    if isinstance(limits[0], str):
-        return C.check_choice(name, v, limits)
-    if name in _INT_HPS:
-        v = int(v) if name == "depth" and isinstance(v, float) and v.is_integer() else v
-        return C.check_int(name, v, minimum=limits[0], maximum=limits[1])
-    v = C.check_float(name, v, minimum=limits[0], maximum=limits[1])
-    if v == 0 and name != "drop_path_rate" and not (name == "l2" and allow_zero_l2):
-        C.fail(name, "must be > 0" if name != "l2" else "is 0 (no weight decay), which is "
-               "allowed only with allow_zero_l2=True", v)
+    if name == "l2" and v == 0 and not allow_zero_l2:
+        C.fail(name, "is 0 (no weight decay), which is allowed only with "
+               "allow_zero_l2=True", v)
+    if name in RECIPE_HPS:
+        recipe_for(recipe, {name: v})
+    else:
+        spec_for(base, {name: v})
     return v
 
 
-def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
-            allow_zero_l2: bool = False) -> None:
+def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any, base: ModelSpec,
+            recipe: Recipe, allow_zero_l2: bool = False) -> None:
     """Declares one hyperparameter from a keyword shortcut (see the module's docstring);
     ``default`` is the choice's or range's default where it is one of its values."""
+    def check(v: Any) -> Any:
+        return check_value(name, v, base, recipe, allow_zero_l2)
+
     if value is False:
         return
     if isinstance(value, (list, tuple)):
-        values = [check_value(name, v, allow_zero_l2) for v in value]
+        values = [check(v) for v in value]
         if not values or len(set(values)) != len(values):
             C.fail(name, "choices must not be empty" if not values else
                    "choices must be distinct", list(value))
@@ -140,17 +148,16 @@ def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
             hp.Choice(name, values, default=default if default in values else values[0])
         return
     if isinstance(value, (str, bool, numbers.Real)):
-        hp.Fixed(name, check_value(name, value, allow_zero_l2))
+        hp.Fixed(name, check(value))
         return
-    if not isinstance(value, Mapping) or name in ("augment", "use_l2") or isinstance(
-            _LIMITS[name][0], str):
+    if not isinstance(value, Mapping) or name not in _NUMBER_HPS:
         C.fail(name, "takes a value or a list of choices, not a range" if isinstance(
             value, Mapping) else "must be None, True, False, a value, a list of choices "
             "or a {'min', 'max'} range", value, TypeError)
     C.check_keys(name, value, ("min", "max", "step", "sampling", "default"))
     if "min" not in value or "max" not in value:
         C.fail(name, "range needs 'min' and 'max'", dict(value))
-    lo, hi = (check_value(name, value[k], allow_zero_l2) for k in ("min", "max"))
+    lo, hi = check(value["min"]), check(value["max"])
     sampling = C.check_choice(f"{name}.sampling", value.get("sampling", "linear"),
                               ("linear", "log"))
     if lo >= hi or (sampling == "log" and lo <= 0):
@@ -162,7 +169,7 @@ def declare(hp: kt.HyperParameters, name: str, value: Any, default: Any,
         step = C.check_float(f"{name}.step", step, minimum=0.0)
         step = C.check_int(f"{name}.step", int(step), minimum=1) if name in _INT_HPS else step
     default = value.get("default", default if lo <= default <= hi else None)
-    if default is not None and not lo <= check_value(name, default, True) <= hi:
+    if default is not None and not lo <= check(default) <= hi:
         C.fail(name, "default must lie in [min, max]", dict(value))
     kind = hp.Int if name in _INT_HPS else hp.Float
     with hp.conditional_scope("use_l2", [True]) if name == "l2" and allow_zero_l2 \
@@ -252,7 +259,7 @@ class ResNetHyperModel(kt.HyperModel):
             drop_path_rate=drop_path_rate, learning_rate=learning_rate, optimizer=optimizer,
             batch_size=batch_size, epochs=epochs, schedule=schedule, augment=augment),
             self.allow_zero_l2)
-        check_space(self.base, self.hyperparameters, self.allow_zero_l2)
+        check_space(self.base, self.recipe, self.hyperparameters, self.allow_zero_l2)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         """Declares the space on ``hp`` (KerasTuner hook), keeping the values it holds."""
@@ -263,16 +270,8 @@ class ResNetHyperModel(kt.HyperModel):
         return spec_for(self.base, values)
 
     def recipe_for(self, values: Mapping) -> Recipe:
-        """The recipe for hyperparameter ``values``: the base recipe, changed. Hyperband's
-        ``tuner/epochs`` sets ``epochs`` (a trial trains from scratch for its budget); a
-        searched optimizer without a searched or fixed learning rate takes its usual rate
-        (0.1 for SGD, else 1e-3)."""
-        changes = {k: values[k] for k in RECIPE_HPS if values.get(k) is not None}
-        if values.get("tuner/epochs") is not None:
-            changes["epochs"] = int(values["tuner/epochs"])
-        if "epochs" in changes:
-            changes["warmup_epochs"] = min(self.recipe.warmup_epochs, changes["epochs"])
-        return self.recipe.replace(**changes) if changes else self.recipe
+        """The recipe for hyperparameter ``values`` (:func:`recipe_for` on this base)."""
+        return recipe_for(self.recipe, values)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         """Seeds, builds and compiles the network for the values in ``hp``."""
@@ -348,30 +347,20 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
         value = true[name] if value is True else value
         if name == "l2" and allow_zero_l2 and isinstance(value, Mapping):
             hp.Boolean("use_l2", default=True)
-        declare(hp, name, value, defaults.get(name), allow_zero_l2)
+        declare(hp, name, value, defaults.get(name), base, recipe, allow_zero_l2)
     C.check_keys("hyperparameters", {h.name: 0 for h in hp.space}, HP_NAMES)
     return hp
 
 
-def check_space(base: ModelSpec, hp: kt.HyperParameters, allow_zero_l2: bool) -> None:
-    """Every value is allowed, and every discrete combination (and each range's ends)
-    gives a valid spec; else a ``ValueError`` naming the combination."""
-    space = {h.name: h for h in hp.space}
-    for h in space.values():
+def check_space(base: ModelSpec, recipe: Recipe, hp: kt.HyperParameters,
+                allow_zero_l2: bool) -> None:
+    """Every choice and each range's ends give a valid spec and recipe, checked by them
+    one value at a time, else their ``ValueError``/``TypeError`` naming the value. (No
+    pair of values that are valid alone makes an invalid network of a preset; a trial
+    whose combination the spec refuses fails with the spec's message.)"""
+    for h in hp.space:
         for v in points(h):
-            check_value(h.name, v, allow_zero_l2)
-    combos: list = [{}]
-    for name in ("depth", "width", "shortcut", "block_type", "drop_path_rate"):
-        if name in space:
-            combos = [{**c, name: v} for c in combos for v in points(space[name])]
-        if len(combos) > 2000:
-            return  # too many to check up front; build() reports a bad one clearly
-    for values in combos:
-        if error := _invalid(base, values):
-            shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
-            raise C.InvalidInput(
-                f"the search space holds an invalid network ({shown}): {error}. "
-                "Restrict the choices of depth/width/shortcut/block_type")
+            check_value(h.name, v, base, recipe, allow_zero_l2)
 
 
 def _invalid(base: ModelSpec, values: dict) -> Exception | None:

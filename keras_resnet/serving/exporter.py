@@ -36,6 +36,7 @@ result.latency_ms_1thread, result.keras_latency_ms_1thread     # one thread
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -64,12 +65,21 @@ from keras_resnet.serving.formats import (
 )
 from keras_resnet.serving.load import load_model, run_data
 from keras_resnet.serving.quantize import REPRESENTATIVE_EXAMPLES, examples
-from keras_resnet.serving.verify import Check, ExportVerificationError, run_worker, verify_export
+from keras_resnet.serving.verify import (
+    Check,
+    ExportVerificationError,
+    Latency,
+    run_worker,
+    verify_export,
+)
 
 
 @dataclass
-class ExportResult:
-    """What :func:`export` returns.
+class ExportResult(Latency):
+    """What :func:`export` returns: the export, its checks, and the fields of
+    :class:`~keras_resnet.serving.verify.Latency` (``latency_ms``, ``keras_latency_ms``,
+    ``latency_ratio``, ... with every core and with one thread, measured in a fresh
+    process; None when not verified or ``latency_runs=0``).
 
     Attributes:
         path: Where the export is.
@@ -80,21 +90,11 @@ class ExportResult:
         quantize: Its quantization (None: float32).
         io_dtype: Input/output type (``"int8"`` only for full-integer TFLite).
         size_bytes: Size on disk (a SavedModel: its folder, without the card).
-        latency_ms: Median time per image at batch 1 in a fresh process, with
-            ``threads`` threads (every core); None when not verified or
-            ``latency_runs=0``.
         accuracy: On the validation examples: ``examples``, ``keras_top1``,
             ``export_top1``, ``drop_pp`` (percentage points), ``agreement`` (share
             of equal top-1 predictions), ``max_abs_diff`` (None without
             validation data).
         card: Path of the ``model_card.json`` written with it.
-        latency_ms_1thread: The same with one thread.
-        keras_latency_ms: The Keras model's own ``predict_on_batch`` at batch 1,
-            every core, measured alike (same fresh process, interleaved runs).
-        keras_latency_ms_1thread: The same with one thread.
-        threads: The thread count of "every core".
-        cpu: The CPU model the latencies were measured on.
-        runtime: The runtime that ran the export, e.g. ``"onnxruntime 1.32.0"``.
     """
 
     path: str
@@ -104,29 +104,8 @@ class ExportResult:
     quantize: str | None = None
     io_dtype: str = "float32"
     size_bytes: int | None = None
-    latency_ms: float | None = None
     accuracy: dict | None = None
     card: str | None = None
-    latency_ms_1thread: float | None = None
-    keras_latency_ms: float | None = None
-    keras_latency_ms_1thread: float | None = None
-    threads: int | None = None
-    cpu: str | None = None
-    runtime: str | None = None
-
-    @property
-    def latency_ratio(self) -> float | None:
-        """``latency_ms / keras_latency_ms``: below 1, the export is faster than Keras."""
-        if self.latency_ms is None or not self.keras_latency_ms:
-            return None
-        return self.latency_ms / self.keras_latency_ms
-
-    @property
-    def latency_ratio_1thread(self) -> float | None:
-        """The same ratio with one thread."""
-        if self.latency_ms_1thread is None or not self.keras_latency_ms_1thread:
-            return None
-        return self.latency_ms_1thread / self.keras_latency_ms_1thread
 
 
 @C.renamed(path="filepath")
@@ -344,17 +323,12 @@ def _entry(format: str, quantize: str | None, io_dtype: str, size: int,  # noqa:
 
 def _result(path: str, format: str, quantize: str | None, io_dtype: str,  # noqa: A002
             size: int, check: Check | None, seconds: float, card: str) -> ExportResult:
-    result = ExportResult(path, format, check.max_abs_diff if check else None, seconds,
-                          quantize, io_dtype, size, check.latency_ms if check else None,
-                          check.accuracy if check else None, card)
-    if check is not None:
-        result.runtime = check.runtime
-        if check.latency_ms is not None:
-            result.latency_ms_1thread = check.latency_ms_1thread
-            result.keras_latency_ms = check.keras_latency_ms
-            result.keras_latency_ms_1thread = check.keras_latency_ms_1thread
-            result.threads, result.cpu = check.threads, check.cpu
-    return result
+    timed = check is not None and check.latency_ms is not None
+    latency = {f.name: getattr(check, f.name) for f in dataclasses.fields(Latency)
+               if timed or f.name == "runtime"} if check else {}
+    return ExportResult(path, format, check.max_abs_diff if check else None, seconds,
+                        quantize, io_dtype, size, check.accuracy if check else None, card,
+                        **latency)
 
 
 @contextlib.contextmanager

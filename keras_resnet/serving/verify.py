@@ -41,35 +41,58 @@ class AccuracyDropError(ExportVerificationError):
     """The export's validation accuracy dropped more than allowed."""
 
 
-@dataclass
-class Check:
-    """What the fresh processes measured.
+@dataclass(kw_only=True)
+class Latency:
+    """Batch-1 latency of an export and of its Keras model, measured alike: in the same
+    fresh processes, runs interleaved, with every core and with one thread.
 
     Attributes:
-        max_abs_diff: Largest output difference on the random check batch.
-        latency_ms: Median time of one example (batch 1) with ``threads``
-            threads (every core), or None when not timed.
-        accuracy: Validation numbers (see :func:`compare_accuracy`) or None.
-        io: TFLite input/output types, scales and zero points (None otherwise).
+        latency_ms: The export's median time per example with ``threads`` threads
+            (every core); None when not timed.
         latency_ms_1thread: The same with one thread.
-        keras_latency_ms: The Keras model's ``predict_on_batch``, measured
-            alike (same processes, interleaved), with every core.
+        keras_latency_ms: The Keras model's ``predict_on_batch``, every core.
         keras_latency_ms_1thread: The same with one thread.
         threads: The thread count of "every core".
-        cpu: The CPU model.
-        runtime: The runtime that ran the export, with its version.
+        cpu: The CPU model the latencies were measured on.
+        runtime: The runtime that ran the export, e.g. ``"onnxruntime 1.32.0"``.
     """
 
-    max_abs_diff: float
     latency_ms: float | None = None
-    accuracy: dict | None = None
-    io: dict | None = None
     latency_ms_1thread: float | None = None
     keras_latency_ms: float | None = None
     keras_latency_ms_1thread: float | None = None
     threads: int | None = None
     cpu: str | None = None
     runtime: str | None = None
+
+    @property
+    def latency_ratio(self) -> float | None:
+        """``latency_ms / keras_latency_ms``: below 1, the export is faster than Keras."""
+        if self.latency_ms is None or not self.keras_latency_ms:
+            return None
+        return self.latency_ms / self.keras_latency_ms
+
+    @property
+    def latency_ratio_1thread(self) -> float | None:
+        """The same ratio with one thread."""
+        if self.latency_ms_1thread is None or not self.keras_latency_ms_1thread:
+            return None
+        return self.latency_ms_1thread / self.keras_latency_ms_1thread
+
+
+@dataclass
+class Check(Latency):
+    """What the fresh processes measured (and the :class:`Latency` fields).
+
+    Attributes:
+        max_abs_diff: Largest output difference on the random check batch.
+        accuracy: Validation numbers (see :func:`compare_accuracy`) or None.
+        io: TFLite input/output types, scales and zero points (None otherwise).
+    """
+
+    max_abs_diff: float
+    accuracy: dict | None = None
+    io: dict | None = None
 
 
 def run_worker(job: dict, arrays: dict, backend: str | None, timeout: int,
@@ -202,7 +225,7 @@ def verify_export(model: Any, path: str, format: str, *,  # noqa: A002
                 f"{accuracy['keras_top1']:.4f}: a drop of {accuracy['drop_pp']:.2f} "
                 f"percentage points, more than max_accuracy_drop={max_accuracy_drop:g}; "
                 "nothing was written")
-    check = Check(diff, result.get("latency_ms"), accuracy, result.get("io"),
+    check = Check(diff, accuracy, result.get("io"), latency_ms=result.get("latency_ms"),
                   threads=cores, cpu=result.get("cpu"), runtime=result.get("runtime"),
                   keras_latency_ms=result.get("keras_latency_ms"))
     if latency_runs:

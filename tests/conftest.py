@@ -115,6 +115,7 @@ BACKEND_INDEPENDENT = {
                     "test_debug_and_config_anywhere",
                     "test_exit_2_for_input_errors_before_the_work",
                     "test_exit_130_for_ctrl_c", "test_public_signatures_use_one_name_per_concept",
+                    "test_renamed_keywords_fail_naming_the_replacement",
                     "test_plot_refuses_to_overwrite_unless_asked"},
     # the pool's workers pin the numpy backend; locks, files and graphs build no layer
     "test_parallel.py": "*",

@@ -240,6 +240,28 @@ def test_public_signatures_use_one_name_per_concept():
     assert not bad, bad
 
 
+def test_renamed_keywords_fail_naming_the_replacement():
+    """A keyword deprecated in 0.3 is refused with its replacement: a keyword name (with
+    or without its "=") is said as `name=`, anything else as it is."""
+    from keras_resnet._checks import InvalidInputType, renamed
+
+    @renamed(path="filepath", target="out=", residual="spec.replace(residual=...)")
+    def save(spec=None, filepath=None, out=None):
+        return filepath
+
+    assert save(filepath="a") == "a" and list(inspect.signature(save).parameters) == [
+        "spec", "filepath", "out"]  # the public signature says the new names only
+    for kwargs, hint in [({"path": "a"}, "filepath="), ({"target": "a"}, "out="),
+                         ({"residual": False}, "spec.replace(residual=...)"),
+                         ({"path": "a", "filepath": "b"}, "filepath=")]:
+        old = next(iter(kwargs))
+        with pytest.raises(InvalidInputType) as e:
+            save(**kwargs)
+        assert str(e.value) == (f"save({old}=...) was deprecated in 0.3 and is removed; "
+                                f"use {hint}")
+    assert issubclass(InvalidInputType, TypeError)
+
+
 def test_keras_objects_are_accepted_where_names_are(tmp_path):
     recipe = kr.Recipe(optimizer=keras.optimizers.AdamW(3e-4, weight_decay=0.05),
                        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(
@@ -281,8 +303,10 @@ def test_plot_refuses_to_overwrite_unless_asked(tmp_path):
     assert path.read_bytes() == b"precious"
     kr.plot("cifar_resnet20", path, overwrite=True)
     assert path.read_bytes()[:4] == b"\x89PNG"
-    with pytest.warns(DeprecationWarning, match=r"plot\(path=\.\.\.\) is deprecated"):
+    with pytest.raises(TypeError, match=r"plot\(path=\.\.\.\) was deprecated in 0\.3 and is "
+                       r"removed; use filepath=$"):
         kr.plot("cifar_resnet20", path=str(tmp_path / "old.png"))
+    assert not (tmp_path / "old.png").exists()
 
 
 def test_removed_names_say_what_to_use():

@@ -24,9 +24,7 @@ RENAMED = {"out": "out_dir", "job_addresses": "distribute", "num_processes": "di
            "process_id": "distribute", "connect_timeout": "distribute"}
 #: Options of the command line only (how to print, or a flag the command turns into
 #: an object): option -> why.
-CLI_ONLY = {"debug", "config", "func", "command", "plain", "top",
-            # 0.2 spellings kept for one release (hidden)
-            "old_out", "old_directory", "old_project", "labels"}
+CLI_ONLY = {"debug", "config", "func", "command", "plain", "top", "labels"}
 #: Parameters a command line cannot give (Python objects): parameter -> why.
 PYTHON_ONLY = {"y", "validation_data", "callbacks", "hyperparameters",
                "representative_data"}

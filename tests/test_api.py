@@ -316,12 +316,20 @@ def test_removed_names_say_what_to_use():
         kr.build("cifar_resnet20", residual=False)
     with pytest.raises(TypeError, match="train\\(\\) got residual="):
         kr.train("cifar_resnet20", residual=False)
-    with pytest.warns(DeprecationWarning, match="Data.num_classes is deprecated"):
-        assert kr.load_data("digits").num_classes == 10
-    model = kr.build_resnet(kr.presets.get("cifar_resnet20").replace(input_shape=(8, 8, 1)))
-    with pytest.warns(DeprecationWarning, match=r"Recipe\(optimizer=\.\.\., "):
-        kr.compile_model(model)
-    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    # deprecated in 0.3, removed since: the error names the replacement
+    with pytest.raises(AttributeError, match=r"^Data\.num_classes was deprecated in 0\.3 and "
+                       r"is removed; use Data\.classes$"):
+        kr.load_data("digits").num_classes  # noqa: B018
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.compile_model was deprecated in "
+                       r"0\.3 and is removed; use kr\.Recipe\(optimizer=\.\.\., "
+                       r"learning_rate=\.\.\.\)\.compile\(model\)$"):
+        kr.compile_model  # noqa: B018
+    assert "compile_model" not in kr.__all__ and "compile_model" not in dir(kr)
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.serving\.load_image was "
+                       r"deprecated in 0\.3 and is removed; use kr\.load_image\(filepath, "
+                       r"model\), which applies the model's recorded preprocessing$"):
+        kr.serving.load_image  # noqa: B018
+    assert "load_image" not in kr.serving.__all__
 
 
 def test_the_plain_twin_one_documented_way():
@@ -330,6 +338,8 @@ def test_the_plain_twin_one_documented_way():
     b = kr.build(spec.replace(residual=False))
     assert kr.spec_of(a).residual is False and kr.spec_of(b).residual is False
     assert [w.shape for w in a.weights] == [w.shape for w in b.weights]
-    with pytest.warns(DeprecationWarning, match="with_residual"):
-        assert kr.presets.with_residual(spec, False).name == "cifar_plain20"
+    assert kr.spec_of(a).name == "cifar_plain20"
+    with pytest.raises(AttributeError, match=r"presets\.with_residual was deprecated in 0\.3 "
+                       r"and is removed; use kr\.build_plain\(spec\)"):
+        kr.presets.with_residual  # noqa: B018
     assert np.isfinite(kr.flops(spec.replace(residual=False)))

@@ -52,15 +52,18 @@ _LAZY = {
     "RunFolder": "runfolder",
     "Recipe": "training", "train": "training", "TrainResult": "training",
     "TrainingDiverged": "training", "EpochBackup": "training",
-    "compile_model": "training.recipe",
     "compare": "experiment", "CompareResult": "experiment",
     "tune": "tuning", "TuneResult": "tuning",
     "export": "serving", "ExportResult": "serving",
     "plot": "plots", "stage_table": "report",
 }
 _MODULES = ("training", "tuning", "serving", "experiment", "parallel", "data")
-#: 0.1 names removed in 0.3: name -> what to use instead.
-_REMOVED = {"residual_of": "kr.as_spec(x).residual or kr.spec_of(model).residual"}
+#: Names removed: name -> (when, what to use instead).
+_REMOVED = {
+    "residual_of": ("removed in 0.3", "kr.as_spec(x).residual or kr.spec_of(model).residual"),
+    "compile_model": ("deprecated in 0.3 and is removed",
+                      "kr.Recipe(optimizer=..., learning_rate=...).compile(model)"),
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -71,7 +74,8 @@ def __getattr__(name: str) -> Any:
     if name in _MODULES:
         return importlib.import_module(f"keras_resnet.{name}")
     if name in _REMOVED:
-        raise AttributeError(f"keras_resnet.{name} was removed in 0.3; use {_REMOVED[name]}")
+        when, instead = _REMOVED[name]
+        raise AttributeError(f"keras_resnet.{name} was {when}; use {instead}")
     raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
 
 

@@ -14,7 +14,6 @@ import difflib
 import functools
 import math
 import numbers
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
@@ -157,20 +156,24 @@ def check_keys(path: str, data: Mapping, allowed: Iterable[str]) -> None:
 
 
 def renamed(**names: str) -> Callable:
-    """Keeps 0.2 keyword names working for one release: ``@renamed(path="filepath")``
-    maps ``path=`` to ``filepath=`` with a ``DeprecationWarning`` naming the new one."""
+    """Refuses keyword names deprecated in 0.3 (removed in 0.4), naming the replacement.
+
+    ``@renamed(path="filepath")``: a call with ``path=`` raises
+    :class:`InvalidInputType` ``"plot(path=...) was deprecated in 0.3 and is removed;
+    use filepath="``. The replacement is a keyword name (``"filepath"`` or
+    ``"filepath="``: the message says ``use filepath=``) or free text, said as it is
+    (``@renamed(residual="spec.replace(residual=...)")``: ``use
+    spec.replace(residual=...)``).
+    """
+    hints = {old: f"{new}=" if new.isidentifier() else new for old, new in names.items()}
 
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
-            for old, new in names.items():
+            for old, hint in hints.items():
                 if old in kwargs:
-                    if new in kwargs:
-                        raise InvalidInputType(f"{fn.__name__}() got both {old}= (its 0.2 "
-                                               f"name) and {new}=; give {new}= only")
-                    warnings.warn(f"{fn.__name__}({old}=...) is deprecated (0.3); use "
-                                  f"{new}=", DeprecationWarning, stacklevel=2)
-                    kwargs[new] = kwargs.pop(old)
+                    raise InvalidInputType(f"{fn.__name__}({old}=...) was deprecated in 0.3 "
+                                           f"and is removed; use {hint}")
             return fn(*args, **kwargs)
 
         return inner

@@ -263,7 +263,7 @@ def _train_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argumen
          "mixed_bfloat16 measured 1.3-1.45x faster training steps for ResNet-50 at 64-224 "
          "px on TensorFlow with a CPU that has AVX-512 BF16, no gain for the CIFAR nets or "
          "on JAX's CPU backend; it changes the numbers")
-    _deprecated(p, "--preset", "--spec", into="old_model", replacement="the MODEL argument")
+    _removed(p, "--preset", "--spec", replacement="the MODEL argument")
     return p
 
 def _compare_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -312,9 +312,8 @@ def _tune_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argument
     p.add_argument("--no-isolate", dest="isolate", action="store_false",
                    help="train the trials in this process, one at a time")
     _opt(p, "--top", type=int, default=10, help="rows of the final table")
-    _deprecated(p, "--base", into="old_model", replacement="the MODEL argument")
-    _deprecated(p, "--directory", into="old_directory", replacement="--out DIR/PROJECT")
-    _deprecated(p, "--project-name", into="old_project", replacement="--out DIR/PROJECT")
+    _removed(p, "--base", replacement="the MODEL argument")
+    _removed(p, "--directory", "--project-name", replacement="--out DIR/PROJECT")
     return p
 
 def _export_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -322,7 +321,7 @@ def _export_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argume
 
     p = _sub(sub, common, "export", "export a trained model (verified in a fresh process, "
              "with a model card)", cmd_export, ".keras file or run folder")
-    p.add_argument("old_out", nargs="?", help=argparse.SUPPRESS)  # 0.2's positional OUT
+    _removed(p, "old_out", replacement="--out PATH", what="the target as a second argument")
     _opt(p, "--format", default="saved_model", choices=FORMATS + ("tf_saved_model",
                                                                   "litert"),
          help="keras, saved_model (Keras: tf_saved_model), tflite (Keras: litert), onnx")
@@ -356,24 +355,25 @@ def _predict_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argum
          "model, else class numbers)")
     return p
 
-def _deprecated(p: argparse.ArgumentParser, *flags: str, into: str,
-                replacement: str) -> None:
-    """0.2 options kept for one release: they work, with a warning naming the new way."""
+def _removed(p: argparse.ArgumentParser, *flags: str, replacement: str,
+             what: str | None = None) -> None:
+    """0.2 options deprecated in 0.3, removed in 0.4: given, they are a usage error
+    (exit 2) naming the new way, not argparse's "unrecognized arguments". ``flags``
+    may be one positional's name (``what`` then says what it was)."""
 
-    class Deprecated(argparse.Action):
+    class Removed(argparse.Action):
         def __call__(self, parser: Any, ns: Any, value: Any, flag: Any = None) -> None:
-            print(f"keras-resnet: warning: {flag} is deprecated (0.3); use {replacement}",
-                  file=sys.stderr)
-            setattr(ns, into, value)
+            raise UsageError(f"{what or flag} was removed (deprecated in 0.3); use "
+                             f"{replacement}")
 
-    p.add_argument(*flags, action=Deprecated, help=argparse.SUPPRESS, dest=into,
+    p.add_argument(*flags, action=Removed, nargs="?", help=argparse.SUPPRESS,
                    default=argparse.SUPPRESS)
 
 
 # ---------------------------------------------------------------- what MODEL means
 def _model(args: argparse.Namespace, can: tuple, command: str) -> Any:
     """The MODEL argument as a spec (``"spec"``) or a trained model's path (``"model"``)."""
-    text = args.model or getattr(args, "old_model", None)
+    text = args.model
     if text is None:
         raise UsageError(f"{command} needs a MODEL: " + (
             "a preset name or a spec file" if "model" not in can else
@@ -534,15 +534,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         v, (list, dict))}
     recipe = _recipe_file(args, kr.Recipe()).replace(
         **{k: v for k, v in given.items() if k not in searched})
-    out = args.out
-    old_dir, old_project = (getattr(args, k, None) for k in ("old_directory", "old_project"))
-    if out is None and (old_dir or old_project):  # 0.2's spelling
-        out = os.path.join(old_dir or "tuner", old_project
-                           or f"{spec.name or 'resnet'}_{args.algorithm}")
     result = kr.tune(
         spec, _data(args, recipe) or "digits", recipe=recipe,
         algorithm=args.algorithm, max_trials=args.max_trials, objective=args.objective,
-        out_dir=out, overwrite=args.overwrite, verbose=args.verbose, jobs=args.jobs,
+        out_dir=args.out, overwrite=args.overwrite, verbose=args.verbose, jobs=args.jobs,
         threads=args.threads, isolate=args.isolate, hyperband_factor=args.hyperband_factor,
         depth=args.depth, l2=args.l2, width=args.width, shortcut=args.shortcut,
         block_type=args.block_type, drop_path_rate=args.drop_path_rate,
@@ -557,17 +552,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """``keras-resnet export``: ``kr.export`` with the options as its arguments."""
     model = _model(args, ("model",), "export")
-    out = args.out
-    if args.old_out is not None:
-        print("keras-resnet: warning: the target as a second argument is deprecated "
-              "(0.3); use --out PATH", file=sys.stderr)
-        out = out or args.old_out
-    if out is None:
+    if args.out is None:
         raise UsageError("export needs --out PATH (the target file or folder)")
     data = None if args.data is None else _data(args)
     if isinstance(data, str):
         data = kr.load_data(data)
-    result = kr.export(model, out, args.format, quantize=args.quantize,
+    result = kr.export(model, args.out, args.format, quantize=args.quantize,
                        io_dtype=args.io_dtype,
                        representative_data=data if args.quantize == "int8" else None,
                        validation_data=data if args.verify else None,

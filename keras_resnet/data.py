@@ -26,9 +26,8 @@ import hashlib
 import json
 import os
 import pickle
-import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -229,12 +228,13 @@ class Data:
         return (f"Data({self.name!r}, {sizes}, input_shape={self.input_shape}, "
                 f"classes={self.classes})")
 
-    @property
-    def num_classes(self) -> int:
-        """Deprecated (0.2 name): :attr:`classes`."""
-        warnings.warn("Data.num_classes is deprecated; use Data.classes",
-                      DeprecationWarning, stacklevel=2)
-        return self.classes
+    if not TYPE_CHECKING:  # hidden from mypy, which would let any attribute through
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "num_classes":  # 0.2's name
+                raise AttributeError("Data.num_classes was deprecated in 0.3 and is "
+                                     "removed; use Data.classes")
+            raise AttributeError(f"'Data' object has no attribute {name!r}")
 
 
 _LOADED: dict = {}  # Data.from_ref's cache: one load per process

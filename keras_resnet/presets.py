@@ -44,7 +44,6 @@ from __future__ import annotations
 import builtins
 import copy
 import dataclasses
-import warnings
 from typing import Any
 
 from keras_resnet import _checks as C
@@ -276,14 +275,6 @@ def twin(name: str) -> str | None:
     return None
 
 
-def with_residual(spec: ModelSpec, residual: bool) -> ModelSpec:
-    """Deprecated: ``kr.build_plain(spec)``, or ``spec.replace(residual=False)``."""
-    warnings.warn("presets.with_residual(spec, residual) is deprecated; use "
-                  "kr.build_plain(spec) / kr.build_resnet(spec), or "
-                  "spec.replace(residual=...)", DeprecationWarning, stacklevel=2)
-    return _as_kind(spec, residual)
-
-
 def _as_kind(spec: ModelSpec, residual: bool) -> ModelSpec:
     """``spec`` as the residual network or its plain twin (what the builders use).
 
@@ -491,14 +482,19 @@ def cifar(layers: int, shortcut: str = "A", residual: bool = True) -> ModelSpec:
     return spec.replace(shortcut=shortcut, residual=residual, name=f"cifar{layers}")
 
 
-#: 0.1 names removed in 0.3: name -> what to use instead.
-_REMOVED = {"list": "presets.names()", "is_residual": "presets.get(name).residual"}
+#: Names removed: name -> (when, what to use instead).
+_REMOVED = {
+    "list": ("removed in 0.3", "presets.names()"),
+    "is_residual": ("removed in 0.3", "presets.get(name).residual"),
+    "with_residual": ("deprecated in 0.3 and is removed", "kr.build_plain(spec) / "
+                      "kr.build_resnet(spec), or spec.replace(residual=...)"),
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _REMOVED:
-        raise AttributeError(f"keras_resnet.presets.{name} was removed in 0.3; use "
-                             f"{_REMOVED[name]}")
+        when, instead = _REMOVED[name]
+        raise AttributeError(f"keras_resnet.presets.{name} was {when}; use {instead}")
     raise AttributeError(f"module 'keras_resnet.presets' has no attribute {name!r}")
 
 

@@ -103,7 +103,7 @@ BACKEND_INDEPENDENT = {
     "test_cli.py": {"test_version", "test_errors_are_one_line_with_exit_2",
                     "test_debug_shows_traceback", "test_console_script_entry_point",
                     "test_presets_command", "test_train_needs_one_source",
-                    "test_compare_command"},
+                    "test_compare_command", "test_removed_0_2_options_fail_naming_the_new_way"},
     "test_compare.py": {"test_arguments", "test_jobs_rule",
                         "test_results_repeat_bit_for_bit_whatever_jobs"},
     "test_train.py": {"test_schedule", "test_bad_arguments_fail_before_work",
@@ -115,6 +115,7 @@ BACKEND_INDEPENDENT = {
                     "test_debug_and_config_anywhere",
                     "test_exit_2_for_input_errors_before_the_work",
                     "test_exit_130_for_ctrl_c", "test_public_signatures_use_one_name_per_concept",
+                    "test_renamed_keywords_fail_naming_the_replacement",
                     "test_plot_refuses_to_overwrite_unless_asked"},
     # the pool's workers pin the numpy backend; locks, files and graphs build no layer
     "test_parallel.py": "*",

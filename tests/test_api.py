@@ -24,9 +24,7 @@ RENAMED = {"out": "out_dir", "job_addresses": "distribute", "num_processes": "di
            "process_id": "distribute", "connect_timeout": "distribute"}
 #: Options of the command line only (how to print, or a flag the command turns into
 #: an object): option -> why.
-CLI_ONLY = {"debug", "config", "func", "command", "plain", "top",
-            # 0.2 spellings kept for one release (hidden)
-            "old_out", "old_directory", "old_project", "labels"}
+CLI_ONLY = {"debug", "config", "func", "command", "plain", "top", "labels"}
 #: Parameters a command line cannot give (Python objects): parameter -> why.
 PYTHON_ONLY = {"y", "validation_data", "callbacks", "hyperparameters",
                "representative_data"}
@@ -240,6 +238,28 @@ def test_public_signatures_use_one_name_per_concept():
     assert not bad, bad
 
 
+def test_renamed_keywords_fail_naming_the_replacement():
+    """A keyword deprecated in 0.3 is refused with its replacement: a keyword name (with
+    or without its "=") is said as `name=`, anything else as it is."""
+    from keras_resnet._checks import InvalidInputType, renamed
+
+    @renamed(path="filepath", target="out=", residual="spec.replace(residual=...)")
+    def save(spec=None, filepath=None, out=None):
+        return filepath
+
+    assert save(filepath="a") == "a" and list(inspect.signature(save).parameters) == [
+        "spec", "filepath", "out"]  # the public signature says the new names only
+    for kwargs, hint in [({"path": "a"}, "filepath="), ({"target": "a"}, "out="),
+                         ({"residual": False}, "spec.replace(residual=...)"),
+                         ({"path": "a", "filepath": "b"}, "filepath=")]:
+        old = next(iter(kwargs))
+        with pytest.raises(InvalidInputType) as e:
+            save(**kwargs)
+        assert str(e.value) == (f"save({old}=...) was deprecated in 0.3 and is removed; "
+                                f"use {hint}")
+    assert issubclass(InvalidInputType, TypeError)
+
+
 def test_keras_objects_are_accepted_where_names_are(tmp_path):
     recipe = kr.Recipe(optimizer=keras.optimizers.AdamW(3e-4, weight_decay=0.05),
                        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(
@@ -281,8 +301,10 @@ def test_plot_refuses_to_overwrite_unless_asked(tmp_path):
     assert path.read_bytes() == b"precious"
     kr.plot("cifar_resnet20", path, overwrite=True)
     assert path.read_bytes()[:4] == b"\x89PNG"
-    with pytest.warns(DeprecationWarning, match=r"plot\(path=\.\.\.\) is deprecated"):
+    with pytest.raises(TypeError, match=r"plot\(path=\.\.\.\) was deprecated in 0\.3 and is "
+                       r"removed; use filepath=$"):
         kr.plot("cifar_resnet20", path=str(tmp_path / "old.png"))
+    assert not (tmp_path / "old.png").exists()
 
 
 def test_removed_names_say_what_to_use():
@@ -294,12 +316,20 @@ def test_removed_names_say_what_to_use():
         kr.build("cifar_resnet20", residual=False)
     with pytest.raises(TypeError, match="train\\(\\) got residual="):
         kr.train("cifar_resnet20", residual=False)
-    with pytest.warns(DeprecationWarning, match="Data.num_classes is deprecated"):
-        assert kr.load_data("digits").num_classes == 10
-    model = kr.build_resnet(kr.presets.get("cifar_resnet20").replace(input_shape=(8, 8, 1)))
-    with pytest.warns(DeprecationWarning, match=r"Recipe\(optimizer=\.\.\., "):
-        kr.compile_model(model)
-    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    # deprecated in 0.3, removed since: the error names the replacement
+    with pytest.raises(AttributeError, match=r"^Data\.num_classes was deprecated in 0\.3 and "
+                       r"is removed; use Data\.classes$"):
+        kr.load_data("digits").num_classes  # noqa: B018
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.compile_model was deprecated in "
+                       r"0\.3 and is removed; use kr\.Recipe\(optimizer=\.\.\., "
+                       r"learning_rate=\.\.\.\)\.compile\(model\)$"):
+        kr.compile_model  # noqa: B018
+    assert "compile_model" not in kr.__all__ and "compile_model" not in dir(kr)
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.serving\.load_image was "
+                       r"deprecated in 0\.3 and is removed; use kr\.load_image\(filepath, "
+                       r"model\), which applies the model's recorded preprocessing$"):
+        kr.serving.load_image  # noqa: B018
+    assert "load_image" not in kr.serving.__all__
 
 
 def test_the_plain_twin_one_documented_way():
@@ -308,6 +338,8 @@ def test_the_plain_twin_one_documented_way():
     b = kr.build(spec.replace(residual=False))
     assert kr.spec_of(a).residual is False and kr.spec_of(b).residual is False
     assert [w.shape for w in a.weights] == [w.shape for w in b.weights]
-    with pytest.warns(DeprecationWarning, match="with_residual"):
-        assert kr.presets.with_residual(spec, False).name == "cifar_plain20"
+    assert kr.spec_of(a).name == "cifar_plain20"
+    with pytest.raises(AttributeError, match=r"presets\.with_residual was deprecated in 0\.3 "
+                       r"and is removed; use kr\.build_plain\(spec\)"):
+        kr.presets.with_residual  # noqa: B018
     assert np.isfinite(kr.flops(spec.replace(residual=False)))

@@ -298,18 +298,15 @@ def test_removed_residual_arguments_name_the_replacement():
     assert kr.ResNetModel(cifar_spec(residual=False)).residual is False
 
 
-def test_with_residual_is_deprecated_and_still_names_the_twin():
-    with pytest.warns(DeprecationWarning, match=r"^presets\.with_residual\(spec, residual\) "
-                      r"is deprecated; use kr\.build_plain\(spec\) / kr\.build_resnet\(spec\), "
-                      r"or spec\.replace\(residual=\.\.\.\)$"):
-        plain = kr.presets.with_residual(kr.presets.get("resnet34"), False)
-    assert plain == kr.presets.get("plain34")
-    assert plain == kr.spec_of(kr.build_plain("resnet34"))  # what the builder does
-    with pytest.warns(DeprecationWarning):
-        assert kr.presets.with_residual(cifar_spec(), True) == cifar_spec()
-    with pytest.warns(DeprecationWarning), pytest.raises(
-            TypeError, match="^residual must be True or False"):
-        kr.presets.with_residual(cifar_spec(), "no")
+def test_with_residual_is_removed_and_the_builders_name_the_twin():
+    """presets.with_residual (deprecated in 0.3) is gone, its error naming the builders,
+    which do what it did: a preset's plain twin takes the twin's name."""
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.presets\.with_residual was "
+                       r"deprecated in 0\.3 and is removed; use kr\.build_plain\(spec\) / "
+                       r"kr\.build_resnet\(spec\), or spec\.replace\(residual=\.\.\.\)$"):
+        kr.presets.with_residual  # noqa: B018
+    assert kr.spec_of(kr.build_plain("resnet34")) == kr.presets.get("plain34")
+    assert kr.spec_of(kr.build_resnet(cifar_spec())) == cifar_spec()
 
 
 def test_a_file_written_by_0_1_0_loads_as_plain():

@@ -94,13 +94,10 @@ def test_train_export_predict_round_trip(tmp_path, capsys):
     assert "verified in a fresh process, max abs difference" in line
     assert main(["export", str(out / "model.keras"), "--out", str(tmp_path / "sm")]) == 2
     assert "already exists" in capsys.readouterr().err
-    # 0.2's positional target still works for one release, with a warning naming --out
-    assert main(["export", str(out), str(tmp_path / "m.keras"), "--format", "keras",
+    assert main(["export", str(out), "--out", str(tmp_path / "m.keras"), "--format", "keras",
                  "--no-verify"]) == 0
     captured = capsys.readouterr()
-    assert captured.err.strip() == ("keras-resnet: warning: the target as a second argument "
-                                    "is deprecated (0.3); use --out PATH")
-    assert f"-> {tmp_path / 'm.keras'} (keras;" in captured.out
+    assert captured.err == "" and f"-> {tmp_path / 'm.keras'} (keras;" in captured.out
     assert (tmp_path / "m.keras").is_file()
     assert main(["export", str(out / "model.keras")]) == 2
     assert "export needs --out PATH" in capsys.readouterr().err
@@ -139,25 +136,28 @@ def test_train_needs_one_source(capsys):
     assert e.value.code == 2 and "--out" in capsys.readouterr().err
 
 
-def test_deprecated_model_options_still_work_with_a_warning(tmp_path, capsys):
-    """0.2's train --preset/--spec and tune --base keep working for one release, with a
-    warning naming the MODEL argument."""
+def test_removed_0_2_options_fail_naming_the_new_way(tmp_path, capsys):
+    """0.2's train --preset/--spec, tune --base/--directory/--project-name and export's
+    positional target (deprecated in 0.3) are usage errors: exit 2, one line naming the
+    replacement, before any work."""
     spec = str(_small_spec(tmp_path))
-    for argv in (["train", "--spec", spec, "--epochs", "1", "--out", str(tmp_path / "a")],
-                 ["train", "--preset", "cifar_resnet20", "--epochs", "1", "--batch-size",
-                  "256", "--out", str(tmp_path / "b")]):
-        code = main(argv)
-        err = capsys.readouterr().err
-        assert f"warning: {argv[1]} is deprecated (0.3); use the MODEL argument" in err
-        assert code == 0, err
-    assert kr.ModelSpec.load(tmp_path / "a" / "spec.json") == kr.ModelSpec.load(spec)
-    assert kr.ModelSpec.load(tmp_path / "b" / "spec.json").name == "cifar_resnet20"
-    code = main(["tune", "--base", spec, "--max-trials", "1", "--epochs", "1", "--depth",
-                 "1", "--algorithm", "random", "--no-isolate", "--out", str(tmp_path / "t")])
-    err = capsys.readouterr().err
-    assert "warning: --base is deprecated (0.3); use the MODEL argument" in err
-    assert code == 0, err
-    assert (tmp_path / "t" / "best_spec.json").is_file()
+    model, dir_project = "the MODEL argument", "--out DIR/PROJECT"
+    for argv, old, new in [
+        (["train", "--spec", spec, "--out", str(tmp_path / "a")], "--spec", model),
+        (["train", "--preset", "cifar_resnet20", "--out", str(tmp_path / "b")], "--preset",
+         model),
+        (["tune", "--base", spec, "--out", str(tmp_path / "c")], "--base", model),
+        (["tune", spec, "--directory", str(tmp_path / "d")], "--directory", dir_project),
+        (["tune", spec, "--project-name", "p", "--out", str(tmp_path / "e")],
+         "--project-name", dir_project),
+        (["export", str(tmp_path / "run"), str(tmp_path / "m.keras")],
+         "the target as a second argument", "--out PATH"),
+    ]:
+        assert main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.err == (f"keras-resnet: error: {old} was removed (deprecated in 0.3); "
+                                f"use {new}\n") and captured.out == "", argv
+    assert [p.name for p in tmp_path.iterdir()] == ["small.json"]
 
 
 def test_compare_command(tmp_path, capsys):

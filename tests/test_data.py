@@ -127,13 +127,17 @@ def test_keras_datasets_shapes(monkeypatch):
     assert data.validation[0].shape == (4, 28, 28, 1)
 
 
-def test_classes_is_the_name_and_num_classes_warns():
-    """0.3: Data.classes, as keras.applications and ModelSpec say it; num_classes works
-    for one release with a DeprecationWarning."""
+def test_classes_is_the_name_and_num_classes_is_removed():
+    """Data.classes, as keras.applications and ModelSpec say it; 0.2's num_classes
+    (deprecated in 0.3) fails naming it."""
     data = kr.load_data("digits")
     assert data.classes == 10
-    with pytest.warns(DeprecationWarning, match=r"num_classes is deprecated.*classes"):
-        assert data.num_classes == 10
+    with pytest.raises(AttributeError, match=r"^Data\.num_classes was deprecated in 0\.3 and "
+                       r"is removed; use Data\.classes$"):
+        data.num_classes  # noqa: B018
+    assert not hasattr(data, "num_classes")
+    with pytest.raises(AttributeError, match="'Data' object has no attribute 'nope'"):
+        data.nope  # noqa: B018
     assert data.identity()["classes"] == 10 and "num_classes" not in data.identity()
 
 

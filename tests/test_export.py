@@ -259,17 +259,14 @@ def test_bad_arguments(model, tmp_path):
         "MODEL_CARD.md", "m.keras", "model_card.json"]
 
 
-def test_export_path_keyword_is_deprecated(model, tmp_path):
-    """0.2's path= works for one release, with a warning naming filepath=."""
-    target = tmp_path / "old.keras"
-    with pytest.warns(DeprecationWarning, match=r"^export\(path=\.\.\.\) is deprecated "
-                                                r"\(0\.3\); use filepath=$"):
-        result = kr.export(model, path=str(target), format="keras", verify=False)
-    assert result.path == str(target) and target.is_file()
-    with pytest.raises(TypeError, match=r"^export\(\) got both path= \(its 0\.2 name\) "
-                                        r"and filepath=; give filepath= only$"):
+def test_export_path_keyword_is_removed_and_names_filepath(model, tmp_path):
+    """0.2's path= (deprecated in 0.3) fails before any work, naming filepath=."""
+    removed = r"^export\(path=\.\.\.\) was deprecated in 0\.3 and is removed; use filepath=$"
+    with pytest.raises(TypeError, match=removed):
+        kr.export(model, path=str(tmp_path / "old.keras"), format="keras", verify=False)
+    with pytest.raises(TypeError, match=removed):
         kr.export(model, path=str(tmp_path / "a.keras"), filepath=str(tmp_path / "b.keras"))
-    assert not (tmp_path / "a.keras").exists() and not (tmp_path / "b.keras").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serving_imports_nothing_from_training():

@@ -61,18 +61,16 @@ def test_plot_writes_png(tmp_path):
     assert path.read_bytes() != before and png_size(path)[0] < width
 
 
-def test_plot_path_keyword_is_deprecated(tmp_path):
-    """0.2's path= works for one release, with a warning naming filepath=."""
-    path = tmp_path / "old.png"
-    with pytest.warns(DeprecationWarning, match=r"^plot\(path=\.\.\.\) is deprecated "
-                                                r"\(0\.3\); use filepath=$"):
-        assert kr.plot("cifar_resnet20", path=path) == str(path)
-    assert png_size(path)[0] > 500
+def test_plot_path_keyword_is_removed_and_names_filepath(tmp_path):
+    """0.2's path= (deprecated in 0.3) fails before any work, naming filepath=."""
+    removed = r"^plot\(path=\.\.\.\) was deprecated in 0\.3 and is removed; use filepath=$"
+    with pytest.raises(TypeError, match=removed):
+        kr.plot("cifar_resnet20", path=tmp_path / "old.png")
+    with pytest.raises(TypeError, match=removed):
+        kr.plot("cifar_resnet20", path=tmp_path / "old.png", filepath=tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
     assert kr.plot("cifar_resnet20", filepath=tmp_path / "new.png") == str(
         tmp_path / "new.png")
-    with pytest.raises(TypeError, match=r"^plot\(\) got both path= \(its 0\.2 name\) and "
-                                        r"filepath=; give filepath= only$"):
-        kr.plot("cifar_resnet20", path=path, filepath=tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 

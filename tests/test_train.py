@@ -77,35 +77,28 @@ def test_train_is_the_recipe_sequence():
     assert kr.train(SMALL, data, recipe=recipe, epochs=1, verbose=0).recipe.epochs == 1
 
 
-def test_deprecated_prepare_and_compile_model_warn_and_do_what_the_recipe_does():
-    """0.2's training.prepare and kr.compile_model work for one release, with a
-    DeprecationWarning naming recipe.build / Recipe.compile, and give their models."""
-    from keras_resnet.training import prepare
+def test_prepare_is_removed_and_the_recipe_does_what_it_did():
+    """0.2's training.prepare (deprecated in 0.3) fails naming recipe.build, which seeds
+    and builds for the data; Recipe.compile compiles (kr.compile_model's replacement:
+    see test_api.py)."""
+    import keras_resnet.training
 
+    with pytest.raises(AttributeError, match=r"^keras_resnet\.training\.prepare was "
+                       r"deprecated in 0\.3 and is removed; use recipe\.build\(model, data\)$"):
+        keras_resnet.training.prepare  # noqa: B018
+    assert "prepare" not in keras_resnet.training.__all__
     data = kr.load_data("digits")
-    recipe = kr.Recipe(learning_rate=0.05, seed=3)
-    with pytest.warns(DeprecationWarning, match=r"^keras_resnet\.training\.prepare\(model, "
-                      r"data, recipe\) is deprecated; use recipe\.build\(model, data\)$"):
-        old = prepare(SMALL, data, recipe)
-    new = recipe.build(SMALL, data)
-    assert kr.spec_of(old) == kr.spec_of(new) == SMALL
-    for a, b in zip(old.get_weights(), new.get_weights()):  # seeded alike
+    recipe = kr.Recipe(learning_rate=0.05, momentum=0.8, seed=3)
+    one, two = recipe.build(SMALL, data), recipe.build(SMALL, data)
+    assert kr.spec_of(one) == kr.spec_of(two) == SMALL
+    for a, b in zip(one.get_weights(), two.get_weights()):  # seeded alike
         np.testing.assert_array_equal(a, b)
-    with pytest.warns(DeprecationWarning, match=r"^kr\.compile_model\(model, \.\.\.\) is "
-                      r"deprecated; use kr\.Recipe\(optimizer=\.\.\., learning_rate=\.\.\.\)"
-                      r"\.compile\(model\)$"):
-        compiled = kr.compile_model(old, optimizer="sgd", learning_rate=0.05, momentum=0.8)
-    assert compiled is old
-    recipe.replace(momentum=0.8).compile(new)
-    for model in (old, new):
-        assert isinstance(model.optimizer, keras.optimizers.SGD)
-        assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
-        assert float(model.optimizer.momentum) == pytest.approx(0.8)
-        assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
-    assert old.steps_per_execution == new.steps_per_execution == 16  # a small step
-    x, y = data.train
-    assert old.evaluate(x[:128], y[:128], verbose=0) == new.evaluate(x[:128], y[:128],
-                                                                     verbose=0)
+    assert recipe.compile(one) is one
+    assert isinstance(one.optimizer, keras.optimizers.SGD)
+    assert float(one.optimizer.learning_rate) == pytest.approx(0.05)
+    assert float(one.optimizer.momentum) == pytest.approx(0.8)
+    assert isinstance(one.loss, keras.losses.SparseCategoricalCrossentropy)
+    assert one.steps_per_execution == 16  # a small step
 
 
 def test_train_writes_run_and_loss_goes_down(tmp_path):

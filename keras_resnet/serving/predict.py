@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,17 +107,3 @@ def _in_memory(model: keras.Model) -> ExportedModel:
         path = os.path.join(folder, "model.keras")
         model.save(path)
         return open_model(path)  # loaded into memory: the file may go
-
-
-def load_image(path: str, input_shape: tuple) -> np.ndarray:
-    """Deprecated: ``kr.load_image(filepath, model)`` (it applies the model's recorded
-    preprocessing; this reads pixels / 255)."""
-    warnings.warn("keras_resnet.serving.load_image(path, input_shape) is deprecated; use "
-                  "kr.load_image(filepath, model), which applies the model's recorded "
-                  "preprocessing", DeprecationWarning, stacklevel=2)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image file {path!r} does not exist")
-    h, w, c = input_shape
-    img = keras.utils.load_img(path, color_mode={1: "grayscale", 3: "rgb", 4: "rgba"}[c],
-                               target_size=None if h is None or w is None else (h, w))
-    return keras.utils.img_to_array(img, dtype="float32") / 255.0

@@ -12,6 +12,8 @@
 The run folder's files belong to :class:`keras_resnet.RunFolder`.
 """
 
+from typing import Any
+
 from keras_resnet.training.backup import EpochBackup
 from keras_resnet.training.contexts import (
     Distribution,
@@ -29,7 +31,6 @@ from keras_resnet.training.recipe import (
     Recipe,
     TrainingDiverged,
     learning_rate_at,
-    prepare,
 )
 from keras_resnet.training.trainer import TrainResult, run, train, weights_digest
 
@@ -49,8 +50,17 @@ __all__ = [
     "exit_on_error",
     "learning_rate_at",
     "precision",
-    "prepare",
     "run",
     "train",
     "weights_digest",
 ]
+
+#: Names removed: name -> what to use instead.
+_REMOVED = {"prepare": "recipe.build(model, data)"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REMOVED:
+        raise AttributeError(f"keras_resnet.training.{name} was deprecated in 0.3 and is "
+                             f"removed; use {_REMOVED[name]}")
+    raise AttributeError(f"module 'keras_resnet.training' has no attribute {name!r}")

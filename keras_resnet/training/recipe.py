@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -416,23 +415,6 @@ class StopOnNaN(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if first_bad_loss(logs or {}) is not None:
             self.model.stop_training = True
-
-
-def prepare(model_or_spec: Any, data: Data, recipe: Recipe) -> keras.Model:
-    """Deprecated: ``recipe.build(model_or_spec, data)``."""
-    warnings.warn("keras_resnet.training.prepare(model, data, recipe) is deprecated; use "
-                  "recipe.build(model, data)", DeprecationWarning, stacklevel=2)
-    return recipe.build(model_or_spec, data)
-
-
-def compile_model(model: keras.Model, optimizer: str = "sgd", learning_rate: float = 0.1,
-                  momentum: float = 0.9, label_smoothing: float = 0.0) -> keras.Model:
-    """Deprecated: ``kr.Recipe(optimizer=..., ...).compile(model)``."""
-    warnings.warn("kr.compile_model(model, ...) is deprecated; use "
-                  "kr.Recipe(optimizer=..., learning_rate=...).compile(model)",
-                  DeprecationWarning, stacklevel=2)
-    return Recipe(optimizer=optimizer, learning_rate=learning_rate, momentum=momentum,
-                  label_smoothing=label_smoothing).compile(model)
 
 
 def learning_rate_at(epoch: int, epochs: int, base: float, schedule: str = "step",

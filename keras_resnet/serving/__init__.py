@@ -26,10 +26,10 @@ from keras_resnet.serving.exporter import ExportResult, export
 from keras_resnet.serving.load import load_model
 from keras_resnet.serving.predict import predict_files, read_image
 from keras_resnet.serving.runtime import ExportedModel, open_model
-from keras_resnet.serving.verify import AccuracyDropError, ExportVerificationError
+from keras_resnet.serving.verify import AccuracyDropError, ExportVerificationError, Latency
 
 __all__ = ["AccuracyDropError", "ExportResult", "ExportVerificationError", "ExportedModel",
-           "export", "load_model", "open_model", "predict_files", "read_image"]
+           "Latency", "export", "load_model", "open_model", "predict_files", "read_image"]
 
 #: Names removed: name -> what to use instead.
 _REMOVED = {"load_image": "kr.load_image(filepath, model), which applies the model's "

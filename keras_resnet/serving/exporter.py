@@ -77,7 +77,7 @@ from keras_resnet.serving.verify import (
 @dataclass
 class ExportResult(Latency):
     """What :func:`export` returns: the export, its checks, and the fields of
-    :class:`~keras_resnet.serving.verify.Latency` (``latency_ms``, ``keras_latency_ms``,
+    :class:`~keras_resnet.serving.Latency` (``latency_ms``, ``keras_latency_ms``,
     ``latency_ratio``, ... with every core and with one thread, measured in a fresh
     process; None when not verified or ``latency_runs=0``).
 

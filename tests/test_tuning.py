@@ -182,6 +182,17 @@ def test_spec_for_depth_scales_stages_in_proportion(preset, depth, expected):
     assert repeats(tuning.spec_for(preset, {"depth": depth})) == expected
 
 
+def test_recipe_for_applies_recipe_values_and_hyperbands_budget():
+    base = kr.Recipe(epochs=10, warmup_epochs=2, learning_rate=0.05)
+    assert tuning.recipe_for(base, {"depth": 5, "l2": 1e-4}) is base
+    short = tuning.recipe_for(base, {"tuner/epochs": 1, "batch_size": 32})
+    assert (short.epochs, short.warmup_epochs, short.batch_size) == (1, 1, 32)
+    adam = tuning.recipe_for(base, {"optimizer": "adam"})
+    assert adam.learning_rate == pytest.approx(1e-3)  # the optimizer's usual rate
+    with pytest.raises(ValueError, match=r"^epochs must be >= 1\. Received: epochs=0$"):
+        tuning.recipe_for(base, {"epochs": 0})
+
+
 def test_drop_path_rate_true_is_the_range_0_to_0_2_and_0_is_a_choice():
     """drop_path_rate = 0 is no stochastic depth, not 'no weight decay': its range and its
     choices may hold 0 without allow_zero_l2."""

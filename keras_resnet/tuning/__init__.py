@@ -24,7 +24,7 @@ RECIPE_HPS = ("learning_rate", "optimizer", "batch_size", "epochs", "schedule", 
 
 _LAZY = {
     "ResNetHyperModel": "space", "base_depth": "space", "default_depths": "space",
-    "spec_for": "space", "Search": "search", "TuneResult": "search",
+    "spec_for": "space", "recipe_for": "space", "Search": "search", "TuneResult": "search",
     "tune": "search",
 }
 

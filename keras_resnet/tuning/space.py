@@ -99,10 +99,26 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
 
 
 def recipe_for(recipe: Recipe, values: Mapping) -> Recipe:
-    """Applies hyperparameter values to a recipe (the one place that does). Hyperband's
-    ``tuner/epochs`` sets ``epochs`` (a trial trains from scratch for its budget); a
-    searched optimizer without a searched or fixed learning rate takes its usual rate
-    (0.1 for SGD, else 1e-3)."""
+    """Applies hyperparameter values to a recipe (the one place that does).
+
+    Hyperband's ``tuner/epochs`` sets ``epochs`` (a trial trains from scratch for its
+    budget), and ``warmup_epochs`` shrinks to fit; an ``optimizer`` without a
+    ``learning_rate`` takes its usual rate (0.1 for SGD, else 1e-3).
+
+    Args:
+        recipe: The base :class:`~keras_resnet.Recipe`.
+        values: ``{hyperparameter name: value}``; names that are not recipe fields
+            are ignored.
+
+    Returns:
+        The changed (validated) ``Recipe``.
+
+    Example:
+
+    ```python
+    kr.tuning.recipe_for(kr.Recipe(), {"optimizer": "adam", "depth": 5})  # lr 1e-3
+    ```
+    """
     changes = {k: values[k] for k in RECIPE_HPS if values.get(k) is not None}
     if values.get("tuner/epochs") is not None:
         changes["epochs"] = int(values["tuner/epochs"])

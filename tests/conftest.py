@@ -147,7 +147,13 @@ BACKEND_INDEPENDENT = {
         "test_only_public_kerastuner_and_tensorflow_api",
         "test_trials_side_by_side_give_the_scores_of_trials_one_at_a_time",
         "test_sigkill_then_resume_loses_nothing_and_reruns_nothing",
-        "test_cli_tune_prints_progress_the_table_and_the_recipe"},
+        "test_cli_tune_prints_progress_the_table_and_the_recipe",
+        "test_recipe_for_applies_recipe_values_and_hyperbands_budget",
+        "test_values_are_normalised_to_the_hyperparameters_type",
+        "test_drop_path_rate_true_is_the_range_0_to_0_2_and_0_is_a_choice",
+        "test_tf_data_for_worker_processes_is_refused_before_the_folder_is_touched",
+        "test_the_0_2_spellings_of_tune_fail_naming_the_replacement",
+        "test_cli_tune_old_folder_options_fail_naming_out"},
 }
 #: Rows of test_presets.py::test_regression_table that the JAX run keeps: one per family.
 REGRESSION_ROWS_ON_JAX = {"cifar_plain20", "cifar_resnet20", "plain18", "plain50", "resnet18",

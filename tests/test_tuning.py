@@ -132,6 +132,7 @@ def test_fixed_choice_and_range_settings():
     l2 = space["l2"].get_config()
     assert (l2["min_value"], l2["max_value"], l2["sampling"]) == (1e-5, 1e-3, "log")
     assert type(space["width"]).__name__ == "Choice" and space["width"].values == [1.0, 2.0]
+    assert [type(v) for v in space["width"].values] == [float, float]  # as the ledger keeps it
     assert space["optimizer"].value == "adam" and space["learning_rate"].value == 0.01
     assert "shortcut" not in space
     model = hm.build(kt.HyperParameters())  # the defaults (values: test above)
@@ -191,6 +192,24 @@ def test_recipe_for_applies_recipe_values_and_hyperbands_budget():
     assert adam.learning_rate == pytest.approx(1e-3)  # the optimizer's usual rate
     with pytest.raises(ValueError, match=r"^epochs must be >= 1\. Received: epochs=0$"):
         tuning.recipe_for(base, {"epochs": 0})
+
+
+def test_values_are_normalised_to_the_hyperparameters_type():
+    """Mixed ints and floats, NumPy numbers and a whole float depth become one type, as
+    KerasTuner's Choice needs and the ledger records."""
+    space = space_of(tuning.ResNetHyperModel(
+        cifar8(), width=[0.5, 1, 2], depth=list(np.arange(1, 4)), l2=np.float32(1e-4),
+        batch_size=64.0))
+    assert space["width"].values == [0.5, 1.0, 2.0]
+    assert [type(v) for v in space["width"].values] == [float] * 3
+    assert space["depth"].values == [1, 2, 3] and type(space["depth"].values[0]) is int
+    assert type(space["l2"].value) is float and type(space["batch_size"].value) is int
+    assert tuning.spec_for(cifar8(), {"depth": 3.0}) == tuning.spec_for(cifar8(), {"depth": 3})
+    with pytest.raises(TypeError, match=r"depth must be an integer"):
+        tuning.ResNetHyperModel(cifar8(), depth=2.5)
+    with pytest.raises(ValueError, match=r"^learning_rate must be > 0\. Received: "
+                                         r"learning_rate=0\.0$"):
+        tuning.ResNetHyperModel(cifar8(), learning_rate=[0.0, 0.1])
 
 
 def test_drop_path_rate_true_is_the_range_0_to_0_2_and_0_is_a_choice():
@@ -327,6 +346,23 @@ def test_tune_rejects_bad_arguments_before_any_work(tmp_path, kwargs, exc, patte
     with pytest.raises(exc, match=pattern):
         tuning.tune(tiny_spec(), x, y, **args)
     assert not os.path.exists(tmp_path / "tuner")
+
+
+def test_tf_data_for_worker_processes_is_refused_before_the_folder_is_touched(tmp_path):
+    """Workers cannot get a tf.data pipeline: the error comes before the project folder
+    is written, or (overwrite=True) deleted."""
+    import tensorflow as tf
+
+    x, y = tiny_data().train
+    pipeline = kr.Data("hand", tf.data.Dataset.from_tensor_slices((x, y)).batch(32),
+                       tf.data.Dataset.from_tensor_slices((x, y)).batch(32),
+                       tuple(x.shape[1:]), int(y.max()) + 1, [])
+    project = tmp_path / "p"
+    (project / "trials").mkdir(parents=True)  # a search's folder, to be kept
+    with pytest.raises(ValueError, match=r"tf\.data datasets cannot be sent to worker"):
+        kr.tune(tiny_spec(), pipeline, out_dir=str(project), overwrite=True, epochs=1,
+                algorithm="random", max_trials=1, verbose=0)
+    assert os.listdir(project) == ["trials"]
 
 
 def test_kerastuner_chief_variables_are_refused_with_the_new_way(tmp_path, monkeypatch):

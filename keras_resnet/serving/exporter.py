@@ -74,12 +74,13 @@ from keras_resnet.serving.verify import (
 )
 
 
-@dataclass
+@dataclass(repr=False)
 class ExportResult(Latency):
     """What :func:`export` returns: the export, its checks, and the fields of
     :class:`~keras_resnet.serving.Latency` (``latency_ms``, ``keras_latency_ms``,
     ``latency_ratio``, ... with every core and with one thread, measured in a fresh
-    process; None when not verified or ``latency_runs=0``).
+    process; None when not verified or ``latency_runs=0``, but ``runtime``, which a
+    verified export always names).
 
     Attributes:
         path: Where the export is.

@@ -18,6 +18,7 @@ fair. This module compares what comes back with the Keras model and decides:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -41,7 +42,7 @@ class AccuracyDropError(ExportVerificationError):
     """The export's validation accuracy dropped more than allowed."""
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False)
 class Latency:
     """Batch-1 latency of an export and of its Keras model, measured alike: in the same
     fresh processes, runs interleaved, with every core and with one thread.
@@ -65,6 +66,11 @@ class Latency:
     cpu: str | None = None
     runtime: str | None = None
 
+    def __repr__(self) -> str:  # a subclass' own fields first, then the times measured
+        own = [f.name for f in dataclasses.fields(self) if f.name not in _LATENCY]
+        shown = own + [n for n in _LATENCY if getattr(self, n) is not None]
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
+
     @property
     def latency_ratio(self) -> float | None:
         """``latency_ms / keras_latency_ms``: below 1, the export is faster than Keras."""
@@ -80,7 +86,10 @@ class Latency:
         return self.latency_ms_1thread / self.keras_latency_ms_1thread
 
 
-@dataclass
+_LATENCY = [f.name for f in dataclasses.fields(Latency)]
+
+
+@dataclass(repr=False)
 class Check(Latency):
     """What the fresh processes measured (and the :class:`Latency` fields).
 

@@ -354,7 +354,8 @@ def _format(v: Any) -> str:
     return (f"{v:.3g}" if v != 0 else "0") if isinstance(v, float) else str(v)
 
 
-@C.renamed(base="model", directory="out_dir", project_name="out_dir")
+@C.renamed(base="model", directory="out_dir=os.path.join(directory, project_name)",
+           project_name="out_dir=os.path.join(directory, project_name)")
 def tune(
     model: Any,
     data: Any = "digits",
@@ -463,7 +464,6 @@ def tune(
         if algorithm == "grid" and getattr(h, "step", 0) is None:
             C.fail(h.name, "is a continuous range, which algorithm='grid' cannot "
                    "enumerate: give a list of values or a 'step'", h.get_config())
-    out_dir = _project(out_dir, hypermodel, algorithm, overwrite)
     config = json.loads(json.dumps({
         "event": "search", "format": L.FORMAT, "algorithm": algorithm,
         "objective": objective, "max_trials": max_trials,
@@ -476,6 +476,8 @@ def tune(
     jobs, threads = parallel.plan_jobs(max_trials, jobs, threads, small_steps=is_small_step(
         hypermodel.spec(biggest), biggest.get("batch_size", hypermodel.recipe.batch_size)))
     with tempfile.TemporaryDirectory(prefix="kr-tune-") as scratch:
+        ref = data.to_ref(scratch) if isolate else None  # refuses tf.data before any file
+        out_dir = _project(out_dir, hypermodel, algorithm, overwrite)
         search = Search(hypermodel, out_dir, config, verbose, threads if isolate else None)
         done = search.ledger.start(config)
         if verbose and done is not None:
@@ -483,7 +485,7 @@ def tune(
         if verbose and isolate:
             print(f"[tune] {jobs} worker process{'es' if jobs > 1 else ''} of {threads} "
                   f"thread{'s' if threads > 1 else ''}", flush=True)
-        search.run(jobs, data.to_ref(scratch) if isolate else data)
+        search.run(jobs, ref or data)
     return _result(search)
 
 

@@ -88,7 +88,8 @@ def spec_for(base_spec: Any, values: Mapping) -> ModelSpec:
         C.fail("values", "must be a dict of hyperparameter values", values, TypeError)
     C.check_keys("values", {k: v for k, v in values.items()
                             if not (isinstance(k, str) and k.startswith("tuner/"))}, HP_NAMES)
-    v = {k: values[k] for k in HP_NAMES[:7] if values.get(k) is not None and k != "use_l2"}
+    v = {k: _normal(k, values[k]) for k in HP_NAMES[:7]
+         if values.get(k) is not None and k != "use_l2"}
     for name, edit in (("depth", presets.with_depth), ("width", presets.with_width),
                        ("block_type", presets.with_block_type)):
         spec = edit(spec, v[name]) if name in v else spec
@@ -122,23 +123,33 @@ def recipe_for(recipe: Recipe, values: Mapping) -> Recipe:
     changes = {k: values[k] for k in RECIPE_HPS if values.get(k) is not None}
     if values.get("tuner/epochs") is not None:
         changes["epochs"] = int(values["tuner/epochs"])
-    if "epochs" in changes and isinstance(changes["epochs"], int):
+    if "epochs" in changes and isinstance(changes["epochs"], numbers.Real):
         changes["warmup_epochs"] = min(recipe.warmup_epochs, changes["epochs"])
     return recipe.replace(**changes) if changes else recipe
 
 
 def check_value(name: str, v: Any, base: ModelSpec, recipe: Recipe,
                 allow_zero_l2: bool) -> Any:
-    """One value of a hyperparameter, checked by the spec or recipe it changes."""
+    """One value of a hyperparameter, normalised and checked by the spec or recipe it
+    changes."""
     if name in ("augment", "use_l2"):
         return C.check_bool(name, v)
-    if name == "l2" and v == 0 and not allow_zero_l2:
-        C.fail(name, "is 0 (no weight decay), which is allowed only with "
-               "allow_zero_l2=True", v)
+    v = _normal(name, v)
+    if v == 0 and (name == "learning_rate" or name == "l2" and not allow_zero_l2):
+        C.fail(name, "must be > 0" if name == "learning_rate" else "is 0 (no weight decay), "
+               "which is allowed only with allow_zero_l2=True", v)
     if name in RECIPE_HPS:
         recipe_for(recipe, {name: v})
     else:
         spec_for(base, {name: v})
+    return v
+
+
+def _normal(name: str, v: Any) -> Any:
+    """A number as its hyperparameter's type: a whole number of an integer one as ``int``
+    (3.0, ``np.int64(3)``), a float one's as ``float``; anything else as it is."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool) and name in _NUMBER_HPS:
+        return (int(float(v)) if float(v).is_integer() else v) if name in _INT_HPS else float(v)
     return v
 
 

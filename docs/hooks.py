@@ -199,8 +199,15 @@ def api(arg: str) -> str:
         if linked:
             refs = ", ".join(f"[`kr.{n}`][{_home(getattr(module, n))}]" for n in linked)
             lines += [f"Documented with the package: {refs}.", ""]
+        # Names a lazy package (PEP 562 __getattr__) loads on first use are not in its
+        # namespace, where the renderer looks: each is rendered from its home module.
+        lazy = [n for n in shown if n not in vars(module)]
         lines += [f"::: {arg}", "    options:", "      show_root_heading: false",
-                  "      heading_level: 2", f"      members: {json.dumps(shown)}"]
+                  "      heading_level: 2",
+                  f"      members: {json.dumps([n for n in shown if n not in lazy])}"]
+        for n in lazy:
+            lines += ["", f"::: {getattr(module, n).__module__}.{n}", "    options:",
+                      "      heading_level: 2"]
         return "\n".join(lines) + "\n"
     groups: dict = {}
     for name in module.__all__:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from keras_resnet import presets, weights
+from keras_resnet import _checks, presets, weights
 from keras_resnet._version import __version__
 from keras_resnet.blocks import BlockContext
 from keras_resnet.builders import (
@@ -73,10 +73,7 @@ def __getattr__(name: str) -> Any:
         return value
     if name in _MODULES:
         return importlib.import_module(f"keras_resnet.{name}")
-    if name in _REMOVED:
-        when, instead = _REMOVED[name]
-        raise AttributeError(f"keras_resnet.{name} was {when}; use {instead}")
-    raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+    _checks.no_attribute("keras_resnet", name, _REMOVED)
 
 
 def __dir__() -> list[str]:

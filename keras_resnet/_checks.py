@@ -155,6 +155,15 @@ def check_keys(path: str, data: Mapping, allowed: Iterable[str]) -> None:
             )
 
 
+def no_attribute(module: str, name: str, removed: Mapping[str, tuple[str, str]]) -> NoReturn:
+    """A module's ``__getattr__`` ending: the ``AttributeError`` for ``name``, naming the
+    replacement where ``removed`` holds it (``{name: (when, what to use instead)}``)."""
+    if name in removed:
+        when, instead = removed[name]
+        raise AttributeError(f"{module}.{name} was {when}; use {instead}")
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
 def renamed(**names: str) -> Callable:
     """Refuses keyword names deprecated in 0.3 (removed in 0.4), naming the replacement.
 

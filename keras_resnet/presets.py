@@ -492,10 +492,7 @@ _REMOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _REMOVED:
-        when, instead = _REMOVED[name]
-        raise AttributeError(f"keras_resnet.presets.{name} was {when}; use {instead}")
-    raise AttributeError(f"module 'keras_resnet.presets' has no attribute {name!r}")
+    C.no_attribute("keras_resnet.presets", name, _REMOVED)
 
 
 #: Convolutional block types and their pre-activation twins (basic <-> preact_basic).

@@ -22,6 +22,7 @@ Serving needs nothing from training: it reads a run folder's files.
 
 from typing import Any
 
+from keras_resnet import _checks as C
 from keras_resnet.serving.exporter import ExportResult, export
 from keras_resnet.serving.load import load_model
 from keras_resnet.serving.predict import predict_files, read_image
@@ -31,13 +32,11 @@ from keras_resnet.serving.verify import AccuracyDropError, ExportVerificationErr
 __all__ = ["AccuracyDropError", "ExportResult", "ExportVerificationError", "ExportedModel",
            "Latency", "export", "load_model", "open_model", "predict_files", "read_image"]
 
-#: Names removed: name -> what to use instead.
-_REMOVED = {"load_image": "kr.load_image(filepath, model), which applies the model's "
-                          "recorded preprocessing"}
+#: Names removed: name -> (when, what to use instead).
+_REMOVED = {"load_image": ("deprecated in 0.3 and is removed",
+                           "kr.load_image(filepath, model), which applies the model's "
+                           "recorded preprocessing")}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _REMOVED:
-        raise AttributeError(f"keras_resnet.serving.{name} was deprecated in 0.3 and is "
-                             f"removed; use {_REMOVED[name]}")
-    raise AttributeError(f"module 'keras_resnet.serving' has no attribute {name!r}")
+    C.no_attribute("keras_resnet.serving", name, _REMOVED)

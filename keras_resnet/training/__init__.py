@@ -14,6 +14,7 @@ The run folder's files belong to :class:`keras_resnet.RunFolder`.
 
 from typing import Any
 
+from keras_resnet import _checks as C
 from keras_resnet.training.backup import EpochBackup
 from keras_resnet.training.contexts import (
     Distribution,
@@ -55,12 +56,9 @@ __all__ = [
     "weights_digest",
 ]
 
-#: Names removed: name -> what to use instead.
-_REMOVED = {"prepare": "recipe.build(model, data)"}
+#: Names removed: name -> (when, what to use instead).
+_REMOVED = {"prepare": ("deprecated in 0.3 and is removed", "recipe.build(model, data)")}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _REMOVED:
-        raise AttributeError(f"keras_resnet.training.{name} was deprecated in 0.3 and is "
-                             f"removed; use {_REMOVED[name]}")
-    raise AttributeError(f"module 'keras_resnet.training' has no attribute {name!r}")
+    C.no_attribute("keras_resnet.training", name, _REMOVED)

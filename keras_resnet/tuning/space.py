@@ -286,7 +286,6 @@ class ResNetHyperModel(kt.HyperModel):
             drop_path_rate=drop_path_rate, learning_rate=learning_rate, optimizer=optimizer,
             batch_size=batch_size, epochs=epochs, schedule=schedule, augment=augment),
             self.allow_zero_l2)
-        check_space(self.base, self.recipe, self.hyperparameters, self.allow_zero_l2)
 
     def declare_hyperparameters(self, hp: kt.HyperParameters) -> None:
         """Declares the space on ``hp`` (KerasTuner hook), keeping the values it holds."""
@@ -346,7 +345,10 @@ class ResNetHyperModel(kt.HyperModel):
 
 def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None,
                shortcuts: dict, allow_zero_l2: bool) -> kt.HyperParameters:
-    """The search space: ``given`` plus what the keyword shortcuts declare."""
+    """The search space: ``given`` plus what the keyword shortcuts declare, each value
+    checked by the spec or recipe it changes, one at a time (no pair of values valid alone
+    makes an invalid network of a preset; a trial whose combination the spec refuses fails
+    with the spec's message)."""
     if given is not None and not isinstance(given, kt.HyperParameters):
         C.fail("hyperparameters", "must be a keras_tuner.HyperParameters", given, TypeError)
     hp = kt.HyperParameters()
@@ -376,18 +378,10 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
             hp.Boolean("use_l2", default=True)
         declare(hp, name, value, defaults.get(name), base, recipe, allow_zero_l2)
     C.check_keys("hyperparameters", {h.name: 0 for h in hp.space}, HP_NAMES)
-    return hp
-
-
-def check_space(base: ModelSpec, recipe: Recipe, hp: kt.HyperParameters,
-                allow_zero_l2: bool) -> None:
-    """Every choice and each range's ends give a valid spec and recipe, checked by them
-    one value at a time, else their ``ValueError``/``TypeError`` naming the value. (No
-    pair of values that are valid alone makes an invalid network of a preset; a trial
-    whose combination the spec refuses fails with the spec's message.)"""
-    for h in hp.space:
-        for v in points(h):
+    for h in given.space if given is not None else ():  # the shortcuts' are checked in declare
+        for v in points(h):  # every choice and each range's end, by the spec or the recipe
             check_value(h.name, v, base, recipe, allow_zero_l2)
+    return hp
 
 
 def _invalid(base: ModelSpec, values: dict) -> Exception | None:

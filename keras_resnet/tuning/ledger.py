@@ -2,48 +2,34 @@
 
 In the project folder, shared by any number of processes (one machine or a
 shared disk): ``ledger.jsonl``, one JSON record per line, appended and
-fsynced under ``lock`` (``filelock``: the operating system's lock, released
-when its process dies): the search's description, then a ``created`` and a
+fsynced under ``lock``: the search's description, then a ``created`` and a
 ``finished`` record per trial (a line torn by a kill is no record, and is cut
-off before the next append); ``claims/<trial id>.json``: who runs a trial
-(host, pid, process start time, read with ``psutil``), its mtime a heartbeat.
-An unfinished trial whose claimant is gone (its process dead, or on another
-host no heartbeat for :data:`STALE_S`) is taken over by whoever notices first.
+off before the next append); ``claims/<trial id>.lock``: the lock of the
+process that runs a trial. Both are the operating system's locks
+(``filelock``), as a run folder's ``run.lock``: a process that dies, even by
+SIGKILL, releases them, and an unfinished trial whose claim is free is taken
+over by whoever notices first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
-import threading
-import time
-from collections.abc import Collection, Iterator
 
 import filelock
-import psutil
 
 from keras_resnet import _checks as C
-from keras_resnet._io import atomic_write_text, raise_disk_full
+from keras_resnet._io import raise_disk_full
 
 LEDGER = "ledger.jsonl"
 #: Version of the ledger format, in its first record (0.3: 4; 0.2.0: 3).
 FORMAT = 4
-STALE_S = 120.0  # a claim without a heartbeat for this long belongs to a dead process
 HOST = socket.gethostname()
 TRIALS = "trials"  # one run folder per trial
 _AGAIN = "Pass overwrite=True (--overwrite) to start it again, or another out_dir"
 OURS = {LEDGER, "lock", "claims", TRIALS, "best_spec.json", "best_hyperparameters.json",
         "best_recipe.json"}
-
-
-def _started(pid: int) -> float | None:
-    """When a process started (tells a reused pid apart), or None if it is gone."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 class Ledger:
@@ -56,6 +42,7 @@ class Ledger:
         self.offset = 0  # bytes of the ledger this process has read
         #: The project's lock (the operating system releases it if the process dies).
         self.lock = filelock.FileLock(os.path.join(path, "lock"))
+        self.held: dict[str, filelock.BaseFileLock] = {}  # this process's claims
 
     def read(self, start: int | None = None) -> list:
         """Whole records from ``start`` (default: where the last read ended)."""
@@ -111,48 +98,21 @@ class Ledger:
                     "out_dir")
             return sum(r["event"] == "finished" for r in records)
 
-    def _claim(self, trial_id: str) -> str:
-        return os.path.join(self.claims, f"{trial_id}.json")
-
-    def claim(self, trial_id: str) -> None:
-        """Marks a trial as run by this process (lock held)."""
-        me = {"host": HOST, "pid": os.getpid(), "started": _started(os.getpid())}
-        atomic_write_text(self._claim(trial_id), json.dumps(me), overwrite=True)
+    def claim(self, trial_id: str) -> bool:
+        """Takes a trial's claim (lock held) unless a live process holds it; whether it did."""
+        lock = filelock.FileLock(os.path.join(self.claims, f"{trial_id}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return False
+        self.held[trial_id] = lock
+        return True
 
     def release(self, trial_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(self._claim(trial_id))
-
-    def is_orphan(self, trial_id: str) -> bool:
-        """Whether an unfinished trial has nobody running it any more."""
-        try:
-            with open(self._claim(trial_id), encoding="utf-8") as fh:
-                claim = json.load(fh)
-            age = time.time() - os.stat(self._claim(trial_id)).st_mtime
-        except (FileNotFoundError, ValueError):
-            return True  # killed before (or while) writing its claim
-        if claim["host"] != HOST:
-            return age > STALE_S
-        return _started(claim["pid"]) != claim["started"]
-
-    @contextlib.contextmanager
-    def heartbeat(self, trial_ids: Collection, every_s: float = 10.0) -> Iterator[None]:
-        """Keeps the claims of ``trial_ids`` (a collection that may change) fresh meanwhile."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(every_s):
-                for trial_id in list(trial_ids):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.utime(self._claim(trial_id))
-
-        thread = threading.Thread(target=beat, daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
+        """Frees a trial's claim: anyone may run it (if it is unfinished)."""
+        lock = self.held.pop(trial_id, None)
+        if lock is not None:
+            lock.release()
 
 
 def check_folder(path: str) -> None:

@@ -172,8 +172,7 @@ class Search:
     def _next(self) -> tuple | None:
         """Claims a trial to run (lock held): an orphan first, else a new one."""
         for trial_id in self._unfinished():
-            if trial_id not in self._running and self.ledger.is_orphan(trial_id):
-                self.ledger.claim(trial_id)
+            if trial_id not in self._running and self.ledger.claim(trial_id):
                 return trial_id, self.created[trial_id]["values"], True
         if len(self.created) >= self.config["max_trials"] or \
                 self._waiting_at == self.ledger.offset:
@@ -215,17 +214,16 @@ class Search:
         worker processes (``data`` is a :meth:`Data.to_ref <keras_resnet.Data.to_ref>`),
         or in this process (``data`` is a ``Data``)."""
         try:
-            with self.ledger.heartbeat(self._running):
-                while not self.finished_all:
-                    if isinstance(data, dict):
-                        self._run_workers(jobs, data)
-                    elif (job := self.claim()) is None:  # others' trials run, or the
-                        time.sleep(0 if self.finished_all else _POLL_S)  # oracle waits
-                    else:
-                        self.record(job[0], run_trial(self.hypermodel, data, job[1],
-                                                         self.trial_dir(job[0])))
+            while not self.finished_all:
+                if isinstance(data, dict):
+                    self._run_workers(jobs, data)
+                elif (job := self.claim()) is None:  # others' trials run, or the oracle
+                    time.sleep(0 if self.finished_all else _POLL_S)  # waits for results
+                else:
+                    self.record(job[0], run_trial(self.hypermodel, data, job[1],
+                                                     self.trial_dir(job[0])))
         finally:  # trials this process will not finish are free for anyone (or a rerun)
-            for trial_id in list(self._running):
+            for trial_id in list(self.ledger.held):
                 self.ledger.release(trial_id)
             if self._scratch:
                 shutil.rmtree(self._scratch, ignore_errors=True)

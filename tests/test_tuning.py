@@ -101,7 +101,7 @@ def test_build_takes_the_values_it_is_given():
 def test_every_hyperparameter_has_its_name_and_default_range():
     hm = tuning.ResNetHyperModel(cifar8(), width=True, shortcut=True, block_type=True,
                                  learning_rate=True, optimizer=True, batch_size=True,
-                                 epochs=[1, 2], schedule=True, augment=True,
+                                 epochs=[1, 2], schedule=True, augment=[False, True],
                                  allow_zero_l2=True)
     space = space_of(hm)
     assert list(space) == ["depth", "use_l2", "l2", "width", "shortcut", "block_type",
@@ -210,6 +210,20 @@ def test_values_are_normalised_to_the_hyperparameters_type():
     with pytest.raises(ValueError, match=r"^learning_rate must be > 0\. Received: "
                                          r"learning_rate=0\.0$"):
         tuning.ResNetHyperModel(cifar8(), learning_rate=[0.0, 0.1])
+
+
+def test_augment_true_and_false_are_values_as_in_tune():
+    """augment=True turns augmentation on in the HyperModel as in kr.tune (where it is a
+    recipe field); a list searches it."""
+    def recipe(**kw):
+        hm = tuning.ResNetHyperModel(cifar8(), **kw)
+        return space_of(hm).get("augment"), hm.recipe_for(hm.hyperparameters.values)
+
+    on, off = recipe(augment=True), recipe(recipe=kr.Recipe(augment=True), augment=False)
+    assert (type(on[0]).__name__, on[0].value, on[1].augment) == ("Fixed", True, True)
+    assert (type(off[0]).__name__, off[0].value, off[1].augment) == ("Fixed", False, False)
+    assert type(recipe(augment=[False, True])[0]).__name__ == "Boolean"
+    assert recipe()[0] is None and recipe()[1].augment is False  # not declared: the recipe's
 
 
 def test_drop_path_rate_true_is_the_range_0_to_0_2_and_0_is_a_choice():

@@ -6,8 +6,9 @@ is a ``keras_tuner.HyperParameters`` (names: :data:`~keras_resnet.tuning.HP_NAME
 their meaning and default ranges: the Tuning page's table). Keyword shortcuts declare
 into it: None (the default), True (the default range), False (not searched), a value
 (``hp.Fixed``), a list (``hp.Choice``) or, for numbers, a dict ``{"min", "max", "step",
-"sampling", "default"}`` (``hp.Int``/``hp.Float``). Only the declared ones are searched
-(KerasTuner's ``tune_new_entries=False``).
+"sampling", "default"}`` (``hp.Int``/``hp.Float``); ``augment``'s True and False are
+values, as in ``kr.tune``. Only the declared ones are searched (KerasTuner's
+``tune_new_entries=False``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _TRUE = {"l2": {"min": 1e-6, "max": 1e-2, "sampling": "log"}, "width": [0.5, 1.0
          "drop_path_rate": {"min": 0.0, "max": 0.2, "sampling": "linear"},
          "optimizer": ["sgd", "adam"], "batch_size": [32, 64, 128],
          "learning_rate": {"min": 1e-4, "max": 0.1, "sampling": "log"},
-         "schedule": ["step", "cosine"], "augment": [False, True]}
+         "schedule": ["step", "cosine"]}
 
 
 def base_depth(spec: Any) -> int:
@@ -239,7 +240,8 @@ class ResNetHyperModel(kt.HyperModel):
         batch_size: The recipe's batch size.
         epochs: The recipe's epochs.
         schedule: The recipe's schedule.
-        augment: The recipe's augmentation.
+        augment: The recipe's augmentation: True or False sets it (as ``kr.tune``'s
+            ``augment=``), ``[False, True]`` searches it.
         allow_zero_l2: Allow ``l2 = 0``: a range gets a Boolean ``use_l2``.
         input_shape: Override the base's input shape (e.g. ``(8, 8, 1)``).
         classes: Override the base's number of classes.
@@ -365,7 +367,8 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
     for name, value in shortcuts.items():
         if value is None and (name not in ("depth", "l2") or name in declared):
             continue
-        value = True if value is None else value
+        value = True if value is None else [value] if name == "augment" and isinstance(
+            value, bool) else value  # True/False turn augmentation on/off, as in tune()
         if name in declared:
             C.fail(name, "is declared in hyperparameters= already; give it once", value)
         if value is True and not true.get(name):

@@ -367,10 +367,11 @@ def make_space(base: ModelSpec, recipe: Recipe, given: kt.HyperParameters | None
     for name, value in shortcuts.items():
         if value is None and (name not in ("depth", "l2") or name in declared):
             continue
-        value = True if value is None else [value] if name == "augment" and isinstance(
-            value, bool) else value  # True/False turn augmentation on/off, as in tune()
+        value = True if value is None else value
         if name in declared:
             C.fail(name, "is declared in hyperparameters= already; give it once", value)
+        if name == "augment" and isinstance(value, bool):
+            value = [value]  # a value (hp.Fixed): on or off, as tune()'s augment=
         if value is True and not true.get(name):
             C.fail(name, f"needs a base with {'/'.join(CONV_BLOCKS)} blocks"
                    if name == "block_type" else
